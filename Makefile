@@ -1,0 +1,56 @@
+# tftpx - plain make; local overrides go in config.mak (not tracked).
+#   make            build ./tftpx
+#   make run        build and serve the current directory read-only on port 69
+#   make check      build and run every test; ends with "N passed, N failed"
+#   make asan       the same tests against a -fsanitize=address,undefined build
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror -D_GNU_SOURCE
+LDFLAGS	?=
+PREFIX	?= /usr/local
+-include config.mak
+
+ifeq ($(STATIC),1)
+LDFLAGS	+= -static
+endif
+
+PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c
+IO	= src/loop.c src/udp.c src/files.c src/log.c
+APP	= src/server.c src/client.c src/main.c
+SRCS	= $(PURE) $(IO) $(APP)
+OBJS	= $(SRCS:.c=.o)
+HDRS	= $(wildcard src/*.h)
+
+UNIT	= tests/unit/test_packet tests/unit/test_options \
+	  tests/unit/test_netascii tests/unit/test_xfer tests/unit/test_files
+
+all: tftpx
+
+tftpx: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(LDFLAGS)
+
+src/%.o: src/%.c $(HDRS)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+tests/unit/test_%: tests/unit/test_%.c tests/check.h $(PURE:.c=.o) src/files.o $(HDRS)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(PURE:.c=.o) src/files.o $(LDFLAGS)
+
+run: tftpx
+	./tftpx serve .
+
+check: tftpx $(UNIT)
+	@sh tests/run
+
+asan:
+	$(MAKE) clean
+	$(MAKE) check CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address,undefined"
+
+install: tftpx
+	install -D -m 0755 tftpx $(DESTDIR)$(PREFIX)/bin/tftpx
+
+clean:
+	rm -f tftpx src/*.o $(UNIT)
+
+.PHONY: all run check asan install clean

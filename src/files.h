@@ -1,0 +1,96 @@
+/*
+ * files.h - the served root, path containment, and atomic uploads.
+ *
+ * The root is held as a directory fd; every open is relative to it through
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), or, where the kernel
+ * lacks openat2, a component-by-component walk with O_NOFOLLOW that refuses
+ * ".." and every symlink.  Files are opened first and checked with fstat()
+ * on the fd afterwards (no stat->open race).
+ *
+ * An upload writes into a temp file in the target's directory (O_TMPFILE
+ * where the file system has it, else a named ".tftpx-*.tmp" file created
+ * with O_EXCL); only files_upload_commit() makes it visible: fsync, then
+ * link (create-only) or rename (overwrite) onto the name, then fsync of the
+ * directory.  files_upload_abort() leaves the old file untouched and no
+ * temp behind.
+ */
+#ifndef TFTPX_FILES_H
+#define TFTPX_FILES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FILES_NAME_MAX	512	/* longest request name handled */
+#define FILES_TMP_PREFIX ".tftpx-"
+#define FILES_TMP_SUFFIX ".tmp"
+
+/* Why an open failed: a TFTP error code for the client, words for a person. */
+struct files_err {
+	int		 code;		/* enum tftp_err */
+	int		 sys;		/* errno behind it, or 0 */
+	const char	*msg;		/* static text, e.g. "file not found" */
+};
+
+struct upload {
+	int	dirfd;			/* directory that receives the name */
+	int	fd;			/* temp file being written */
+	int	named;			/* temp has a name (no O_TMPFILE) */
+	int	overwrite;		/* commit may replace an existing name */
+	char	base[FILES_NAME_MAX];	/* last component of the target */
+	char	tmp[64];		/* temp name when named */
+};
+
+/* Open DIR as the root.  Returns an fd, or -1 with errno set. */
+int	files_open_root(const char *dir);
+
+/*
+ * Turn a request name into a path relative to the root: leading '/' are
+ * dropped (PXE sends "/pxelinux.0"), and with backslash set '\' becomes
+ * '/' (Windows PXE clients).  Returns 0, or -1 (empty, too long, or an
+ * empty result) with err filled.
+ */
+int	files_normalize(const char *name, int backslash, char *out,
+	    size_t cap, struct files_err *err);
+
+/*
+ * Open a normalized name for reading.  Returns an fd and sets *size, or
+ * -1 with err: ENOENT -> 1 "file not found", escaping the root -> 2
+ * "path leaves the root", not a regular file -> 2 "not a regular file",
+ * permission -> 2 "permission denied".
+ */
+int	files_open_read(int rootfd, const char *path, uint64_t *size,
+	    struct files_err *err);
+
+/* Does a normalized name exist (any type) beneath the root?  1, 0. */
+int	files_exists(int rootfd, const char *path);
+
+/*
+ * Start an upload of a normalized name.  With overwrite == 0 an existing
+ * name is refused (6 "file already exists"); a missing directory is
+ * 1 "directory not found"; a path escaping the root 2.  Returns 0 and
+ * fills u, or -1 with err.
+ */
+int	files_upload_begin(int rootfd, const char *path, int overwrite,
+	    struct upload *u, struct files_err *err);
+
+/*
+ * Make the upload visible.  Returns 0, or -1 with err (ENOSPC/EDQUOT ->
+ * 3, a name created meanwhile without overwrite -> 6); on failure the temp
+ * is removed and u is closed, as after files_upload_abort().
+ */
+int	files_upload_commit(struct upload *u, struct files_err *err);
+
+/* Drop the upload: close and remove the temp.  Safe to call twice. */
+void	files_upload_abort(struct upload *u);
+
+/*
+ * Remove temp files a crashed server left ("." FILES_TMP_PREFIX "*"
+ * FILES_TMP_SUFFIX) anywhere beneath the root, not following symlinks.
+ * Returns the number removed.
+ */
+int	files_remove_stale(int rootfd);
+
+/* Map a write errno to a TFTP error (ENOSPC, EDQUOT, EFBIG -> 3, else 0). */
+void	files_write_err(int sys, struct files_err *err);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * xfer.h - the TFTP transfer state machines: a sender (server RRQ, client
+ * put) and a receiver (server WRQ, client get).
+ *
+ * Pure: no sockets, no clock.  The owner feeds datagrams from the peer
+ * (xfer_input) and the passage of time (xfer_tick, once now >= deadline);
+ * the machine reads and writes file bytes and emits datagrams through the
+ * struct xfer_io callbacks.  Time is in microseconds on any monotonic
+ * clock the owner chooses (tests use a fake one).
+ *
+ * Block numbers are kept internally as 64-bit sequence numbers (block 1 is
+ * seq 1) and only mapped to the 16-bit wire field on the way in and out,
+ * so transfers past block 65535 wrap to 0 (default) or to 1 (rollover=1).
+ */
+#ifndef TFTPX_XFER_H
+#define TFTPX_XFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netascii.h"
+#include "options.h"
+#include "packet.h"
+
+enum xfer_role {
+	XFER_SEND,		/* we send DATA: server RRQ, client put */
+	XFER_RECV,		/* we receive DATA: server WRQ, client get */
+};
+
+enum xfer_status {
+	XFER_RUNNING,
+	XFER_DONE,
+	XFER_FAILED,
+};
+
+/* Size the owner's scratch buffer must have (see struct xfer_io). */
+#define XFER_SCRATCH	(2 * PKT_MAX + 8)
+
+struct xfer_io {
+	void	*ctx;
+	/*
+	 * Sender: copy up to len source bytes starting at byte off into buf.
+	 * Returns the count (short only at the end of the source) or -errno.
+	 * Offsets never go below the last value passed to release().
+	 */
+	long	(*read)(void *ctx, uint64_t off, uint8_t *buf, size_t len);
+	/* Sender, optional: bytes below off will not be read again. */
+	void	(*release)(void *ctx, uint64_t off);
+	/* Receiver: append len bytes.  Returns 0 or -errno. */
+	int	(*write)(void *ctx, const uint8_t *buf, size_t len);
+	/*
+	 * Receiver, optional: all data is written; make it durable and
+	 * visible (upload commit).  Called before the final ACK is sent, so
+	 * the peer hears of success only for a file that exists.  Returns 0,
+	 * or -errno (the peer then gets an ERROR instead of the ACK).
+	 */
+	int	(*finish)(void *ctx);
+	/* Emit one datagram to the peer. */
+	void	(*send)(void *ctx, const uint8_t *pkt, size_t len);
+	/* XFER_SCRATCH bytes the machine may use during a call. */
+	uint8_t	*scratch;
+};
+
+struct xfer_cfg {
+	int		 role;		/* enum xfer_role */
+	int		 client;	/* we sent the request */
+	int		 netascii;	/* mode netascii, else octet */
+	/*
+	 * Server: the granted options; have != 0 means an OACK is sent
+	 * first.  Client: the options to request.
+	 */
+	struct tftp_opts opts;
+	/* Client: what to put in the request. */
+	const char	*filename;
+	const char	*mode;
+	uint64_t	 timeout_us;	/* first retransmission timeout */
+	uint64_t	 timeout_max_us; /* backoff cap; 0 = 16 x timeout */
+	unsigned	 retries;	/* retransmissions without progress */
+	uint64_t	 dally_us;	/* server receiver: linger after last ACK */
+};
+
+/* Where a transfer stands; internal, but visible so the owner can embed it. */
+enum xfer_phase {
+	XP_REQUEST,		/* client: request sent, waiting for the answer */
+	XP_OACK,		/* server: OACK sent, waiting for ACK 0 / DATA 1 */
+	XP_DATA,		/* moving blocks */
+	XP_DALLY,		/* receiver: final ACK sent, re-ACK late copies */
+	XP_END,
+};
+
+struct xfer_stats {
+	uint64_t	bytes;		/* file bytes moved (local side) */
+	uint64_t	wire_bytes;	/* DATA payload bytes moved on the wire */
+	uint64_t	pkts_sent;	/* every datagram emitted */
+	uint64_t	data_sent;	/* DATA packets, first sends */
+	uint64_t	retransmits;	/* packets re-sent (timeout or NAK-ACK) */
+	uint64_t	timeouts;	/* timer expiries */
+	uint64_t	dup_acks;	/* ACKs ignored as old or duplicate */
+	uint64_t	dup_data;	/* DATA received again or out of order */
+	uint64_t	ignored;	/* undecodable or misfit datagrams */
+};
+
+struct xfer {
+	struct xfer_cfg	 cfg;
+	struct xfer_io	 io;
+	struct tftp_opts opts;		/* in force (negotiated) */
+	int		 phase;		/* enum xfer_phase */
+	int		 status;	/* enum xfer_status */
+	uint64_t	 deadline;	/* next tick time, 0 = none */
+	uint64_t	 rto;		/* current retransmission timeout */
+	unsigned	 tries;		/* timeouts since the last progress */
+
+	/* sender */
+	uint64_t	 acked;		/* highest seq acknowledged */
+	uint64_t	 next;		/* next seq to send */
+	uint64_t	 last;		/* seq of the final block, 0 = not yet known */
+	uint64_t	 base_off;	/* source offset of block acked + 1 */
+	int		 base_pend;	/* netascii byte owed at acked + 1 */
+	uint64_t	 next_off;	/* source offset of block next */
+	int		 next_pend;
+
+	/* receiver */
+	uint64_t	 received;	/* highest in-order seq received */
+	unsigned	 unacked;	/* blocks received since the last ACK */
+	int		 reacked;	/* re-ACK sent since last progress */
+	struct netascii_dec dec;
+
+	/* outcome */
+	int		 err_code;	/* TFTP code sent or received */
+	int		 err_peer;	/* the peer sent the ERROR */
+	char		 err_msg[PKT_ERRMSG_MAX];
+	struct xfer_stats st;
+};
+
+/*
+ * Set up x (no allocation).  The cfg strings must outlive x.  io is
+ * copied.
+ */
+void	xfer_init(struct xfer *x, const struct xfer_cfg *cfg,
+	    const struct xfer_io *io);
+
+/*
+ * Send the first packet: the request (client), the OACK (server with
+ * options), DATA 1 (server RRQ) or ACK 0 (server WRQ).  Returns status.
+ */
+int	xfer_start(struct xfer *x, uint64_t now);
+
+/* One datagram from the peer's TID.  Returns status. */
+int	xfer_input(struct xfer *x, const uint8_t *pkt, size_t len,
+	    uint64_t now);
+
+/* Time passed; call when now >= x->deadline.  Returns status. */
+int	xfer_tick(struct xfer *x, uint64_t now);
+
+/*
+ * End a running transfer from outside (shutdown, superseded request):
+ * sends ERROR code/msg to the peer when code >= 0.
+ */
+void	xfer_abort(struct xfer *x, int code, const char *msg);
+
+/* The 16-bit wire block of a sequence number under the rollover rule. */
+uint16_t xfer_wire_block(uint64_t seq, unsigned rollover);
+
+#endif
