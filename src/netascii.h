@@ -35,8 +35,8 @@ size_t	netascii_encode(struct netascii_enc *st, const uint8_t *src,
  * Decode len bytes of src into dst, which must have room for len + 1
  * bytes (a CR held back from the previous call may be written out).
  * CR LF -> LF, CR NUL -> CR, CR x -> CR x (lenient).  Returns bytes written.
- * src and dst may be the same buffer only if dst == src is not required:
- * use separate buffers.
+ * src and dst must not overlap: a held CR puts the output one byte ahead
+ * of the input.
  */
 size_t	netascii_decode(struct netascii_dec *st, const uint8_t *src,
 	    size_t len, uint8_t *dst);
