@@ -123,6 +123,7 @@ struct xfer {
 	uint64_t	 received;	/* highest in-order seq received */
 	unsigned	 unacked;	/* blocks received since the last ACK */
 	int		 reacked;	/* re-ACK sent since last progress */
+	uint64_t	 last_progress;	/* time the last in-order block came */
 	struct netascii_dec dec;
 
 	/* outcome */

@@ -1,0 +1,681 @@
+/*
+ * xfer.c - the TFTP transfer state machines (RFC 1350, 2347, 7440).
+ *
+ * Lock-step (windowsize 1), server sending an RRQ with options:
+ *
+ *	client			server
+ *	RRQ file octet blksize 1468 ->
+ *			<- OACK blksize 1468	(nothing else until ACK 0)
+ *	ACK 0		->
+ *			<- DATA 1 (1468 bytes)
+ *	ACK 1		->
+ *			<- DATA 2 (< 1468 bytes: the last one)
+ *	ACK 2		->	done
+ *
+ * Windowed (RFC 7440, windowsize W): the sender sends blocks acked+1 ..
+ * acked+W back to back; the receiver ACKs the window's last block, or at
+ * once the last in-order block when one is missing.  An ACK above the
+ * highest acknowledged block means "go on from the block after it" and is
+ * acted on at once; an ACK at or below it is old and ignored (RFC 1123
+ * 4.2.3.1: answering duplicate ACKs is the Sorcerer's Apprentice bug).
+ * Packets are re-sent only when the timer expires, with backoff.
+ *
+ * Pure: bytes come and go through struct xfer_io; time is an argument.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "xfer.h"
+
+#define ROLL_CYCLE(r)	((r) ? 65535u : 65536u)
+
+uint16_t
+xfer_wire_block(uint64_t seq, unsigned rollover)
+{
+	if (seq == 0)
+		return 0;
+	if (rollover)
+		return (uint16_t)((seq - 1) % 65535u + 1);
+	return (uint16_t)seq;
+}
+
+/*
+ * The sequence number in [lo, hi] whose wire block is blk, or 0 when none
+ * (hi - lo < cycle, so there is at most one).  lo may be 0 only for ACK 0.
+ */
+static uint64_t
+seq_of_block(uint64_t lo, uint64_t hi, uint16_t blk, unsigned rollover)
+{
+	uint64_t cycle = ROLL_CYCLE(rollover);
+	uint64_t back, s;
+
+	if (hi < lo)
+		return 0;
+	back = ((uint64_t)xfer_wire_block(hi, rollover) + cycle - blk) % cycle;
+	if (back > hi - lo)
+		return 0;
+	s = hi - back;
+	if (xfer_wire_block(s, rollover) != blk)
+		return 0;
+	return s;
+}
+
+static void
+emit(struct xfer *x, const uint8_t *pkt, size_t len)
+{
+	x->st.pkts_sent++;
+	x->io.send(x->io.ctx, pkt, len);
+}
+
+static void
+set_error(struct xfer *x, int code, int peer, const char *msg)
+{
+	x->err_code = code;
+	x->err_peer = peer;
+	snprintf(x->err_msg, sizeof(x->err_msg), "%s", msg);
+}
+
+/* Tell the peer and end.  The ERROR is sent once, never re-sent. */
+static int
+fail(struct xfer *x, int code, const char *msg)
+{
+	size_t n;
+
+	set_error(x, code, 0, msg);
+	if (code >= 0) {
+		n = packet_encode_error(x->io.scratch, PKT_MAX, (uint16_t)code,
+		    msg);
+		if (n)
+			emit(x, x->io.scratch, n);
+	}
+	x->phase = XP_END;
+	x->status = XFER_FAILED;
+	x->deadline = 0;
+	return x->status;
+}
+
+/* End without a word to the peer (it sent ERROR, or it vanished). */
+static int
+fail_quiet(struct xfer *x, int code, int peer, const char *msg)
+{
+	set_error(x, code, peer, msg);
+	x->phase = XP_END;
+	x->status = XFER_FAILED;
+	x->deadline = 0;
+	return x->status;
+}
+
+static int
+finish_ok(struct xfer *x)
+{
+	x->phase = XP_END;
+	x->status = XFER_DONE;
+	x->deadline = 0;
+	return x->status;
+}
+
+static void
+arm(struct xfer *x, uint64_t now)
+{
+	x->deadline = now + x->rto;
+}
+
+/* Progress was made: the timer and the retry count start over. */
+static void
+progress(struct xfer *x)
+{
+	x->tries = 0;
+	x->rto = x->cfg.timeout_us;
+}
+
+static uint64_t
+backoff_cap(const struct xfer *x)
+{
+	if (x->cfg.timeout_max_us)
+		return x->cfg.timeout_max_us;
+	return 16 * x->cfg.timeout_us;
+}
+
+/*
+ * A timer expiry: count it, double the timeout.  Returns 0 when the caller
+ * may retransmit, -1 when the transfer has given up.
+ */
+static int
+expire(struct xfer *x)
+{
+	x->st.timeouts++;
+	if (x->tries >= x->cfg.retries) {
+		fail_quiet(x, TFTP_EUNDEF, 0, "timeout");
+		return -1;
+	}
+	x->tries++;
+	x->rto *= 2;
+	if (x->rto > backoff_cap(x))
+		x->rto = backoff_cap(x);
+	return 0;
+}
+
+static void
+send_ack(struct xfer *x, uint64_t seq)
+{
+	uint8_t pkt[PKT_HDR];
+
+	packet_encode_ack(pkt, sizeof(pkt),
+	    xfer_wire_block(seq, x->opts.rollover));
+	emit(x, pkt, sizeof(pkt));
+}
+
+static void
+send_request(struct xfer *x)
+{
+	struct opt_text t;
+	struct pkt_opt list[8];
+	size_t n, len;
+
+	n = options_to_list(&x->cfg.opts, &t, list);
+	len = packet_encode_request(x->io.scratch, PKT_MAX,
+	    x->cfg.role == XFER_SEND ? TFTP_WRQ : TFTP_RRQ,
+	    x->cfg.filename, x->cfg.mode, list, n);
+	if (len)
+		emit(x, x->io.scratch, len);
+}
+
+static void
+send_oack(struct xfer *x)
+{
+	struct opt_text t;
+	struct pkt_opt list[8];
+	size_t n, len;
+
+	n = options_to_list(&x->opts, &t, list);
+	len = packet_encode_oack(x->io.scratch, PKT_MAX, list, n);
+	if (len)
+		emit(x, x->io.scratch, len);
+}
+
+/* ---- sender ---------------------------------------------------------- */
+
+/*
+ * Build block seq into pkt, starting at source offset *off with netascii
+ * byte *pend owed; both are advanced to the start of the next block.
+ * Returns the payload length (< blksize: the last block) or -errno.
+ */
+static long
+build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
+    uint8_t *pkt)
+{
+	uint8_t *dst = pkt + PKT_HDR;
+	uint8_t *src = x->io.scratch + PKT_MAX + 4;
+	size_t bs = x->opts.blksize, n = 0, used;
+	struct netascii_enc enc;
+	long r;
+
+	packet_encode_data_hdr(pkt, PKT_HDR,
+	    xfer_wire_block(seq, x->opts.rollover));
+	if (!x->cfg.netascii) {
+		r = x->io.read(x->io.ctx, *off, dst, bs);
+		if (r < 0)
+			return r;
+		*off += (uint64_t)r;
+		return r;
+	}
+	enc.pending = *pend;
+	while (n < bs) {
+		/* each source byte makes at most two: read no more than fits */
+		r = x->io.read(x->io.ctx, *off, src, bs - n);
+		if (r < 0)
+			return r;
+		n += netascii_encode(&enc, src, (size_t)r, &used, dst + n,
+		    bs - n);
+		*off += used;
+		if (r == 0) {
+			/* end of source: only an owed byte may remain */
+			if (enc.pending >= 0 && n < bs)
+				n += netascii_encode(&enc, src, 0, &used,
+				    dst + n, bs - n);
+			break;
+		}
+	}
+	*pend = enc.pending;
+	return (long)n;
+}
+
+/*
+ * Send blocks from x->next up to acked + windowsize (and not past the
+ * last block).  Blocks below the highest ever sent count as retransmits.
+ */
+static int
+send_window(struct xfer *x, uint64_t now, uint64_t sent_max)
+{
+	uint8_t *pkt = x->io.scratch;
+	uint64_t end = x->acked + x->opts.windowsize;
+	long r;
+
+	if (x->last && end > x->last)
+		end = x->last;
+	while (x->next <= end) {
+		r = build_block(x, x->next, &x->next_off, &x->next_pend, pkt);
+		if (r < 0)
+			return fail(x, TFTP_EUNDEF, "read error");
+		if ((size_t)r < x->opts.blksize) {
+			x->last = x->next;
+			end = x->last;
+		}
+		if (x->next <= sent_max) {
+			x->st.retransmits++;
+		} else {
+			x->st.data_sent++;
+			x->st.wire_bytes += (uint64_t)r;
+		}
+		emit(x, pkt, PKT_HDR + (size_t)r);
+		x->next++;
+	}
+	arm(x, now);
+	return x->status;
+}
+
+/* Move the window base to just after seq (seq > acked). */
+static int
+advance_base(struct xfer *x, uint64_t seq)
+{
+	uint8_t *pkt = x->io.scratch;
+	long r;
+
+	if (seq + 1 == x->next) {
+		x->base_off = x->next_off;
+		x->base_pend = x->next_pend;
+	} else if (!x->cfg.netascii) {
+		x->base_off = seq * x->opts.blksize;
+	} else {
+		/* netascii has no arithmetic offsets: walk the blocks again */
+		while (x->acked < seq) {
+			r = build_block(x, x->acked + 1, &x->base_off,
+			    &x->base_pend, pkt);
+			if (r < 0)
+				return -1;
+			x->acked++;
+		}
+	}
+	x->acked = seq;
+	if (x->io.release)
+		x->io.release(x->io.ctx, x->base_off);
+	return 0;
+}
+
+/* Rewind sending to the block after the base. */
+static void
+rewind_to_base(struct xfer *x)
+{
+	x->next = x->acked + 1;
+	x->next_off = x->base_off;
+	x->next_pend = x->base_pend;
+}
+
+static int
+sender_start_data(struct xfer *x, uint64_t now)
+{
+	x->phase = XP_DATA;
+	x->acked = 0;
+	x->next = 1;
+	x->base_off = x->next_off = 0;
+	x->base_pend = x->next_pend = -1;
+	progress(x);
+	return send_window(x, now, 0);
+}
+
+static int
+sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
+{
+	uint64_t seq, sent_max = x->next - 1;
+
+	seq = seq_of_block(x->acked + 1, sent_max, blk, x->opts.rollover);
+	if (seq == 0) {
+		/* old, duplicate, or never sent: never answer it */
+		x->st.dup_acks++;
+		return x->status;
+	}
+	if (advance_base(x, seq) < 0)
+		return fail(x, TFTP_EUNDEF, "read error");
+	x->st.bytes = x->base_off;
+	progress(x);
+	if (x->last && seq == x->last)
+		return finish_ok(x);
+	/* inside the window: the peer missed seq + 1; go on from there */
+	rewind_to_base(x);
+	return send_window(x, now, sent_max);
+}
+
+static int
+sender_input(struct xfer *x, const struct packet *p, uint64_t now)
+{
+	struct tftp_opts acc;
+
+	switch (x->phase) {
+	case XP_REQUEST:
+		if (p->op == TFTP_OACK) {
+			if (options_check_oack(&x->cfg.opts, p->opts, p->nopts,
+			    &acc) < 0)
+				return fail(x, TFTP_EOPTNEG,
+				    "unacceptable option in OACK");
+			x->opts = acc;
+			return sender_start_data(x, now);
+		}
+		if (p->op == TFTP_ACK && p->block == 0) {
+			/* the server ignored our options: RFC 1350 defaults */
+			options_init(&x->opts);
+			return sender_start_data(x, now);
+		}
+		break;
+	case XP_OACK:
+		if (p->op == TFTP_ACK && p->block == 0)
+			return sender_start_data(x, now);
+		if (p->op == TFTP_ACK) {
+			x->st.dup_acks++;
+			return x->status;
+		}
+		break;
+	case XP_DATA:
+		if (p->op == TFTP_ACK)
+			return sender_ack(x, p->block, now);
+		break;
+	}
+	if (p->op == TFTP_DATA || p->op == TFTP_RRQ || p->op == TFTP_WRQ)
+		return fail(x, TFTP_EBADOP, "unexpected packet");
+	x->st.ignored++;
+	return x->status;
+}
+
+static int
+sender_tick(struct xfer *x, uint64_t now)
+{
+	uint64_t sent_max = x->next - 1;
+
+	if (expire(x) < 0)
+		return x->status;
+	switch (x->phase) {
+	case XP_REQUEST:
+		send_request(x);
+		x->st.retransmits++;
+		break;
+	case XP_OACK:
+		send_oack(x);
+		x->st.retransmits++;
+		break;
+	case XP_DATA:
+		rewind_to_base(x);
+		return send_window(x, now, sent_max);
+	}
+	arm(x, now);
+	return x->status;
+}
+
+/* ---- receiver -------------------------------------------------------- */
+
+static int
+write_err(struct xfer *x, int err)
+{
+	if (err == -ENOSPC || err == -EDQUOT || err == -EFBIG)
+		return fail(x, TFTP_ENOSPACE, "disk full");
+	return fail(x, TFTP_EUNDEF, "write error");
+}
+
+/*
+ * Should a block other than the expected one draw an ACK of the last
+ * in-order block?
+ *  - lock-step: always; an old block means our ACK was lost and the
+ *    sender timed out, and each copy costs it one timeout.
+ *  - windowed, a block ahead (a gap, RFC 7440): yes, once per burst.
+ *  - windowed, an old block: only when it comes after a quiet spell, as a
+ *    window re-sent on timeout does.  A copy the network duplicated
+ *    arrives among fresh blocks; ACKing it would look like a gap to the
+ *    sender, which would re-send the rest of its window, whose copies
+ *    would draw ACKs again, to the end of the transfer.
+ */
+static int
+want_reack(const struct xfer *x, uint16_t blk, uint64_t now)
+{
+	uint64_t cycle = ROLL_CYCLE(x->opts.rollover);
+	uint16_t want = xfer_wire_block(x->received + 1, x->opts.rollover);
+	uint64_t ahead = ((uint64_t)blk + cycle - want) % cycle;
+
+	if (x->opts.windowsize == 1)
+		return 1;
+	if (x->reacked)
+		return 0;
+	if (ahead < x->opts.windowsize)
+		return 1;
+	return now - x->last_progress >= x->rto / 2;
+}
+
+static int
+receiver_data(struct xfer *x, const struct packet *p, uint64_t now)
+{
+	uint8_t *out = x->io.scratch + PKT_MAX + 4;
+	uint64_t expect = x->received + 1;
+	size_t n;
+	int err;
+
+	if (xfer_wire_block(expect, x->opts.rollover) != p->block) {
+		x->st.dup_data++;
+		if (x->phase == XP_DATA && want_reack(x, p->block, now)) {
+			/* tell the sender where we are: it goes on from there */
+			send_ack(x, x->received);
+			x->unacked = 0;
+			x->reacked = 1;
+		}
+		return x->status;
+	}
+	if (p->data_len > x->opts.blksize) {
+		x->st.ignored++;
+		return x->status;
+	}
+	if (x->cfg.netascii) {
+		n = netascii_decode(&x->dec, p->data, p->data_len, out);
+		if (p->data_len < x->opts.blksize)
+			n += netascii_decode_finish(&x->dec, out + n);
+		err = n ? x->io.write(x->io.ctx, out, n) : 0;
+	} else {
+		n = p->data_len;
+		err = n ? x->io.write(x->io.ctx, p->data, n) : 0;
+	}
+	if (err < 0)
+		return write_err(x, err);
+	x->received = expect;
+	x->st.bytes += n;
+	x->st.wire_bytes += p->data_len;
+	x->reacked = 0;
+	x->last_progress = now;
+	x->phase = XP_DATA;
+	progress(x);
+	if (p->data_len < x->opts.blksize) {
+		if (x->io.finish && (err = x->io.finish(x->io.ctx)) < 0)
+			return write_err(x, err);
+		send_ack(x, x->received);
+		if (x->cfg.client || x->cfg.dally_us == 0)
+			return finish_ok(x);
+		/* linger: our final ACK may be lost, the sender will ask again */
+		x->phase = XP_DALLY;
+		x->status = XFER_DONE;
+		x->deadline = now + x->cfg.dally_us;
+		return x->status;
+	}
+	if (++x->unacked >= x->opts.windowsize) {
+		send_ack(x, x->received);
+		x->unacked = 0;
+	}
+	arm(x, now);
+	return x->status;
+}
+
+static int
+receiver_input(struct xfer *x, const struct packet *p, uint64_t now)
+{
+	struct tftp_opts acc;
+
+	if (x->phase == XP_DALLY) {
+		if (p->op == TFTP_DATA && p->block ==
+		    xfer_wire_block(x->received, x->opts.rollover))
+			send_ack(x, x->received);
+		else
+			x->st.ignored++;
+		return x->status;
+	}
+	switch (p->op) {
+	case TFTP_OACK:
+		if (x->phase == XP_OACK && x->cfg.client) {
+			/* the server did not hear our ACK 0 */
+			x->st.dup_data++;
+			send_ack(x, 0);
+			return x->status;
+		}
+		if (x->phase != XP_REQUEST) {
+			x->st.ignored++;
+			return x->status;
+		}
+		if (options_check_oack(&x->cfg.opts, p->opts, p->nopts,
+		    &acc) < 0)
+			return fail(x, TFTP_EOPTNEG,
+			    "unacceptable option in OACK");
+		x->opts = acc;
+		x->phase = XP_OACK;
+		progress(x);
+		send_ack(x, 0);
+		arm(x, now);
+		return x->status;
+	case TFTP_DATA:
+		if (x->phase == XP_REQUEST) {
+			if (p->block != 1) {
+				x->st.ignored++;
+				return x->status;
+			}
+			/* the server ignored our options: RFC 1350 defaults */
+			options_init(&x->opts);
+			x->phase = XP_DATA;
+		}
+		return receiver_data(x, p, now);
+	case TFTP_ACK:
+		x->st.ignored++;
+		return x->status;
+	}
+	return fail(x, TFTP_EBADOP, "unexpected packet");
+}
+
+static int
+receiver_tick(struct xfer *x, uint64_t now)
+{
+	if (x->phase == XP_DALLY)
+		return finish_ok(x);
+	if (expire(x) < 0)
+		return x->status;
+	x->st.retransmits++;
+	switch (x->phase) {
+	case XP_REQUEST:
+		send_request(x);
+		break;
+	case XP_OACK:
+		if (x->cfg.client || !x->opts.have)
+			send_ack(x, 0);
+		else
+			send_oack(x);
+		break;
+	default:
+		send_ack(x, x->received);
+		x->unacked = 0;
+		break;
+	}
+	x->reacked = 0;
+	arm(x, now);
+	return x->status;
+}
+
+/* ---- common ---------------------------------------------------------- */
+
+void
+xfer_init(struct xfer *x, const struct xfer_cfg *cfg, const struct xfer_io *io)
+{
+	memset(x, 0, sizeof(*x));
+	x->cfg = *cfg;
+	x->io = *io;
+	if (x->cfg.timeout_us == 0)
+		x->cfg.timeout_us = 1000000;
+	x->rto = x->cfg.timeout_us;
+	if (cfg->client)
+		options_init(&x->opts);
+	else
+		x->opts = cfg->opts;
+	if (x->opts.blksize == 0)
+		x->opts.blksize = PKT_BLKSIZE_DEF;
+	if (x->opts.windowsize == 0)
+		x->opts.windowsize = 1;
+	x->base_pend = x->next_pend = -1;
+	netascii_dec_init(&x->dec);
+	x->phase = XP_REQUEST;
+	x->status = XFER_RUNNING;
+}
+
+int
+xfer_start(struct xfer *x, uint64_t now)
+{
+	if (x->cfg.client) {
+		send_request(x);
+		x->phase = XP_REQUEST;
+		arm(x, now);
+		return x->status;
+	}
+	if (x->opts.have) {
+		send_oack(x);
+		x->phase = XP_OACK;
+		arm(x, now);
+		return x->status;
+	}
+	if (x->cfg.role == XFER_SEND)
+		return sender_start_data(x, now);
+	send_ack(x, 0);
+	x->phase = XP_OACK;	/* waiting for DATA 1, as after an OACK */
+	arm(x, now);
+	return x->status;
+}
+
+int
+xfer_input(struct xfer *x, const uint8_t *pkt, size_t len, uint64_t now)
+{
+	struct packet p;
+
+	if (x->phase == XP_END)
+		return x->status;
+	if (packet_decode(pkt, len, &p) < 0) {
+		x->st.ignored++;
+		return x->status;
+	}
+	if (p.op == TFTP_ERROR) {
+		if (x->phase == XP_DALLY)
+			return finish_ok(x);
+		return fail_quiet(x, p.err_code, 1, p.err_msg);
+	}
+	if (x->cfg.role == XFER_SEND)
+		return sender_input(x, &p, now);
+	return receiver_input(x, &p, now);
+}
+
+int
+xfer_tick(struct xfer *x, uint64_t now)
+{
+	if (x->phase == XP_END || x->deadline == 0 || now < x->deadline)
+		return x->status;
+	if (x->cfg.role == XFER_SEND)
+		return sender_tick(x, now);
+	return receiver_tick(x, now);
+}
+
+void
+xfer_abort(struct xfer *x, int code, const char *msg)
+{
+	if (x->phase == XP_END)
+		return;
+	if (x->phase == XP_DALLY) {
+		finish_ok(x);
+		return;
+	}
+	fail(x, code, msg);
+}
