@@ -84,7 +84,7 @@ int	files_upload_commit(struct upload *u, struct files_err *err);
 void	files_upload_abort(struct upload *u);
 
 /*
- * Remove temp files a crashed server left ("." FILES_TMP_PREFIX "*"
+ * Remove temp files a crashed server left (FILES_TMP_PREFIX "*"
  * FILES_TMP_SUFFIX) anywhere beneath the root, not following symlinks.
  * Returns the number removed.
  */
