@@ -1,0 +1,55 @@
+/*
+ * loop.h - the event loop: epoll for readiness, a binary min-heap of
+ * deadlines on CLOCK_MONOTONIC (microseconds).  The only epoll user.
+ *
+ * Watchers are embedded in the caller's structs (no allocation per fd or
+ * timer), in the manner of libuEv: init once, then start/stop.
+ */
+#ifndef TFTPX_LOOP_H
+#define TFTPX_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+
+struct loop_fd {
+	int	  fd;
+	void	(*cb)(struct loop_fd *w, uint32_t events);
+	void	 *arg;
+};
+
+struct loop_timer {
+	uint64_t  when;			/* microseconds, loop clock */
+	size_t	  idx;			/* heap slot + 1; 0 = not armed */
+	void	(*cb)(struct loop_timer *t);
+	void	 *arg;
+};
+
+/* Monotonic clock in microseconds. */
+uint64_t loop_clock_us(void);
+
+struct loop *loop_new(void);
+void	loop_free(struct loop *l);
+
+/* The time cached at the last wakeup (cheap; use it for protocol time). */
+uint64_t loop_now(const struct loop *l);
+
+/* Watch fd for input (EPOLLIN).  Returns 0 or -1 with errno. */
+int	loop_fd_start(struct loop *l, struct loop_fd *w, int fd,
+	    void (*cb)(struct loop_fd *, uint32_t), void *arg);
+void	loop_fd_stop(struct loop *l, struct loop_fd *w);
+
+void	loop_timer_init(struct loop_timer *t,
+	    void (*cb)(struct loop_timer *), void *arg);
+/* Arm (or move) the timer to fire at when; 0 disarms.  -1 on ENOMEM. */
+int	loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t when);
+void	loop_timer_stop(struct loop *l, struct loop_timer *t);
+
+/* Run until loop_stop().  Returns 0, or -1 if epoll_wait fails. */
+int	loop_run(struct loop *l);
+void	loop_stop(struct loop *l);
+/* Run the timers that are due now (used once more at shutdown). */
+void	loop_run_due(struct loop *l);
+
+#endif

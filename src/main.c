@@ -1,0 +1,401 @@
+/*
+ * main.c - the command line: `tftpx serve|get|put`.
+ *
+ * Exit status: 0 ok, 1 the transfer (or the server) failed, 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "log.h"
+#include "options.h"
+#include "packet.h"
+#include "server.h"
+#include "udp.h"
+
+#define TFTPX_VERSION	"0.1.0"
+
+static const char usage_main[] =
+"usage: tftpx COMMAND [OPTIONS] ...\n"
+"\n"
+"  tftpx serve [DIR]                     serve DIR (default .) on port 69, read-only\n"
+"  tftpx serve --upload DIR              also accept new files (--overwrite: replace too)\n"
+"  tftpx serve --listen 127.0.0.1:0 DIR  any free port; the start-up line says which\n"
+"  tftpx get HOST[:PORT] REMOTE [LOCAL]  fetch a file (LOCAL - is stdout)\n"
+"  tftpx put HOST[:PORT] LOCAL [REMOTE]  send a file (LOCAL - is stdin)\n"
+"\n"
+"  tftpx COMMAND --help                  options of a command\n"
+"  tftpx --version\n";
+
+static const char usage_serve[] =
+"usage: tftpx serve [OPTIONS] [DIR]\n"
+"\n"
+"Serve the files beneath DIR (default: the current directory) over TFTP.\n"
+"\n"
+"  -l, --listen ADDR[:PORT]  listen here (repeatable; IPv6 as [::1]:6969);\n"
+"                            default: all IPv4 and IPv6 addresses\n"
+"  -p, --port PORT           port when ADDR has none (default 69; 0: any free)\n"
+"      --upload              accept uploads of new names\n"
+"      --overwrite           accept uploads that replace existing names too\n"
+"      --backslash           treat '\\' in names as '/' (Windows PXE clients)\n"
+"      --blksize-max N       largest blksize granted (8..65464, default 65464)\n"
+"      --windowsize-max N    largest windowsize granted (1..65535, default 64)\n"
+"      --timeout SECONDS     first retransmission timeout (1..255, default 1)\n"
+"      --retries N           retransmissions before giving up (default 5)\n"
+"  -v, --verbose             also log each request and its options\n"
+"  -q, --quiet               log errors only\n"
+"  -h, --help                this text\n"
+"\n"
+"Uploads are atomic: a temp file beside the target, renamed when complete.\n"
+"A request repeated by a client while its transfer runs is dropped.\n";
+
+static const char usage_get[] =
+"usage: tftpx get [OPTIONS] HOST[:PORT] REMOTE [LOCAL]\n"
+"       tftpx get [OPTIONS] tftp://HOST[:PORT]/REMOTE [LOCAL]\n"
+"\n"
+"Fetch REMOTE into LOCAL (default: REMOTE's last component; - is stdout).\n"
+"A failed get leaves LOCAL untouched.\n"
+"\n";
+
+static const char usage_put[] =
+"usage: tftpx put [OPTIONS] HOST[:PORT] LOCAL [REMOTE]\n"
+"\n"
+"Send LOCAL (- is stdin) as REMOTE (default: LOCAL's last component).\n"
+"\n";
+
+static const char usage_client_opts[] =
+"  -b, --blksize N       ask for N-byte blocks (8..65464)\n"
+"  -w, --windowsize N    ask for N blocks per ACK (1..65535)\n"
+"  -t, --timeout SECONDS first retransmission timeout (1..255, default 1);\n"
+"                        also asked of the server with --timeout-option\n"
+"  -r, --retries N       retransmissions before giving up (default 5)\n"
+"      --tsize           ask for (get) or announce (put) the size\n"
+"      --ascii           netascii mode (text with CR LF line ends)\n"
+"  -v, --verbose         print a summary line\n"
+"  -q, --quiet           print errors only\n"
+"  -h, --help            this text\n"
+"\n"
+"Exit status: 0 ok, 1 transfer failed, 2 usage error.\n";
+
+static void die_usage(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+
+/* One line naming the problem, then exit 2. */
+static void
+die_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tftpx %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'tftpx %s --help')\n", cmd);
+	exit(2);
+}
+
+/* A decimal number in [min, max], or exit 2 naming the option. */
+static unsigned long
+num_arg(const char *cmd, const char *opt, const char *s, unsigned long min,
+    unsigned long max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno || v < min ||
+	    v > max)
+		die_usage(cmd, "%s needs a number from %lu to %lu, not '%s'",
+		    opt, min, max, s);
+	return v;
+}
+
+enum {
+	OPT_UPLOAD = 256,
+	OPT_OVERWRITE,
+	OPT_BACKSLASH,
+	OPT_BLKMAX,
+	OPT_WINMAX,
+	OPT_TIMEOUT_S,
+	OPT_RETRIES_S,
+	OPT_TSIZE_C,
+	OPT_ASCII,
+	OPT_TIMEOUT_OPT,
+};
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "upload", no_argument, NULL, OPT_UPLOAD },
+		{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
+		{ "backslash", no_argument, NULL, OPT_BACKSLASH },
+		{ "blksize-max", required_argument, NULL, OPT_BLKMAX },
+		{ "windowsize-max", required_argument, NULL, OPT_WINMAX },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT_S },
+		{ "retries", required_argument, NULL, OPT_RETRIES_S },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct server_cfg cfg;
+	int c;
+
+	server_cfg_init(&cfg);
+	while ((c = getopt_long(argc, argv, "+l:p:vqh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (cfg.nlisten == SERVER_LISTEN_MAX)
+				die_usage("serve", "too many --listen (at most 16)");
+			cfg.listen[cfg.nlisten++] = optarg;
+			break;
+		case 'p':
+			cfg.port = (int)num_arg("serve", "--port", optarg, 0,
+			    65535);
+			break;
+		case OPT_UPLOAD:
+			cfg.upload = 1;
+			break;
+		case OPT_OVERWRITE:
+			cfg.upload = cfg.overwrite = 1;
+			break;
+		case OPT_BACKSLASH:
+			cfg.backslash = 1;
+			break;
+		case OPT_BLKMAX:
+			cfg.blksize_max = (unsigned)num_arg("serve",
+			    "--blksize-max", optarg, PKT_BLKSIZE_MIN,
+			    PKT_BLKSIZE_MAX);
+			break;
+		case OPT_WINMAX:
+			cfg.windowsize_max = (unsigned)num_arg("serve",
+			    "--windowsize-max", optarg, OPT_WINDOWSIZE_MIN,
+			    OPT_WINDOWSIZE_MAX);
+			break;
+		case OPT_TIMEOUT_S:
+			cfg.timeout = (unsigned)num_arg("serve", "--timeout",
+			    optarg, OPT_TIMEOUT_MIN, OPT_TIMEOUT_MAX);
+			break;
+		case OPT_RETRIES_S:
+			cfg.retries = (unsigned)num_arg("serve", "--retries",
+			    optarg, 0, 1000);
+			break;
+		case 'v':
+			log_set_level(LOG_VERBOSE);
+			break;
+		case 'q':
+			log_set_level(LOG_QUIET);
+			break;
+		case 'h':
+			fputs(usage_serve, stdout);
+			return 0;
+		default:
+			/* getopt printed the reason */
+			fprintf(stderr, "see 'tftpx serve --help'\n");
+			return 2;
+		}
+	}
+	if (argc - optind > 1)
+		die_usage("serve", "one DIR only, extra argument '%s'",
+		    argv[optind + 1]);
+	if (optind < argc)
+		cfg.dir = argv[optind];
+	return server_run(&cfg);
+}
+
+/* Take "tftp://host[:port]/path" apart; the strings are in buf. */
+static int
+split_url(const char *url, char *buf, size_t cap, char **hostport,
+    char **path)
+{
+	char *slash;
+
+	if (strncmp(url, "tftp://", 7) != 0)
+		return 0;
+	if (strlen(url + 7) >= cap)
+		return -1;
+	strcpy(buf, url + 7);
+	if ((slash = strchr(buf, '/')) == NULL || slash[1] == '\0')
+		return -1;
+	*slash = '\0';
+	*hostport = buf;
+	*path = slash + 1;
+	return 1;
+}
+
+static const char *
+last_component(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s && s[1] ? s + 1 : p;
+}
+
+static int
+cmd_client(int put, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "blksize", required_argument, NULL, 'b' },
+		{ "windowsize", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "timeout-option", no_argument, NULL, OPT_TIMEOUT_OPT },
+		{ "retries", required_argument, NULL, 'r' },
+		{ "tsize", no_argument, NULL, OPT_TSIZE_C },
+		{ "ascii", no_argument, NULL, OPT_ASCII },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = put ? "put" : "get";
+	struct client_cfg cfg;
+	char urlbuf[1024], host[256];
+	char *hostport = NULL, *path = NULL;
+	const char *why;
+	int c, n, url, timeout_opt = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.put = put;
+	cfg.timeout = 1;
+	cfg.retries = 5;
+	options_init(&cfg.opts);
+	while ((c = getopt_long(argc, argv, "+b:w:t:r:vqh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			cfg.opts.blksize = (unsigned)num_arg(cmd, "--blksize",
+			    optarg, PKT_BLKSIZE_MIN, PKT_BLKSIZE_MAX);
+			cfg.opts.have |= OPT_BLKSIZE;
+			break;
+		case 'w':
+			cfg.opts.windowsize = (unsigned)num_arg(cmd,
+			    "--windowsize", optarg, OPT_WINDOWSIZE_MIN,
+			    OPT_WINDOWSIZE_MAX);
+			cfg.opts.have |= OPT_WINDOWSIZE;
+			break;
+		case 't':
+			cfg.timeout = (unsigned)num_arg(cmd, "--timeout",
+			    optarg, OPT_TIMEOUT_MIN, OPT_TIMEOUT_MAX);
+			break;
+		case OPT_TIMEOUT_OPT:
+			timeout_opt = 1;
+			break;
+		case 'r':
+			cfg.retries = (unsigned)num_arg(cmd, "--retries",
+			    optarg, 0, 1000);
+			break;
+		case OPT_TSIZE_C:
+			cfg.opts.have |= OPT_TSIZE;
+			cfg.opts.tsize = 0;
+			break;
+		case OPT_ASCII:
+			cfg.netascii = 1;
+			break;
+		case 'v':
+			cfg.verbose = 1;
+			break;
+		case 'q':
+			cfg.quiet = 1;
+			log_set_level(LOG_QUIET);
+			break;
+		case 'h':
+			fputs(put ? usage_put : usage_get, stdout);
+			fputs(usage_client_opts, stdout);
+			return 0;
+		default:
+			fprintf(stderr, "see 'tftpx %s --help'\n", cmd);
+			return 2;
+		}
+	}
+	if (timeout_opt) {
+		cfg.opts.timeout = cfg.timeout;
+		cfg.opts.have |= OPT_TIMEOUT;
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		die_usage(cmd, "missing HOST");
+	url = split_url(argv[0], urlbuf, sizeof(urlbuf), &hostport, &path);
+	if (url < 0)
+		die_usage(cmd, "bad URL '%s' (tftp://HOST[:PORT]/FILE)",
+		    argv[0]);
+	if (url) {
+		n = 1;
+		if (put) {
+			if (argc < 2)
+				die_usage(cmd, "missing LOCAL");
+			cfg.local = argv[1];
+			cfg.remote = path;
+			n = 2;
+		} else {
+			cfg.remote = path;
+			cfg.local = argc > 1 ? argv[1] : NULL;
+			n = argc > 1 ? 2 : 1;
+		}
+	} else {
+		hostport = argv[0];
+		if (argc < 2)
+			die_usage(cmd, "missing %s", put ? "LOCAL" : "REMOTE");
+		if (put) {
+			cfg.local = argv[1];
+			cfg.remote = argc > 2 ? argv[2] : NULL;
+		} else {
+			cfg.remote = argv[1];
+			cfg.local = argc > 2 ? argv[2] : NULL;
+		}
+		n = argc > 2 ? 3 : 2;
+	}
+	if (argc > n)
+		die_usage(cmd, "unexpected argument '%s'", argv[n]);
+	if (put && cfg.remote == NULL) {
+		if (strcmp(cfg.local, "-") == 0)
+			die_usage(cmd, "REMOTE is needed when LOCAL is -");
+		cfg.remote = last_component(cfg.local);
+	}
+	if (!put && cfg.local == NULL)
+		cfg.local = last_component(cfg.remote);
+	if (cfg.remote[0] == '\0')
+		die_usage(cmd, "empty REMOTE name");
+	if (udp_split_hostport(hostport, 69, host, sizeof(host), &cfg.port,
+	    &why) < 0)
+		die_usage(cmd, "bad HOST[:PORT] '%s'", hostport);
+	if (host[0] == '\0')
+		die_usage(cmd, "missing HOST in '%s'", hostport);
+	cfg.host = host;
+	return client_run(&cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "get") == 0)
+		return cmd_client(0, argc - 1, argv + 1);
+	if (strcmp(argv[1], "put") == 0)
+		return cmd_client(1, argc - 1, argv + 1);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 ||
+	    strcmp(argv[1], "version") == 0) {
+		printf("tftpx %s\n", TFTPX_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "tftpx: unknown command '%s' (see 'tftpx --help')\n",
+	    argv[1]);
+	return 2;
+}

@@ -1,0 +1,728 @@
+/*
+ * server.c - `tftpx serve`.
+ *
+ * One process, one event loop.  Requests arrive on the listening sockets;
+ * each accepted request becomes a struct transfer with its own UDP socket
+ * (its TID) bound to the local address the request reached, and a
+ * struct xfer that does the protocol.  This file only moves datagrams,
+ * opens files and keeps the books:
+ *
+ *  - the duplicate table: live transfers keyed by the client's addr:port.
+ *    An identical request for a live key is a re-sent request (busybox
+ *    re-sends after 100 ms) and is dropped; starting a second transfer
+ *    for it is the bug that truncates uploads in fork-per-request
+ *    servers.  A different request from the same key means the client
+ *    gave up on the old one: the old transfer ends, the new one starts.
+ *  - one log line per transfer, when its outcome is known.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "log.h"
+#include "loop.h"
+#include "options.h"
+#include "packet.h"
+#include "server.h"
+#include "udp.h"
+#include "xfer.h"
+
+#define HASH_SIZE	4096		/* buckets of the duplicate table */
+#define RECV_BURST	64		/* datagrams read per wakeup and socket */
+#define REQ_MAX		1024		/* longest request kept for comparison */
+#define SOCKBUF		(4 << 20)	/* socket buffers for windowed sends */
+
+struct server;
+
+struct listener {
+	struct loop_fd	 w;
+	struct udp_addr	 addr;
+	struct server	*srv;
+};
+
+struct transfer {
+	struct xfer		 x;
+	struct server		*srv;
+	struct loop_fd		 w;
+	struct loop_timer	 t;
+	int			 sock;
+	struct udp_addr		 peer;
+	int			 op;		/* TFTP_RRQ / TFTP_WRQ */
+	int			 fd;		/* file being read, or -1 */
+	struct upload		 up;		/* WRQ: the temp file */
+	int			 committed;	/* upload made visible */
+	int			 logged;	/* outcome line written */
+	int			 dead;		/* ended; freed by its timer */
+	uint64_t		 start;
+	uint64_t		 dups;		/* duplicate requests dropped */
+	char			 name[FILES_NAME_MAX];
+	char			 mode[16];
+	uint8_t			*req;		/* the request as received */
+	size_t			 req_len;
+	struct transfer		*hnext;		/* duplicate-table chain */
+};
+
+struct server {
+	const struct server_cfg	*cfg;
+	struct loop		*loop;
+	int			 rootfd;
+	struct listener		 ls[SERVER_LISTEN_MAX * 2];
+	int			 nls;
+	struct loop_fd		 sigw;
+	struct options_limits	 lim;
+	struct transfer		*hash[HASH_SIZE];
+	size_t			 live;
+	uint8_t			 rx[PKT_MAX + 1];
+	uint8_t			 scratch[XFER_SCRATCH];
+};
+
+void
+server_cfg_init(struct server_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->dir = ".";
+	cfg->port = 69;
+	cfg->blksize_max = PKT_BLKSIZE_MAX;
+	cfg->windowsize_max = 64;
+	cfg->window_bytes_max = 1 << 20;
+	cfg->timeout = 1;
+	cfg->retries = 5;
+}
+
+/* ---- duplicate table ------------------------------------------------- */
+
+static unsigned
+key_hash(const struct udp_addr *a)
+{
+	const uint8_t *p = (const uint8_t *)&a->ss;
+	uint32_t h = 2166136261u;
+	socklen_t i;
+
+	/* FNV-1a over the address bytes (port included) */
+	for (i = 0; i < a->len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % HASH_SIZE;
+}
+
+static struct transfer *
+table_find(struct server *s, const struct udp_addr *a)
+{
+	struct transfer *t;
+
+	for (t = s->hash[key_hash(a)]; t; t = t->hnext)
+		if (udp_same(&t->peer, a))
+			return t;
+	return NULL;
+}
+
+static void
+table_add(struct server *s, struct transfer *t)
+{
+	unsigned h = key_hash(&t->peer);
+
+	t->hnext = s->hash[h];
+	s->hash[h] = t;
+}
+
+static void
+table_del(struct server *s, struct transfer *t)
+{
+	struct transfer **pp;
+
+	for (pp = &s->hash[key_hash(&t->peer)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == t) {
+			*pp = t->hnext;
+			return;
+		}
+	}
+}
+
+/* ---- transfer I/O callbacks ------------------------------------------ */
+
+static long
+io_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct transfer *t = ctx;
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = pread(t->fd, buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (long)got;
+}
+
+static int
+io_write(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct transfer *t = ctx;
+	ssize_t n;
+
+	while (len) {
+		n = write(t->up.fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+io_finish(void *ctx)
+{
+	struct transfer *t = ctx;
+	struct files_err err;
+
+	if (files_upload_commit(&t->up, &err) < 0)
+		return err.sys ? -err.sys : -EIO;
+	t->committed = 1;
+	return 0;
+}
+
+static void
+io_send(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct transfer *t = ctx;
+
+	/* a lost send is a lost packet: the timer recovers it */
+	udp_send(t->sock, pkt, len, &t->peer);
+}
+
+/* ---- transfer lifecycle ---------------------------------------------- */
+
+static void
+log_outcome(struct transfer *t)
+{
+	struct xfer *x = &t->x;
+	char peer[UDP_ADDRSTR], name[FILES_NAME_MAX * 4 + 1], opts[160];
+	char outcome[PKT_ERRMSG_MAX * 4 + 32], msg[PKT_ERRMSG_MAX * 4 + 1];
+	double secs = (double)(loop_now(t->srv->loop) - t->start) / 1e6;
+	double rate = secs > 0 ? (double)x->st.bytes / secs / 1e6 : 0;
+	int ok = x->status == XFER_DONE;
+
+	if (t->logged)
+		return;
+	t->logged = 1;
+	if (ok)
+		snprintf(outcome, sizeof(outcome), "ok");
+	else
+		snprintf(outcome, sizeof(outcome), "error %d: %s%s",
+		    x->err_code, x->err_peer ? "from client: " : "",
+		    log_safe(x->err_msg, msg, sizeof(msg)));
+	options_format(&x->opts, opts, sizeof(opts));
+	log_event(ok ? LOG_NORMAL : LOG_QUIET,
+	    "%s %s \"%s\" %s%s%s %llu bytes %.3f s %.1f MB/s "
+	    "retransmits=%llu dupacks=%llu dupreqs=%llu %s",
+	    udp_format(&t->peer, peer), packet_op_name(t->op),
+	    log_safe(t->name, name, sizeof(name)), t->mode,
+	    opts[0] ? " " : "", opts, (unsigned long long)x->st.bytes, secs,
+	    rate, (unsigned long long)x->st.retransmits,
+	    (unsigned long long)x->st.dup_acks, (unsigned long long)t->dups,
+	    outcome);
+}
+
+static void
+transfer_free_cb(struct loop_timer *lt)
+{
+	struct transfer *t = lt->arg;
+
+	free(t->req);
+	free(t);
+}
+
+/*
+ * End a transfer: log, release the file and socket, leave the table.
+ * The memory is freed by a timer that runs after this turn's input
+ * callbacks, so a datagram event already collected for this socket in
+ * the same turn still finds a valid (dead) struct.
+ */
+static void
+transfer_end(struct transfer *t)
+{
+	struct server *s = t->srv;
+
+	if (t->dead)
+		return;
+	log_outcome(t);
+	t->dead = 1;
+	loop_fd_stop(s->loop, &t->w);
+	close(t->sock);
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->op == TFTP_WRQ && !t->committed)
+		files_upload_abort(&t->up);
+	table_del(s, t);
+	s->live--;
+	loop_timer_stop(s->loop, &t->t);
+	loop_timer_init(&t->t, transfer_free_cb, t);
+	loop_timer_set(s->loop, &t->t, 1);
+}
+
+/* After every input or tick: log, end, or re-arm. */
+static void
+transfer_settle(struct transfer *t)
+{
+	struct xfer *x = &t->x;
+
+	if (x->status != XFER_RUNNING)
+		log_outcome(t);
+	if (x->phase == XP_END) {
+		transfer_end(t);
+		return;
+	}
+	loop_timer_set(t->srv->loop, &t->t, x->deadline);
+}
+
+static void
+transfer_timer_cb(struct loop_timer *lt)
+{
+	struct transfer *t = lt->arg;
+
+	if (t->dead)
+		return;
+	xfer_tick(&t->x, loop_now(t->srv->loop));
+	transfer_settle(t);
+}
+
+static void
+transfer_sock_cb(struct loop_fd *w, uint32_t events)
+{
+	struct transfer *t = w->arg;
+	struct server *s = t->srv;
+	struct udp_addr from;
+	uint8_t err[64];
+	size_t n;
+	long len;
+	int i;
+
+	(void)events;
+	for (i = 0; i < RECV_BURST && !t->dead; i++) {
+		len = udp_recv(t->sock, s->rx, sizeof(s->rx), &from, NULL);
+		if (len < 0)
+			break;
+		if (!udp_same(&from, &t->peer)) {
+			/* RFC 1350 section 4: a stranger gets ERROR 5 */
+			n = packet_encode_error(err, sizeof(err), TFTP_EBADID,
+			    NULL);
+			udp_send(t->sock, err, n, &from);
+			continue;
+		}
+		xfer_input(&t->x, s->rx, (size_t)len, loop_now(s->loop));
+		transfer_settle(t);
+	}
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+/* Answer a request we refuse, from the address it reached. */
+static void
+refuse(struct server *s, const struct udp_addr *local,
+    const struct udp_addr *peer, int op, const char *name, int code,
+    const char *msg)
+{
+	struct udp_addr a = *local;
+	char p[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+	uint8_t pkt[PKT_ERRMSG_MAX + 8];
+	size_t n;
+	int fd;
+
+	log_event(LOG_QUIET, "%s %s \"%s\" refused: error %d: %s",
+	    udp_format(peer, p), packet_op_name(op),
+	    log_safe(name, safe, sizeof(safe)), code, msg);
+	n = packet_encode_error(pkt, sizeof(pkt), (uint16_t)code, msg);
+	udp_set_port(&a, 0);
+	if ((fd = udp_bind(&a, 0)) < 0)
+		return;
+	udp_send(fd, pkt, n, peer);
+	close(fd);
+	(void)s;
+}
+
+static int
+parse_mode(const char *mode, int *netascii, const char **why)
+{
+	if (strcasecmp(mode, "octet") == 0) {
+		*netascii = 0;
+		return 0;
+	}
+	if (strcasecmp(mode, "netascii") == 0) {
+		*netascii = 1;
+		return 0;
+	}
+	if (strcasecmp(mode, "mail") == 0)
+		*why = "mode mail is not supported; use octet or netascii";
+	else
+		*why = "unknown transfer mode; use octet or netascii";
+	return -1;
+}
+
+static void
+set_bufs(int fd)
+{
+	int sz = SOCKBUF;
+
+	/* the force variants pass rmem_max/wmem_max when we are root */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+}
+
+static void
+start_transfer(struct server *s, const struct packet *p,
+    const struct udp_addr *local, const struct udp_addr *peer,
+    const uint8_t *raw, size_t rawlen)
+{
+	const struct server_cfg *cfg = s->cfg;
+	struct transfer *t;
+	struct tftp_opts req;
+	struct xfer_cfg xc;
+	struct xfer_io io;
+	struct files_err err;
+	struct udp_addr a;
+	char path[FILES_NAME_MAX];
+	const char *why;
+	uint64_t size = 0;
+	int netascii;
+
+	if (parse_mode(p->mode, &netascii, &why) < 0) {
+		refuse(s, local, peer, p->op, p->filename, TFTP_EBADOP, why);
+		return;
+	}
+	if (p->op == TFTP_WRQ && !cfg->upload) {
+		refuse(s, local, peer, p->op, p->filename, TFTP_EACCESS,
+		    "uploads are disabled (run the server with --upload)");
+		return;
+	}
+	if (files_normalize(p->filename, cfg->backslash, path, sizeof(path),
+	    &err) < 0) {
+		refuse(s, local, peer, p->op, p->filename, err.code, err.msg);
+		return;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->req = malloc(rawlen)) == NULL) {
+		free(t);
+		refuse(s, local, peer, p->op, p->filename, TFTP_EUNDEF,
+		    "server out of memory");
+		return;
+	}
+	memcpy(t->req, raw, rawlen);
+	t->req_len = rawlen;
+	t->srv = s;
+	t->op = p->op;
+	t->fd = -1;
+	t->up.fd = t->up.dirfd = -1;
+	t->sock = -1;
+	t->peer = *peer;
+	t->start = loop_now(s->loop);
+	snprintf(t->name, sizeof(t->name), "%s", p->filename);
+	snprintf(t->mode, sizeof(t->mode), "%s", netascii ? "netascii" :
+	    "octet");
+	loop_timer_init(&t->t, transfer_timer_cb, t);
+
+	options_init(&req);
+	options_parse(p->opts, p->nopts, &req);
+	memset(&xc, 0, sizeof(xc));
+	if (p->op == TFTP_RRQ) {
+		t->fd = files_open_read(s->rootfd, path, &size, &err);
+		if (t->fd < 0)
+			goto refused;
+		xc.role = XFER_SEND;
+		options_negotiate(&req, &s->lim, 1,
+		    netascii ? -1 : (int64_t)size, &xc.opts);
+	} else {
+		if (files_upload_begin(s->rootfd, path, cfg->overwrite,
+		    &t->up, &err) < 0)
+			goto refused;
+		xc.role = XFER_RECV;
+		options_negotiate(&req, &s->lim, 0, -1, &xc.opts);
+	}
+	a = *local;
+	udp_set_port(&a, 0);
+	if ((t->sock = udp_bind(&a, 0)) < 0) {
+		err.code = TFTP_EUNDEF;
+		err.msg = "server cannot open a socket";
+		goto refused;
+	}
+	set_bufs(t->sock);
+	xc.netascii = netascii;
+	xc.timeout_us = (uint64_t)(xc.opts.have & OPT_TIMEOUT ?
+	    xc.opts.timeout : cfg->timeout) * 1000000u;
+	xc.retries = cfg->retries;
+	xc.dally_us = xc.timeout_us;
+	io.ctx = t;
+	io.read = io_read;
+	io.release = NULL;
+	io.write = io_write;
+	io.finish = io_finish;
+	io.send = io_send;
+	io.scratch = s->scratch;
+	xfer_init(&t->x, &xc, &io);
+	if (loop_fd_start(s->loop, &t->w, t->sock, transfer_sock_cb, t) < 0) {
+		err.code = TFTP_EUNDEF;
+		err.msg = "server cannot watch a socket";
+		goto refused;
+	}
+	table_add(s, t);
+	s->live++;
+	if (log_level() >= LOG_VERBOSE) {
+		char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1], o[160];
+
+		options_format(&xc.opts, o, sizeof(o));
+		log_event(LOG_VERBOSE, "%s %s \"%s\" %s start%s%s",
+		    udp_format(peer, pa), packet_op_name(t->op),
+		    log_safe(t->name, safe, sizeof(safe)), t->mode,
+		    o[0] ? ", granted " : "", o);
+	}
+	xfer_start(&t->x, loop_now(s->loop));
+	transfer_settle(t);
+	return;
+refused:
+	refuse(s, local, peer, p->op, p->filename, err.code, err.msg);
+	if (t->sock >= 0)
+		close(t->sock);
+	if (t->fd >= 0)
+		close(t->fd);
+	files_upload_abort(&t->up);
+	free(t->req);
+	free(t);
+}
+
+static void
+handle_request(struct server *s, const uint8_t *buf, size_t len,
+    const struct udp_addr *local, const struct udp_addr *peer)
+{
+	struct transfer *old;
+	struct packet p;
+	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+
+	if (packet_decode(buf, len, &p) < 0)
+		return;
+	/* anything but a request on the well-known port is noise */
+	if (p.op != TFTP_RRQ && p.op != TFTP_WRQ)
+		return;
+	if ((old = table_find(s, peer)) != NULL) {
+		if (old->req_len == len && memcmp(old->req, buf, len) == 0) {
+			old->dups++;
+			log_event(LOG_VERBOSE, "%s %s \"%s\" duplicate request "
+			    "dropped", udp_format(peer, pa),
+			    packet_op_name(p.op),
+			    log_safe(p.filename, safe, sizeof(safe)));
+			return;
+		}
+		/* a new request from the same port: the old one was given up */
+		xfer_abort(&old->x, TFTP_EUNDEF,
+		    "superseded by a new request from the same port");
+		transfer_end(old);
+	}
+	start_transfer(s, &p, local, peer, buf, len);
+}
+
+static void
+listener_cb(struct loop_fd *w, uint32_t events)
+{
+	struct listener *l = w->arg;
+	struct server *s = l->srv;
+	struct udp_addr from, to;
+	long len;
+	int i;
+
+	(void)events;
+	for (i = 0; i < RECV_BURST; i++) {
+		len = udp_recv(l->w.fd, s->rx, sizeof(s->rx), &from, &to);
+		if (len < 0)
+			break;
+		if (to.len == 0) {
+			/* no pktinfo (should not happen): the bound address */
+			to = l->addr;
+		}
+		if (to.ss.ss_family != from.ss.ss_family)
+			continue;
+		handle_request(s, s->rx, (size_t)len, &to, &from);
+	}
+}
+
+static void
+signal_cb(struct loop_fd *w, uint32_t events)
+{
+	struct server *s = w->arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(w->fd, &si, sizeof(si)) > 0)
+		loop_stop(s->loop);
+}
+
+/* ---- start-up -------------------------------------------------------- */
+
+static int
+add_listener(struct server *s, struct udp_addr *a)
+{
+	struct listener *l = &s->ls[s->nls];
+	char buf[UDP_ADDRSTR];
+	int fd;
+
+	if ((fd = udp_bind(a, 1)) < 0)
+		return -1;
+	l->addr = *a;
+	l->srv = s;
+	if (loop_fd_start(s->loop, &l->w, fd, listener_cb, l) < 0) {
+		close(fd);
+		return -1;
+	}
+	s->nls++;
+	log_notice("listening on %s", udp_format(a, buf));
+	return 0;
+}
+
+static int
+open_listeners(struct server *s)
+{
+	const struct server_cfg *cfg = s->cfg;
+	struct udp_addr a;
+	char host[256], buf[UDP_ADDRSTR];
+	const char *why;
+	int i, port;
+
+	if (cfg->nlisten == 0) {
+		/* all IPv4 and IPv6 addresses, on one port */
+		udp_resolve("", cfg->port, AF_INET, &a, &why);
+		if (add_listener(s, &a) < 0) {
+			log_error("cannot listen on %s: %s",
+			    udp_format(&a, buf), strerror(errno));
+			return -1;
+		}
+		port = udp_port(&a);
+		udp_resolve("", port, AF_INET6, &a, &why);
+		if (add_listener(s, &a) < 0 && errno != EAFNOSUPPORT)
+			log_error("not listening on %s: %s",
+			    udp_format(&a, buf), strerror(errno));
+		return 0;
+	}
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (udp_split_hostport(cfg->listen[i], cfg->port, host,
+		    sizeof(host), &port, &why) < 0 ||
+		    udp_resolve(host, port, AF_UNSPEC, &a, &why) < 0) {
+			log_error("bad listen address '%s': %s",
+			    cfg->listen[i], why);
+			return -1;
+		}
+		if (add_listener(s, &a) < 0) {
+			log_error("cannot listen on %s: %s%s",
+			    udp_format(&a, buf), strerror(errno),
+			    errno == EACCES ? " (ports below 1024 need root "
+			    "or CAP_NET_BIND_SERVICE; try --port 6969)" : "");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+open_signals(struct server *s)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		return -1;
+	return loop_fd_start(s->loop, &s->sigw, fd, signal_cb, s);
+}
+
+static void
+shutdown_all(struct server *s)
+{
+	struct transfer *t;
+	unsigned i;
+
+	for (i = 0; i < HASH_SIZE; i++) {
+		while ((t = s->hash[i]) != NULL) {
+			xfer_abort(&t->x, TFTP_EUNDEF, "server shutting down");
+			transfer_end(t);
+		}
+	}
+}
+
+int
+server_run(const struct server_cfg *cfg)
+{
+	struct server *s;
+	char *abs;
+	int i, rc = 1, n;
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_error("out of memory");
+		return 1;
+	}
+	s->cfg = cfg;
+	s->rootfd = -1;
+	s->lim.blksize_max = cfg->blksize_max;
+	s->lim.windowsize_max = cfg->windowsize_max;
+	s->lim.window_bytes_max = cfg->window_bytes_max;
+	if ((s->rootfd = files_open_root(cfg->dir)) < 0) {
+		log_error("cannot serve '%s': %s", cfg->dir, strerror(errno));
+		goto out;
+	}
+	if ((s->loop = loop_new()) == NULL) {
+		log_error("cannot create the event loop: %s", strerror(errno));
+		goto out;
+	}
+	if (open_signals(s) < 0) {
+		log_error("cannot set up signals: %s", strerror(errno));
+		goto out;
+	}
+	if (cfg->upload && (n = files_remove_stale(s->rootfd)) > 0)
+		log_notice("removed %d stale temp file%s left by a crash", n,
+		    n == 1 ? "" : "s");
+	if (open_listeners(s) < 0)
+		goto out;
+	abs = realpath(cfg->dir, NULL);
+	log_notice("serving %s %s", abs ? abs : cfg->dir,
+	    cfg->overwrite ? "with uploads and overwrite" :
+	    cfg->upload ? "with uploads" : "read-only");
+	free(abs);
+	if (loop_run(s->loop) < 0) {
+		log_error("event loop failed: %s", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	shutdown_all(s);
+	for (i = 0; i < s->nls; i++)
+		close(s->ls[i].w.fd);
+	if (s->loop) {
+		/* run the deferred frees of ended transfers */
+		loop_stop(s->loop);
+		loop_run_due(s->loop);
+		loop_free(s->loop);
+	}
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	free(s);
+	return rc;
+}

@@ -1,0 +1,32 @@
+/*
+ * server.h - `tftpx serve`: listening sockets, request intake, the
+ * duplicate table, transfer lifecycle and log lines.
+ */
+#ifndef TFTPX_SERVER_H
+#define TFTPX_SERVER_H
+
+#include <stdint.h>
+
+#define SERVER_LISTEN_MAX	16
+
+struct server_cfg {
+	const char	*dir;
+	const char	*listen[SERVER_LISTEN_MAX];	/* ADDR[:PORT] */
+	int		 nlisten;
+	int		 port;			/* default 69 */
+	int		 upload;		/* create new names */
+	int		 overwrite;		/* replace existing names too */
+	int		 backslash;		/* map '\' to '/' in names */
+	unsigned	 blksize_max;
+	unsigned	 windowsize_max;
+	uint64_t	 window_bytes_max;
+	unsigned	 timeout;		/* seconds, first retransmission */
+	unsigned	 retries;
+};
+
+void	server_cfg_init(struct server_cfg *cfg);
+
+/* Serve until SIGINT/SIGTERM.  Returns a process exit status. */
+int	server_run(const struct server_cfg *cfg);
+
+#endif

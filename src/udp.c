@@ -1,0 +1,269 @@
+/*
+ * udp.c - UDP sockets for tftpx.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "udp.h"
+
+int
+udp_split_hostport(const char *s, int default_port, char *host, size_t cap,
+    int *port, const char **why)
+{
+	const char *end, *colon = NULL;
+	size_t n;
+	char *e;
+	long v;
+
+	*port = default_port;
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL) {
+			*why = "missing ']' after an IPv6 address";
+			return -1;
+		}
+		n = (size_t)(end - s - 1);
+		if (n == 0 || n >= cap) {
+			*why = "bad IPv6 address";
+			return -1;
+		}
+		memcpy(host, s + 1, n);
+		host[n] = '\0';
+		if (end[1] == ':')
+			colon = end + 1;
+		else if (end[1] != '\0') {
+			*why = "unexpected text after ']'";
+			return -1;
+		}
+	} else {
+		colon = strchr(s, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL;	/* a bare IPv6 address */
+		n = colon ? (size_t)(colon - s) : strlen(s);
+		if (n >= cap) {
+			*why = "host name too long";
+			return -1;
+		}
+		memcpy(host, s, n);
+		host[n] = '\0';
+	}
+	if (colon) {
+		errno = 0;
+		v = strtol(colon + 1, &e, 10);
+		if (colon[1] < '0' || colon[1] > '9' || *e != '\0' ||
+		    errno || v < 0 || v > 65535) {
+			*why = "port must be a number from 0 to 65535";
+			return -1;
+		}
+		*port = (int)v;
+	}
+	return 0;
+}
+
+int
+udp_resolve(const char *host, int port, int family, struct udp_addr *a,
+    const char **why)
+{
+	struct addrinfo hints, *res;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+	char pstr[8];
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	if (host[0] == '\0' || strcmp(host, "*") == 0) {
+		if (family == AF_INET6) {
+			s6->sin6_family = AF_INET6;
+			s6->sin6_addr = in6addr_any;
+			s6->sin6_port = htons((uint16_t)port);
+			a->len = sizeof(*s6);
+		} else {
+			s4->sin_family = AF_INET;
+			s4->sin_addr.s_addr = htonl(INADDR_ANY);
+			s4->sin_port = htons((uint16_t)port);
+			a->len = sizeof(*s4);
+		}
+		return 0;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(pstr, sizeof(pstr), "%d", port);
+	rc = getaddrinfo(host, pstr, &hints, &res);
+	if (rc == EAI_NONAME) {
+		hints.ai_flags = AI_NUMERICSERV;
+		rc = getaddrinfo(host, pstr, &hints, &res);
+	}
+	if (rc != 0) {
+		*why = gai_strerror(rc);
+		return -1;
+	}
+	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
+	a->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int
+udp_port(const struct udp_addr *a)
+{
+	if (a->ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+}
+
+void
+udp_set_port(struct udp_addr *a, int port)
+{
+	if (a->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a->ss)->sin6_port =
+		    htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)&a->ss)->sin_port =
+		    htons((uint16_t)port);
+}
+
+const char *
+udp_format(const struct udp_addr *a, char *buf)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+	char h[INET6_ADDRSTRLEN];
+
+	if (a->ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &s6->sin6_addr, h, sizeof(h));
+		snprintf(buf, UDP_ADDRSTR, "[%s]:%d", h, udp_port(a));
+	} else if (a->ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &s4->sin_addr, h, sizeof(h));
+		snprintf(buf, UDP_ADDRSTR, "%s:%d", h, udp_port(a));
+	} else {
+		snprintf(buf, UDP_ADDRSTR, "?");
+	}
+	return buf;
+}
+
+int
+udp_same_host(const struct udp_addr *a, const struct udp_addr *b)
+{
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&a->ss;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)&b->ss;
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in *b4 = (const struct sockaddr_in *)&b->ss;
+
+	if (a->ss.ss_family != b->ss.ss_family)
+		return 0;
+	if (a->ss.ss_family == AF_INET6)
+		return memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0;
+	return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+}
+
+int
+udp_same(const struct udp_addr *a, const struct udp_addr *b)
+{
+	return udp_same_host(a, b) && udp_port(a) == udp_port(b);
+}
+
+int
+udp_bind(struct udp_addr *a, int listening)
+{
+	int fd, on = 1, fam = a->ss.ss_family;
+
+	fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (fam == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
+		goto fail;
+	if (listening && fam == AF_INET &&
+	    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) < 0)
+		goto fail;
+	if (listening && fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_RECVPKTINFO, &on, sizeof(on)) < 0)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&a->ss, a->len) < 0)
+		goto fail;
+	a->len = sizeof(a->ss);
+	if (getsockname(fd, (struct sockaddr *)&a->ss, &a->len) < 0)
+		goto fail;
+	return fd;
+fail:
+	on = errno;
+	close(fd);
+	errno = on;
+	return -1;
+}
+
+long
+udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
+    struct udp_addr *to)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+				    CMSG_SPACE(sizeof(struct in_pktinfo))];
+	} cbuf;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr mh;
+	struct cmsghdr *c;
+	struct in_pktinfo pi;
+	struct in6_pktinfo pi6;
+	struct sockaddr_in *t4;
+	struct sockaddr_in6 *t6;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = &from->ss;
+	mh.msg_namelen = sizeof(from->ss);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (to) {
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+	}
+	n = recvmsg(fd, &mh, 0);
+	if (n < 0)
+		return -1;
+	from->len = mh.msg_namelen;
+	if (to == NULL)
+		return (long)n;
+	memset(to, 0, sizeof(*to));
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			t4 = (struct sockaddr_in *)&to->ss;
+			t4->sin_family = AF_INET;
+			/* the address a reply should come from (not a broadcast) */
+			t4->sin_addr = pi.ipi_spec_dst;
+			to->len = sizeof(*t4);
+		} else if (c->cmsg_level == IPPROTO_IPV6 &&
+		    c->cmsg_type == IPV6_PKTINFO) {
+			memcpy(&pi6, CMSG_DATA(c), sizeof(pi6));
+			t6 = (struct sockaddr_in6 *)&to->ss;
+			t6->sin6_family = AF_INET6;
+			t6->sin6_addr = pi6.ipi6_addr;
+			if (IN6_IS_ADDR_LINKLOCAL(&pi6.ipi6_addr))
+				t6->sin6_scope_id = pi6.ipi6_ifindex;
+			to->len = sizeof(*t6);
+		}
+	}
+	return (long)n;
+}
+
+int
+udp_send(int fd, const uint8_t *buf, size_t len, const struct udp_addr *to)
+{
+	ssize_t n;
+
+	do
+		n = sendto(fd, buf, len, 0, (const struct sockaddr *)&to->ss,
+		    to->len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
+}

@@ -1,0 +1,65 @@
+/*
+ * udp.h - sockets: address parsing, dual-stack listening sockets that
+ * report the local address each request reached (IP_PKTINFO,
+ * IPV6_RECVPKTINFO), and per-transfer sockets bound to that address so
+ * replies leave from where the request arrived.
+ */
+#ifndef TFTPX_UDP_H
+#define TFTPX_UDP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define UDP_ADDRSTR	64	/* "[v6%scope]:port" fits */
+
+struct udp_addr {
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+};
+
+/*
+ * Split "HOST", "HOST:PORT", "[V6]", "[V6]:PORT" or a bare IPv6 address
+ * into host (written to host, cap bytes) and port (default_port when
+ * absent).  Returns 0, or -1 with a static reason in *why.
+ */
+int	udp_split_hostport(const char *s, int default_port, char *host,
+	    size_t cap, int *port, const char **why);
+
+/*
+ * Resolve host (numeric first; names via getaddrinfo without
+ * AI_ADDRCONFIG, so it works in a namespace with only lo) and port.
+ * passive: an empty host is the wildcard of family (AF_INET/AF_INET6).
+ * Returns 0, or -1 with a static reason in *why.
+ */
+int	udp_resolve(const char *host, int port, int family, struct udp_addr *a,
+	    const char **why);
+
+/* "127.0.0.1:69" or "[::1]:69" into buf (UDP_ADDRSTR bytes). */
+const char *udp_format(const struct udp_addr *a, char *buf);
+int	udp_port(const struct udp_addr *a);
+void	udp_set_port(struct udp_addr *a, int port);
+int	udp_same(const struct udp_addr *a, const struct udp_addr *b);
+int	udp_same_host(const struct udp_addr *a, const struct udp_addr *b);
+
+/*
+ * A non-blocking, close-on-exec socket bound to a.  listening: ask for
+ * the destination address of each datagram, and IPv6 only for IPv6.
+ * The bound address (with the real port) is written back into a.
+ * Returns the fd or -1 with errno.
+ */
+int	udp_bind(struct udp_addr *a, int listening);
+
+/*
+ * Receive one datagram: its source into from and, for listening sockets,
+ * the local address it reached into to (port 0).  Returns the length,
+ * or -1 with errno (EAGAIN when none waits).
+ */
+long	udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
+	    struct udp_addr *to);
+
+/* Send one datagram.  Returns 0 or -1 with errno. */
+int	udp_send(int fd, const uint8_t *buf, size_t len,
+	    const struct udp_addr *to);
+
+#endif
