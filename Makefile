@@ -16,7 +16,7 @@ ifeq ($(STATIC),1)
 LDFLAGS	+= -static
 endif
 
-PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c
+PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/dedup.c
 IO	= src/loop.c src/udp.c src/files.c src/log.c
 APP	= src/server.c src/client.c src/main.c
 SRCS	= $(PURE) $(IO) $(APP)
@@ -24,7 +24,8 @@ OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
 
 UNIT	= tests/unit/test_packet tests/unit/test_options \
-	  tests/unit/test_netascii tests/unit/test_xfer tests/unit/test_files
+	  tests/unit/test_netascii tests/unit/test_xfer tests/unit/test_files \
+	  tests/unit/test_dedup
 
 all: tftpx
 

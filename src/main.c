@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,11 @@ static const char usage_serve[] =
 "      --windowsize-max N    largest windowsize granted (1..65535, default 64)\n"
 "      --timeout SECONDS     first retransmission timeout (1..255, default 1)\n"
 "      --retries N           retransmissions before giving up (default 5)\n"
+"      --grace SECONDS       drop a repeat of a finished request this long\n"
+"                            (default 15)\n"
+"      --max-transfers N     live transfers in all (default 1000)\n"
+"      --max-per-client N    live transfers per client host (default 64)\n"
+"      --max-upload SIZE     largest upload, e.g. 64M (default: no limit)\n"
 "  -v, --verbose             also log each request and its options\n"
 "  -q, --quiet               log errors only\n"
 "  -h, --help                this text\n"
@@ -98,6 +104,21 @@ die_usage(const char *cmd, const char *fmt, ...)
 	exit(2);
 }
 
+/* getopt found an unknown option or a missing argument: one line, exit 2. */
+static void __attribute__((noreturn))
+bad_option(const char *cmd, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	/* getopt sets optopt for a missing value, 0 for an unknown long one */
+	if (strncmp(arg, "--", 2) == 0)
+		die_usage(cmd, optopt ? "option '%s': missing or unexpected value" :
+		    "unknown option '%s'", arg);
+	if (optopt && strchr("lpbwtr", optopt))
+		die_usage(cmd, "option '-%c' needs a value", optopt);
+	die_usage(cmd, "unknown option '-%c'", optopt);
+}
+
 /* A decimal number in [min, max], or exit 2 naming the option. */
 static unsigned long
 num_arg(const char *cmd, const char *opt, const char *s, unsigned long min,
@@ -126,7 +147,36 @@ enum {
 	OPT_TSIZE_C,
 	OPT_ASCII,
 	OPT_TIMEOUT_OPT,
+	OPT_GRACE,
+	OPT_MAXXFER,
+	OPT_MAXCLIENT,
+	OPT_MAXUPLOAD,
 };
+
+/* "123", "64K", "64M", "2G" (powers of 1024), or exit 2. */
+static uint64_t
+size_arg(const char *cmd, const char *opt, const char *s)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift)
+		end++;
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno || v == 0 ||
+	    v > (UINT64_MAX >> shift))
+		die_usage(cmd, "%s needs a size such as 1048576, 512K or 64M, "
+		    "not '%s'", opt, s);
+	return (uint64_t)v << shift;
+}
 
 static int
 cmd_serve(int argc, char **argv)
@@ -141,6 +191,10 @@ cmd_serve(int argc, char **argv)
 		{ "windowsize-max", required_argument, NULL, OPT_WINMAX },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT_S },
 		{ "retries", required_argument, NULL, OPT_RETRIES_S },
+		{ "grace", required_argument, NULL, OPT_GRACE },
+		{ "max-transfers", required_argument, NULL, OPT_MAXXFER },
+		{ "max-per-client", required_argument, NULL, OPT_MAXCLIENT },
+		{ "max-upload", required_argument, NULL, OPT_MAXUPLOAD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -150,7 +204,8 @@ cmd_serve(int argc, char **argv)
 	int c;
 
 	server_cfg_init(&cfg);
-	while ((c = getopt_long(argc, argv, "+l:p:vqh", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "l:p:vqh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (cfg.nlisten == SERVER_LISTEN_MAX)
@@ -188,6 +243,22 @@ cmd_serve(int argc, char **argv)
 			cfg.retries = (unsigned)num_arg("serve", "--retries",
 			    optarg, 0, 1000);
 			break;
+		case OPT_GRACE:
+			cfg.grace = (unsigned)num_arg("serve", "--grace",
+			    optarg, 0, 3600);
+			break;
+		case OPT_MAXXFER:
+			cfg.max_transfers = (unsigned)num_arg("serve",
+			    "--max-transfers", optarg, 1, 1000000);
+			break;
+		case OPT_MAXCLIENT:
+			cfg.max_per_client = (unsigned)num_arg("serve",
+			    "--max-per-client", optarg, 1, 1000000);
+			break;
+		case OPT_MAXUPLOAD:
+			cfg.max_upload = size_arg("serve", "--max-upload",
+			    optarg);
+			break;
 		case 'v':
 			log_set_level(LOG_VERBOSE);
 			break;
@@ -198,9 +269,7 @@ cmd_serve(int argc, char **argv)
 			fputs(usage_serve, stdout);
 			return 0;
 		default:
-			/* getopt printed the reason */
-			fprintf(stderr, "see 'tftpx serve --help'\n");
-			return 2;
+			bad_option("serve", argv);
 		}
 	}
 	if (argc - optind > 1)
@@ -267,7 +336,8 @@ cmd_client(int put, int argc, char **argv)
 	cfg.timeout = 1;
 	cfg.retries = 5;
 	options_init(&cfg.opts);
-	while ((c = getopt_long(argc, argv, "+b:w:t:r:vqh", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "b:w:t:r:vqh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			cfg.opts.blksize = (unsigned)num_arg(cmd, "--blksize",
@@ -310,8 +380,7 @@ cmd_client(int put, int argc, char **argv)
 			fputs(usage_client_opts, stdout);
 			return 0;
 		default:
-			fprintf(stderr, "see 'tftpx %s --help'\n", cmd);
-			return 2;
+			bad_option(cmd, argv);
 		}
 	}
 	if (timeout_opt) {

@@ -18,15 +18,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "dedup.h"
 #include "files.h"
 #include "log.h"
 #include "loop.h"
@@ -38,8 +42,9 @@
 
 #define HASH_SIZE	4096		/* buckets of the duplicate table */
 #define RECV_BURST	64		/* datagrams read per wakeup and socket */
-#define REQ_MAX		1024		/* longest request kept for comparison */
 #define SOCKBUF		(4 << 20)	/* socket buffers for windowed sends */
+#define DEDUP_CAP	16384		/* finished requests remembered */
+#define BUSY_PER_SEC	100		/* "server busy" ERRORs sent per second */
 
 struct server;
 
@@ -64,11 +69,22 @@ struct transfer {
 	int			 dead;		/* ended; freed by its timer */
 	uint64_t		 start;
 	uint64_t		 dups;		/* duplicate requests dropped */
+	struct dedup_key	 key;		/* peer addr:port */
+	struct client_count	*cc;		/* live transfers of this host */
+	dev_t			 up_dev;	/* WRQ: directory and name */
+	ino_t			 up_ino;	/*  that one upload at a time owns */
 	char			 name[FILES_NAME_MAX];
 	char			 mode[16];
-	uint8_t			*req;		/* the request as received */
-	size_t			 req_len;
+	uint64_t		 req_hash;	/* of the request datagram */
 	struct transfer		*hnext;		/* duplicate-table chain */
+	struct transfer		*unext;		/* live uploads list */
+};
+
+/* Live transfers per client host, for --max-per-client. */
+struct client_count {
+	struct dedup_key	 host;		/* port 0 */
+	unsigned		 n;
+	struct client_count	*next;
 };
 
 struct server {
@@ -80,7 +96,14 @@ struct server {
 	struct loop_fd		 sigw;
 	struct options_limits	 lim;
 	struct transfer		*hash[HASH_SIZE];
+	struct client_count	*hosts[HASH_SIZE];
+	struct transfer		*uploads;	/* live WRQs */
+	struct dedup		*recent;	/* finished requests */
 	size_t			 live;
+	uint64_t		 busy_stamp;	/* busy ERROR rate limit */
+	unsigned		 busy_sent;
+	uint64_t		 dups;		/* duplicate requests dropped */
+	uint64_t		 busy;		/* requests refused as busy */
 	uint8_t			 rx[PKT_MAX + 1];
 	uint8_t			 scratch[XFER_SCRATCH];
 };
@@ -96,30 +119,46 @@ server_cfg_init(struct server_cfg *cfg)
 	cfg->window_bytes_max = 1 << 20;
 	cfg->timeout = 1;
 	cfg->retries = 5;
+	cfg->grace = 15;
+	cfg->max_transfers = 1000;
+	cfg->max_per_client = 64;
 }
 
 /* ---- duplicate table ------------------------------------------------- */
 
-static unsigned
-key_hash(const struct udp_addr *a)
+static struct dedup_key
+peer_key(const struct udp_addr *a)
 {
-	const uint8_t *p = (const uint8_t *)&a->ss;
-	uint32_t h = 2166136261u;
-	socklen_t i;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+	struct dedup_key k;
 
-	/* FNV-1a over the address bytes (port included) */
-	for (i = 0; i < a->len; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h % HASH_SIZE;
+	memset(&k, 0, sizeof(k));
+	if (a->ss.ss_family == AF_INET6) {
+		k.family = 6;
+		memcpy(k.addr, &s6->sin6_addr, 16);
+	} else {
+		k.family = 4;
+		memcpy(k.addr, &s4->sin_addr, 4);
+	}
+	k.port = (uint16_t)udp_port(a);
+	return k;
+}
+
+static int
+key_eq(const struct dedup_key *a, const struct dedup_key *b)
+{
+	return a->family == b->family && a->port == b->port &&
+	    memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
 }
 
 static struct transfer *
-table_find(struct server *s, const struct udp_addr *a)
+table_find(struct server *s, const struct dedup_key *k)
 {
 	struct transfer *t;
 
-	for (t = s->hash[key_hash(a)]; t; t = t->hnext)
-		if (udp_same(&t->peer, a))
+	for (t = s->hash[dedup_key_hash(k) % HASH_SIZE]; t; t = t->hnext)
+		if (key_eq(&t->key, k))
 			return t;
 	return NULL;
 }
@@ -127,7 +166,7 @@ table_find(struct server *s, const struct udp_addr *a)
 static void
 table_add(struct server *s, struct transfer *t)
 {
-	unsigned h = key_hash(&t->peer);
+	unsigned h = dedup_key_hash(&t->key) % HASH_SIZE;
 
 	t->hnext = s->hash[h];
 	s->hash[h] = t;
@@ -138,9 +177,95 @@ table_del(struct server *s, struct transfer *t)
 {
 	struct transfer **pp;
 
-	for (pp = &s->hash[key_hash(&t->peer)]; *pp; pp = &(*pp)->hnext) {
+	pp = &s->hash[dedup_key_hash(&t->key) % HASH_SIZE];
+	for (; *pp; pp = &(*pp)->hnext) {
 		if (*pp == t) {
 			*pp = t->hnext;
+			return;
+		}
+	}
+}
+
+/* ---- limits ---------------------------------------------------------- */
+
+/* The live-transfer count of a host, created on first use (NULL: ENOMEM). */
+static struct client_count *
+host_get(struct server *s, const struct dedup_key *peer)
+{
+	struct dedup_key h = *peer;
+	struct client_count *c;
+	unsigned b;
+
+	h.port = 0;
+	b = dedup_key_hash(&h) % HASH_SIZE;
+	for (c = s->hosts[b]; c; c = c->next)
+		if (key_eq(&c->host, &h))
+			return c;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->host = h;
+	c->next = s->hosts[b];
+	s->hosts[b] = c;
+	return c;
+}
+
+/* Forget a host entry whose count is 0. */
+static void
+host_put_empty(struct server *s, struct client_count *c)
+{
+	struct client_count **pp;
+
+	pp = &s->hosts[dedup_key_hash(&c->host) % HASH_SIZE];
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			free(c);
+			return;
+		}
+	}
+}
+
+static void
+host_put(struct server *s, struct client_count *c)
+{
+	if (--c->n == 0)
+		host_put_empty(s, c);
+}
+
+/* Token bucket: may another "server busy" ERROR go out now? */
+static int
+busy_allowed(struct server *s)
+{
+	uint64_t now = loop_now(s->loop);
+
+	if (now - s->busy_stamp >= 1000000) {
+		s->busy_stamp = now;
+		s->busy_sent = 0;
+	}
+	return s->busy_sent++ < BUSY_PER_SEC;
+}
+
+/* A live upload of the same directory entry, if any. */
+static struct transfer *
+upload_find(struct server *s, dev_t dev, ino_t ino, const char *base)
+{
+	struct transfer *t;
+
+	for (t = s->uploads; t; t = t->unext)
+		if (t->up_dev == dev && t->up_ino == ino &&
+		    strcmp(t->up.base, base) == 0)
+			return t;
+	return NULL;
+}
+
+static void
+upload_del(struct server *s, struct transfer *t)
+{
+	struct transfer **pp;
+
+	for (pp = &s->uploads; *pp; pp = &(*pp)->unext) {
+		if (*pp == t) {
+			*pp = t->unext;
 			return;
 		}
 	}
@@ -172,8 +297,11 @@ static int
 io_write(void *ctx, const uint8_t *buf, size_t len)
 {
 	struct transfer *t = ctx;
+	uint64_t max = t->srv->cfg->max_upload;
 	ssize_t n;
 
+	if (max && t->x.st.bytes + len > max)
+		return -EFBIG;
 	while (len) {
 		n = write(t->up.fd, buf, len);
 		if (n < 0 && errno == EINTR)
@@ -245,7 +373,6 @@ transfer_free_cb(struct loop_timer *lt)
 {
 	struct transfer *t = lt->arg;
 
-	free(t->req);
 	free(t);
 }
 
@@ -268,9 +395,17 @@ transfer_end(struct transfer *t)
 	close(t->sock);
 	if (t->fd >= 0)
 		close(t->fd);
-	if (t->op == TFTP_WRQ && !t->committed)
-		files_upload_abort(&t->up);
+	if (t->op == TFTP_WRQ) {
+		if (!t->committed)
+			files_upload_abort(&t->up);
+		upload_del(s, t);
+	}
+	/* a late copy of a request that was served must not run again */
+	if (t->x.status == XFER_DONE)
+		dedup_remember(s->recent, &t->key, t->req_hash,
+		    loop_now(s->loop));
 	table_del(s, t);
+	host_put(s, t->cc);
 	s->live--;
 	loop_timer_stop(s->loop, &t->t);
 	loop_timer_init(&t->t, transfer_free_cb, t);
@@ -335,7 +470,7 @@ transfer_sock_cb(struct loop_fd *w, uint32_t events)
 
 /* Answer a request we refuse, from the address it reached. */
 static void
-refuse(struct server *s, const struct udp_addr *local,
+refuse_at(struct server *s, int level, const struct udp_addr *local,
     const struct udp_addr *peer, int op, const char *name, int code,
     const char *msg)
 {
@@ -345,7 +480,7 @@ refuse(struct server *s, const struct udp_addr *local,
 	size_t n;
 	int fd;
 
-	log_event(LOG_QUIET, "%s %s \"%s\" refused: error %d: %s",
+	log_event(level, "%s %s \"%s\" refused: error %d: %s",
 	    udp_format(peer, p), packet_op_name(op),
 	    log_safe(name, safe, sizeof(safe)), code, msg);
 	n = packet_encode_error(pkt, sizeof(pkt), (uint16_t)code, msg);
@@ -355,6 +490,14 @@ refuse(struct server *s, const struct udp_addr *local,
 	udp_send(fd, pkt, n, peer);
 	close(fd);
 	(void)s;
+}
+
+static void
+refuse(struct server *s, const struct udp_addr *local,
+    const struct udp_addr *peer, int op, const char *name, int code,
+    const char *msg)
+{
+	refuse_at(s, LOG_QUIET, local, peer, op, name, code, msg);
 }
 
 static int
@@ -387,10 +530,60 @@ set_bufs(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 }
 
+/*
+ * Refuse a WRQ before any data moves when the announced size cannot fit:
+ * over --max-upload, or more than the free space of the file system.
+ */
+static int
+upload_size_ok(struct server *s, struct transfer *t,
+    const struct tftp_opts *req, struct files_err *err)
+{
+	uint64_t max = s->cfg->max_upload;
+	struct statvfs vfs;
+
+	if (!(req->have & OPT_TSIZE))
+		return 0;
+	if (max && req->tsize > max) {
+		err->code = TFTP_ENOSPACE;
+		err->msg = "file too large (over the server's --max-upload)";
+		return -1;
+	}
+	if (fstatvfs(t->up.dirfd, &vfs) == 0 &&
+	    req->tsize > (uint64_t)vfs.f_bavail * vfs.f_frsize) {
+		err->code = TFTP_ENOSPACE;
+		err->msg = "not enough free space for the announced tsize";
+		return -1;
+	}
+	return 0;
+}
+
+/* Claim the target name: one upload per name at a time. */
+static int
+upload_claim(struct server *s, struct transfer *t, struct files_err *err)
+{
+	struct stat st;
+
+	if (fstat(t->up.dirfd, &st) < 0) {
+		err->code = TFTP_EUNDEF;
+		err->msg = "cannot stat the target directory";
+		return -1;
+	}
+	if (upload_find(s, st.st_dev, st.st_ino, t->up.base)) {
+		err->code = TFTP_EACCESS;
+		err->msg = "another upload of this name is in progress";
+		return -1;
+	}
+	t->up_dev = st.st_dev;
+	t->up_ino = st.st_ino;
+	t->unext = s->uploads;
+	s->uploads = t;
+	return 0;
+}
+
 static void
 start_transfer(struct server *s, const struct packet *p,
     const struct udp_addr *local, const struct udp_addr *peer,
-    const uint8_t *raw, size_t rawlen)
+    const struct dedup_key *key, uint64_t req_hash)
 {
 	const struct server_cfg *cfg = s->cfg;
 	struct transfer *t;
@@ -418,15 +611,13 @@ start_transfer(struct server *s, const struct packet *p,
 		refuse(s, local, peer, p->op, p->filename, err.code, err.msg);
 		return;
 	}
-	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    (t->req = malloc(rawlen)) == NULL) {
-		free(t);
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		refuse(s, local, peer, p->op, p->filename, TFTP_EUNDEF,
 		    "server out of memory");
 		return;
 	}
-	memcpy(t->req, raw, rawlen);
-	t->req_len = rawlen;
+	t->req_hash = req_hash;
+	t->key = *key;
 	t->srv = s;
 	t->op = p->op;
 	t->fd = -1;
@@ -453,6 +644,9 @@ start_transfer(struct server *s, const struct packet *p,
 		if (files_upload_begin(s->rootfd, path, cfg->overwrite,
 		    &t->up, &err) < 0)
 			goto refused;
+		if (upload_size_ok(s, t, &req, &err) < 0 ||
+		    upload_claim(s, t, &err) < 0)
+			goto refused;
 		xc.role = XFER_RECV;
 		options_negotiate(&req, &s->lim, 0, -1, &xc.opts);
 	}
@@ -460,7 +654,7 @@ start_transfer(struct server *s, const struct packet *p,
 	udp_set_port(&a, 0);
 	if ((t->sock = udp_bind(&a, 0)) < 0) {
 		err.code = TFTP_EUNDEF;
-		err.msg = "server cannot open a socket";
+		err.msg = "server busy (out of sockets), try again later";
 		goto refused;
 	}
 	set_bufs(t->sock);
@@ -477,11 +671,13 @@ start_transfer(struct server *s, const struct packet *p,
 	io.send = io_send;
 	io.scratch = s->scratch;
 	xfer_init(&t->x, &xc, &io);
-	if (loop_fd_start(s->loop, &t->w, t->sock, transfer_sock_cb, t) < 0) {
+	if ((t->cc = host_get(s, key)) == NULL ||
+	    loop_fd_start(s->loop, &t->w, t->sock, transfer_sock_cb, t) < 0) {
 		err.code = TFTP_EUNDEF;
-		err.msg = "server cannot watch a socket";
+		err.msg = "server out of memory";
 		goto refused;
 	}
+	t->cc->n++;
 	table_add(s, t);
 	s->live++;
 	if (log_level() >= LOG_VERBOSE) {
@@ -502,8 +698,12 @@ refused:
 		close(t->sock);
 	if (t->fd >= 0)
 		close(t->fd);
-	files_upload_abort(&t->up);
-	free(t->req);
+	if (t->op == TFTP_WRQ) {
+		upload_del(s, t);
+		files_upload_abort(&t->up);
+	}
+	if (t->cc && t->cc->n == 0)
+		host_put_empty(s, t->cc);
 	free(t);
 }
 
@@ -511,8 +711,12 @@ static void
 handle_request(struct server *s, const uint8_t *buf, size_t len,
     const struct udp_addr *local, const struct udp_addr *peer)
 {
+	const struct server_cfg *cfg = s->cfg;
+	struct dedup_key key;
+	struct client_count *cc;
 	struct transfer *old;
 	struct packet p;
+	uint64_t h;
 	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
 
 	if (packet_decode(buf, len, &p) < 0)
@@ -520,9 +724,12 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 	/* anything but a request on the well-known port is noise */
 	if (p.op != TFTP_RRQ && p.op != TFTP_WRQ)
 		return;
-	if ((old = table_find(s, peer)) != NULL) {
-		if (old->req_len == len && memcmp(old->req, buf, len) == 0) {
+	key = peer_key(peer);
+	h = dedup_hash(buf, len);
+	if ((old = table_find(s, &key)) != NULL) {
+		if (old->req_hash == h) {
 			old->dups++;
+			s->dups++;
 			log_event(LOG_VERBOSE, "%s %s \"%s\" duplicate request "
 			    "dropped", udp_format(peer, pa),
 			    packet_op_name(p.op),
@@ -533,8 +740,28 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 		xfer_abort(&old->x, TFTP_EUNDEF,
 		    "superseded by a new request from the same port");
 		transfer_end(old);
+	} else if (dedup_seen(s->recent, &key, h, loop_now(s->loop))) {
+		s->dups++;
+		log_event(LOG_VERBOSE, "%s %s \"%s\" late duplicate of a "
+		    "finished transfer dropped", udp_format(peer, pa),
+		    packet_op_name(p.op),
+		    log_safe(p.filename, safe, sizeof(safe)));
+		return;
 	}
-	start_transfer(s, &p, local, peer, buf, len);
+	cc = host_get(s, &key);
+	if (s->live >= cfg->max_transfers ||
+	    (cc && cc->n >= cfg->max_per_client)) {
+		s->busy++;
+		/* a flood must not become a flood of ERRORs or log lines */
+		if (busy_allowed(s))
+			refuse_at(s, LOG_VERBOSE, local, peer, p.op,
+			    p.filename, TFTP_EUNDEF,
+			    "server busy, try again later");
+		if (cc && cc->n == 0)
+			host_put_empty(s, cc);
+		return;
+	}
+	start_transfer(s, &p, local, peer, &key, h);
 }
 
 static void
@@ -624,7 +851,7 @@ open_listeners(struct server *s)
 		    udp_resolve(host, port, AF_UNSPEC, &a, &why) < 0) {
 			log_error("bad listen address '%s': %s",
 			    cfg->listen[i], why);
-			return -1;
+			return -2;
 		}
 		if (add_listener(s, &a) < 0) {
 			log_error("cannot listen on %s: %s%s",
@@ -667,6 +894,22 @@ shutdown_all(struct server *s)
 	}
 }
 
+/*
+ * Each transfer holds a socket and a file: let the soft fd limit reach
+ * what --max-transfers needs, as far as the hard limit allows.
+ */
+static void
+raise_fd_limit(const struct server_cfg *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_transfers * 2 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int
 server_run(const struct server_cfg *cfg)
 {
@@ -688,6 +931,12 @@ server_run(const struct server_cfg *cfg)
 		log_error("cannot serve '%s': %s", cfg->dir, strerror(errno));
 		goto out;
 	}
+	if ((s->recent = dedup_new(DEDUP_CAP,
+	    (uint64_t)cfg->grace * 1000000u)) == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	raise_fd_limit(cfg);
 	if ((s->loop = loop_new()) == NULL) {
 		log_error("cannot create the event loop: %s", strerror(errno));
 		goto out;
@@ -699,8 +948,10 @@ server_run(const struct server_cfg *cfg)
 	if (cfg->upload && (n = files_remove_stale(s->rootfd)) > 0)
 		log_notice("removed %d stale temp file%s left by a crash", n,
 		    n == 1 ? "" : "s");
-	if (open_listeners(s) < 0)
+	if ((n = open_listeners(s)) < 0) {
+		rc = n == -2 ? 2 : 1;	/* a bad address is a usage error */
 		goto out;
+	}
 	abs = realpath(cfg->dir, NULL);
 	log_notice("serving %s %s", abs ? abs : cfg->dir,
 	    cfg->overwrite ? "with uploads and overwrite" :
@@ -715,6 +966,11 @@ out:
 	shutdown_all(s);
 	for (i = 0; i < s->nls; i++)
 		close(s->ls[i].w.fd);
+	dedup_free(s->recent);
+	if (s->busy || s->dups)
+		log_notice("%llu duplicate request%s dropped, %llu refused as "
+		    "busy", (unsigned long long)s->dups, s->dups == 1 ? "" :
+		    "s", (unsigned long long)s->busy);
 	if (s->loop) {
 		/* run the deferred frees of ended transfers */
 		loop_stop(s->loop);

@@ -22,6 +22,11 @@ struct server_cfg {
 	uint64_t	 window_bytes_max;
 	unsigned	 timeout;		/* seconds, first retransmission */
 	unsigned	 retries;
+	unsigned	 grace;			/* seconds a finished request is
+						   remembered as a duplicate */
+	unsigned	 max_transfers;		/* live transfers in all */
+	unsigned	 max_per_client;	/* live transfers per host */
+	uint64_t	 max_upload;		/* bytes, 0 = no limit */
 };
 
 void	server_cfg_init(struct server_cfg *cfg);

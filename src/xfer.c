@@ -415,8 +415,10 @@ sender_tick(struct xfer *x, uint64_t now)
 static int
 write_err(struct xfer *x, int err)
 {
-	if (err == -ENOSPC || err == -EDQUOT || err == -EFBIG)
+	if (err == -ENOSPC || err == -EDQUOT)
 		return fail(x, TFTP_ENOSPACE, "disk full");
+	if (err == -EFBIG)
+		return fail(x, TFTP_ENOSPACE, "file too large");
 	return fail(x, TFTP_EUNDEF, "write error");
 }
 
