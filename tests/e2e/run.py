@@ -1,0 +1,2398 @@
+#!/usr/bin/env python3
+"""tests/e2e/run.py - end-to-end tests of ./tftpx (stdlib only).
+
+Run from the repo root:  python3 tests/e2e/run.py [-k SUBSTRING] [--quick] [-j N]
+
+Every case prints exactly one line: "PASS name", "FAIL name: reason" or
+"SKIP name: reason".  Exit status 0 when nothing failed, else 1.
+
+Each case gets its own temp root, its own `tftpx serve` on a random loopback
+port (-l 127.0.0.1:0 / -l [::1]:0, the port read back from the "listening on"
+line) and its own sockets; everything is torn down in a finally.  Raw-packet
+cases talk to the server with a plain UDP socket and assert bytes, in the
+style of FreeBSD's tftpd functional tests.  Traffic goes only to 127.0.0.1
+and ::1.  A watchdog bounds every case and the whole suite.
+"""
+
+import argparse
+import faulthandler
+import hashlib
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+TFTPX = os.environ.get("TFTPX") or os.path.join(REPO, "tftpx")
+
+SUITE_BUDGET = 230.0        # seconds for the whole run (watchdog)
+KIB = 1024
+MIB = 1024 * 1024
+
+# ---------------------------------------------------------------- outcomes
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+# ---------------------------------------------------------------- packets
+
+RRQ, WRQ, DATA, ACK, ERROR, OACK = 1, 2, 3, 4, 5, 6
+OPNAMES = {1: "RRQ", 2: "WRQ", 3: "DATA", 4: "ACK", 5: "ERROR", 6: "OACK"}
+
+
+def _b(s):
+    return s if isinstance(s, bytes) else str(s).encode()
+
+
+def pkt_rq(op, name, mode="octet", opts=()):
+    out = struct.pack("!H", op) + _b(name) + b"\0" + _b(mode) + b"\0"
+    for k, v in opts:
+        out += _b(k) + b"\0" + _b(v) + b"\0"
+    return out
+
+
+def pkt_rrq(name, mode="octet", opts=()):
+    return pkt_rq(RRQ, name, mode, opts)
+
+
+def pkt_wrq(name, mode="octet", opts=()):
+    return pkt_rq(WRQ, name, mode, opts)
+
+
+def pkt_ack(n):
+    return struct.pack("!HH", ACK, n & 0xFFFF)
+
+
+def pkt_data(n, payload):
+    return struct.pack("!HH", DATA, n & 0xFFFF) + payload
+
+
+def pkt_error(code, msg="abort"):
+    return struct.pack("!HH", ERROR, code) + _b(msg) + b"\0"
+
+
+def oack_bytes(opts):
+    out = struct.pack("!H", OACK)
+    for k, v in opts:
+        out += _b(k) + b"\0" + _b(v) + b"\0"
+    return out
+
+
+def op_of(pkt):
+    if pkt is None or len(pkt) < 2:
+        return None
+    return struct.unpack("!H", pkt[:2])[0]
+
+
+def blk_of(pkt):
+    return struct.unpack("!H", pkt[2:4])[0]
+
+
+def err_of(pkt):
+    code = struct.unpack("!H", pkt[2:4])[0]
+    msg = pkt[4:].split(b"\0", 1)[0].decode("utf-8", "replace")
+    return code, msg
+
+
+def oack_opts(pkt):
+    parts = pkt[2:].split(b"\0")
+    if parts and parts[-1] == b"":
+        parts = parts[:-1]
+    return [(parts[i].decode("latin-1"), parts[i + 1].decode("latin-1"))
+            for i in range(0, len(parts) - 1, 2)]
+
+
+def describe(pkt):
+    """Short human description of a packet for failure messages."""
+    if pkt is None:
+        return "nothing"
+    op = op_of(pkt)
+    if op == DATA:
+        return "DATA %d (%d bytes)" % (blk_of(pkt), len(pkt) - 4)
+    if op == ACK:
+        return "ACK %d" % blk_of(pkt)
+    if op == ERROR:
+        return "ERROR %d %r" % err_of(pkt)
+    if op == OACK:
+        return "OACK %r" % (pkt,)
+    return "packet %r" % (pkt[:40],)
+
+
+def nascii_encode(data):
+    return data.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
+
+
+def ascii_sample():
+    """Text with LF, CR, CRLF and a CR on each side of a 512-byte edge.
+
+    On the wire (netascii) byte 511 is the CR of a CR LF pair (block edge
+    inside a line end) and byte 1023 is the CR of a CR NUL pair (a bare CR
+    split across blocks 2 and 3).  Ends in a bare CR.
+    """
+    t = b"x" * 511 + b"\n"
+    t += b"plain lf\ncrlf line\r\nbare cr\rmore\n\n"
+    pad = 1023 - len(nascii_encode(t))
+    t += b"z" * pad + b"\r" + b"after bare cr\n"
+    for i in range(60):
+        t += b"line %d of the text file\n" % i
+        if i % 7 == 0:
+            t += b"with\r\nwindows\r\nending\r"
+    t += b"tail\r"
+    enc = nascii_encode(t)
+    assert enc[511:513] == b"\r\n" and enc[1023:1025] == b"\r\0"
+    return t
+
+
+# ---------------------------------------------------------------- files
+
+
+def write_random(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, 4 * MIB)
+            f.write(os.urandom(n))
+            left -= n
+    return path
+
+
+def write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(MIB)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def same_file(a, b):
+    if not os.path.exists(b):
+        return "%s does not exist" % os.path.basename(b)
+    sa, sb = os.path.getsize(a), os.path.getsize(b)
+    if sa != sb:
+        return "size %d, expected %d" % (sb, sa)
+    if sha(a) != sha(b):
+        return "sha256 differs (same size %d)" % sa
+    return None
+
+
+def temps_in(root):
+    found = []
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            if n.startswith(".tftpx-"):
+                found.append(os.path.relpath(os.path.join(d, n), root))
+    return found
+
+
+def free_udp_port(fam=socket.AF_INET, host="127.0.0.1"):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def ipv6_usable():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            s.bind(("::1", 0))
+            s.settimeout(1)
+            s.sendto(b"x", s.getsockname()[:2])
+            return s.recv(10) == b"x"
+        finally:
+            s.close()
+    except OSError:
+        return False
+
+
+IPV6 = None     # set in main()
+
+# ---------------------------------------------------------------- context
+
+
+class Server:
+    """A running `tftpx serve`; stderr is drained by a thread into lines."""
+
+    def __init__(self, ctx, root, args=(), listens=None, ready_timeout=5.0):
+        self.ctx = ctx
+        self.root = root
+        if listens is None:
+            listens = [ctx.listen_spec()]
+        argv = [TFTPX, "serve"]
+        for spec in listens:
+            argv += ["-l", spec]
+        argv += list(args) + [root]
+        self.argv = argv
+        self.lines = []
+        self.eof = False
+        self.cv = threading.Condition()
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        ctx.procs.append(self.p)
+        t = threading.Thread(target=self._drain, daemon=True)
+        t.start()
+        want = len(listens)
+        deadline = time.monotonic() + ready_timeout
+        with self.cv:
+            while True:
+                ls = [l for l in self.lines if "listening on" in l]
+                if len(ls) >= want or self.eof:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cv.wait(left)
+        ls = [l for l in self.lines if "listening on" in l]
+        if len(ls) < want:
+            self.stop()
+            raise Fail("server did not report %d listening line(s) "
+                       "(exit %s); stderr: %s" %
+                       (want, self.p.poll(), self.tail()))
+        self.ports = []
+        for l in ls[:want]:
+            m = re.search(r"listening on (\S+):(\d+)\s*$", l)
+            if not m:
+                self.stop()
+                raise Fail("cannot parse listening line %r" % l)
+            self.ports.append(int(m.group(2)))
+        self.port = self.ports[0]
+
+    def _drain(self):
+        try:
+            for raw in iter(self.p.stderr.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                with self.cv:
+                    self.lines.append(line)
+                    self.cv.notify_all()
+        except (OSError, ValueError):
+            pass
+        try:
+            self.p.stderr.close()
+        except OSError:
+            pass
+        with self.cv:
+            self.eof = True
+            self.cv.notify_all()
+
+    def tail(self, n=6):
+        with self.cv:
+            return " | ".join(self.lines[-n:]) or "(empty)"
+
+    def wait_for(self, pred, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                for l in self.lines:
+                    if pred(l):
+                        return l
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    return None
+                self.cv.wait(min(left, 0.2))
+
+    def xfer_line(self, kind, name=None, client_port=None, timeout=5.0):
+        """The finished-transfer log line for kind/name/client, or None."""
+        cp = None
+        if client_port is not None:
+            cp = self.ctx.addr_forms(client_port)
+
+        def pred(l):
+            if (" %s " % kind) not in l and not l.startswith(kind + " "):
+                return False
+            if name is not None and ('"%s"' % name) not in l:
+                return False
+            if cp is not None and not any(c in l for c in cp):
+                return False
+            return outcome(l) is not None
+        return self.wait_for(pred, timeout)
+
+    def expect_ok(self, kind, name=None, client_port=None, timeout=5.0):
+        l = self.xfer_line(kind, name, client_port, timeout)
+        check(l is not None, "no finished %s log line for %r on server "
+              "stderr; last lines: %s" % (kind, name, self.tail()))
+        check(outcome(l) == "ok", "server logged failure: %r" % l)
+        return l
+
+    def stop(self):
+        kill_proc(self.p)
+
+
+def outcome(line):
+    s = line.rstrip()
+    if s.endswith(" ok"):
+        return "ok"
+    m = re.search(r"error (\d+):", s)
+    if m:
+        return "error %s" % m.group(1)
+    return None
+
+
+def counter(line, name):
+    m = re.search(r"\b%s=(\d+)" % name, line)
+    return int(m.group(1)) if m else None
+
+
+def kill_proc(p):
+    """Stop a process (SIGTERM, then SIGKILL) and reap it.  Never closes
+    its pipes: another thread may be reading them, and closing a file
+    under a blocked reader deadlocks."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if p.poll() is not None:
+            return
+        try:
+            p.send_signal(sig)
+            p.wait(2)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+
+class Peer:
+    """A raw UDP endpoint on the loopback address of the case's family."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.s = socket.socket(ctx.fam, socket.SOCK_DGRAM)
+        ctx.socks.append(self.s)
+        try:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MIB)
+        except OSError:
+            pass
+        self.s.bind((ctx.host, 0))
+        self.port = self.s.getsockname()[1]
+
+    def send(self, data, port):
+        self.s.sendto(data, (self.ctx.host, port))
+
+    def recv(self, timeout=3.0):
+        """(packet, source port) or (None, None) on timeout."""
+        self.s.settimeout(max(timeout, 0.001))
+        try:
+            data, addr = self.s.recvfrom(70000)
+        except socket.timeout:
+            return None, None
+        return data, addr[1]
+
+    def expect(self, timeout=3.0, what="a reply"):
+        pkt, port = self.recv(timeout)
+        if pkt is None:
+            raise Fail("no %s within %.1f s" % (what, timeout))
+        return pkt, port
+
+    def drain(self, duration):
+        """All packets arriving within duration seconds."""
+        out = []
+        end = time.monotonic() + duration
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return out
+            pkt, port = self.recv(left)
+            if pkt is None:
+                return out
+            out.append((pkt, port, time.monotonic()))
+
+
+class Ctx:
+    def __init__(self, name, fam):
+        self.name = name
+        self.fam = socket.AF_INET6 if fam == 6 else socket.AF_INET
+        self.v6 = fam == 6
+        self.host = "::1" if self.v6 else "127.0.0.1"
+        self.chost = "[::1]" if self.v6 else "127.0.0.1"
+        self.procs = []
+        self.socks = []
+        self.tmps = []
+        self.start = None
+        self.limit = 60
+        self.killgroups = []        # processes whose whole group is killed
+
+    # --- resources
+    def listen_spec(self):
+        return "[::1]:0" if self.v6 else "127.0.0.1:0"
+
+    def addr_forms(self, port):
+        if self.v6:
+            return ["[::1]:%d" % port, "::1:%d" % port]
+        return ["127.0.0.1:%d" % port]
+
+    def tmpdir(self, tag="d"):
+        d = tempfile.mkdtemp(prefix="tftpx-e2e-%s-" % tag)
+        self.tmps.append(d)
+        return d
+
+    def server(self, root, *args, **kw):
+        return Server(self, root, args, **kw)
+
+    def peer(self):
+        return Peer(self)
+
+    def hp(self, port):
+        return "%s:%d" % (self.chost, port)
+
+    def run(self, argv, timeout=30, cwd=None, stdin=None, input=None,
+            capture_stdout=True):
+        """Run a process; (rc, stdout bytes, stderr str, seconds)."""
+        t0 = time.monotonic()
+        p = subprocess.Popen(
+            argv, cwd=cwd,
+            stdin=stdin if stdin is not None else (
+                subprocess.PIPE if input is not None else subprocess.DEVNULL),
+            stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True)
+        self.procs.append(p)
+        try:
+            out, err = p.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_proc(p)
+            raise Fail("%s did not finish within %d s" %
+                       (" ".join(os.path.basename(a) if i == 0 else a
+                                 for i, a in enumerate(argv[:6])), timeout))
+        finally:
+            kill_proc(p)
+            for f in (p.stdin, p.stdout, p.stderr):
+                try:
+                    if f:
+                        f.close()
+                except OSError:
+                    pass
+        return (p.returncode, out or b"", err.decode("utf-8", "replace"),
+                time.monotonic() - t0)
+
+    def tftpx(self, *args, **kw):
+        return self.run([TFTPX] + list(args), **kw)
+
+    def cleanup(self):
+        for p in self.procs:
+            kill_proc(p)
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+        for d in self.tmps:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def ok_run(r, what):
+    rc, out, err, _ = r
+    check(rc == 0, "%s exited %d; stderr: %s" % (what, rc, err.strip()[-300:]))
+
+
+# ---------------------------------------------------------------- registry
+
+CASES = []      # (name, func, fam, heavy, limit)
+
+
+def case(name, fams=(4,), heavy=False, limit=60):
+    """Register fn(ctx); with more than one family, once per family with a
+    _v4/_v6 suffix."""
+    def deco(fn):
+        for fam in fams:
+            n = name if len(fams) == 1 else "%s_v%d" % (name, fam)
+            CASES.append((n, fn, fam, heavy, limit))
+        return fn
+    return deco
+
+
+def param_case(name, fams, params, heavy=False, limit=60):
+    """Register fn(ctx, param) once per param (and family)."""
+    def deco(fn):
+        for suffix, param in params:
+            for fam in fams:
+                n = "%s_%s" % (name, suffix)
+                if len(fams) > 1:
+                    n += "_v%d" % fam
+
+                def f(ctx, _p=param, _fn=fn):
+                    return _fn(ctx, _p)
+                CASES.append((n, f, fam, heavy, limit))
+        return fn
+    return deco
+
+
+BOTH = (4, 6)
+
+# ================================================================ cases
+# ---------------------------------------------------------------- 1. client vs server
+
+SIZES = [("0", 0), ("1", 1), ("511", 511), ("512", 512), ("513", 513),
+         ("1M", MIB)]
+
+
+def client_get(ctx, size, opts=(), server_args=(), name="f.bin"):
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    src = write_random(os.path.join(root, name), size)
+    srv = ctx.server(root, *server_args)
+    dst = os.path.join(out, "got.bin")
+    r = ctx.tftpx("get", *opts, ctx.hp(srv.port), name, dst, timeout=90)
+    ok_run(r, "tftpx get")
+    bad = same_file(src, dst)
+    check(bad is None, "downloaded file: %s" % bad)
+    srv.expect_ok("RRQ", name)
+
+
+def client_put(ctx, size, opts=(), server_args=("--upload",), name="up.bin"):
+    root = ctx.tmpdir("root")
+    loc = ctx.tmpdir("loc")
+    src = write_random(os.path.join(loc, "src.bin"), size)
+    srv = ctx.server(root, *server_args)
+    r = ctx.tftpx("put", *opts, ctx.hp(srv.port), src, name, timeout=90)
+    ok_run(r, "tftpx put")
+    # The final ACK is held until the file is in place: check at once.
+    bad = same_file(src, os.path.join(root, name))
+    check(bad is None, "stored file right after put exited: %s" % bad)
+    check(not temps_in(root), "temp files left: %s" % temps_in(root))
+    srv.expect_ok("WRQ", name)
+
+
+@param_case("client_get_size", BOTH, SIZES)
+def _(ctx, size):
+    client_get(ctx, size)
+
+
+@param_case("client_put_size", BOTH, SIZES)
+def _(ctx, size):
+    client_put(ctx, size)
+
+
+@case("client_get_70M_b512", heavy=True, limit=150)
+def _(ctx):
+    client_get(ctx, 70 * MIB, opts=("-b", "512"))
+
+
+@case("client_put_70M_b512", heavy=True, limit=150)
+def _(ctx):
+    client_put(ctx, 70 * MIB, opts=("-b", "512"))
+
+
+OPTSETS = [("b1468", ("-b", "1468")), ("b8", ("-b", "8")),
+           ("b65464", ("-b", "65464")), ("w16_b1468", ("-w", "16", "-b", "1468")),
+           ("tsize", ("--tsize",)), ("t2", ("-t", "2"))]
+
+
+@param_case("client_get_1M", (4,), OPTSETS, limit=90)
+def _(ctx, opts):
+    client_get(ctx, MIB, opts=opts)
+
+
+@param_case("client_put_1M", (4,), OPTSETS, limit=90)
+def _(ctx, opts):
+    client_put(ctx, MIB, opts=opts)
+
+
+@param_case("client_get_1M", (6,), [("b1468_v6", ("-b", "1468")),
+                                    ("w16_b1468_v6", ("-w", "16", "-b", "1468"))])
+def _(ctx, opts):
+    client_get(ctx, MIB, opts=opts)
+
+
+@param_case("client_put_1M", (6,), [("b1468_v6", ("-b", "1468")),
+                                    ("w16_b1468_v6", ("-w", "16", "-b", "1468"))])
+def _(ctx, opts):
+    client_put(ctx, MIB, opts=opts)
+
+
+@case("client_get_ascii", fams=BOTH)
+def _(ctx):
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    text = ascii_sample()
+    write_bytes(os.path.join(root, "t.txt"), text)
+    srv = ctx.server(root)
+    dst = os.path.join(out, "t.txt")
+    ok_run(ctx.tftpx("get", "--ascii", ctx.hp(srv.port), "t.txt", dst),
+           "tftpx get --ascii")
+    got = read_bytes(dst)
+    check(got == text, "get --ascii gave %d bytes, expected the same %d "
+          "bytes back (first difference at %s)" %
+          (len(got), len(text), first_diff(got, text)))
+    srv.expect_ok("RRQ", "t.txt")
+
+
+@case("client_put_ascii", fams=BOTH)
+def _(ctx):
+    root = ctx.tmpdir("root")
+    loc = ctx.tmpdir("loc")
+    text = ascii_sample()
+    src = write_bytes(os.path.join(loc, "t.txt"), text)
+    srv = ctx.server(root, "--upload")
+    ok_run(ctx.tftpx("put", "--ascii", ctx.hp(srv.port), src, "t.txt"),
+           "tftpx put --ascii")
+    got = read_bytes(os.path.join(root, "t.txt"))
+    check(got == text, "server stored %d bytes, expected the same %d "
+          "bytes (first difference at %s)" %
+          (len(got), len(text), first_diff(got, text)))
+    srv.expect_ok("WRQ", "t.txt")
+
+
+def first_diff(a, b):
+    for i in range(min(len(a), len(b))):
+        if a[i] != b[i]:
+            return "offset %d: %r vs %r" % (i, a[i:i + 8], b[i:i + 8])
+    return "offset %d (length)" % min(len(a), len(b))
+
+
+@case("client_get_stdout", fams=BOTH)
+def _(ctx):
+    root = ctx.tmpdir("root")
+    src = write_random(os.path.join(root, "s.bin"), MIB + 3)
+    srv = ctx.server(root)
+    r = ctx.tftpx("get", ctx.hp(srv.port), "s.bin", "-")
+    ok_run(r, "tftpx get ... -")
+    data = r[1]
+    check(len(data) == MIB + 3, "stdout had %d bytes, expected %d" %
+          (len(data), MIB + 3))
+    check(hashlib.sha256(data).hexdigest() == sha(src), "stdout sha256 differs")
+    check(not os.path.exists(os.path.join(root, "-")), "created a file '-'")
+
+
+@case("client_put_stdin_pipe", fams=BOTH)
+def _(ctx):
+    root = ctx.tmpdir("root")
+    loc = ctx.tmpdir("loc")
+    src = write_random(os.path.join(loc, "p.bin"), MIB + 5)
+    srv = ctx.server(root, "--upload")
+    cat = subprocess.Popen(["cat", src], stdout=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL)
+    ctx.procs.append(cat)
+    try:
+        r = ctx.tftpx("put", ctx.hp(srv.port), "-", "piped.bin",
+                      stdin=cat.stdout)
+    finally:
+        cat.stdout.close()
+        kill_proc(cat)
+    ok_run(r, "cat | tftpx put - piped.bin")
+    bad = same_file(src, os.path.join(root, "piped.bin"))
+    check(bad is None, "stored file: %s" % bad)
+    srv.expect_ok("WRQ", "piped.bin")
+
+
+@case("client_get_url", fams=BOTH)
+def _(ctx):
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    os.mkdir(os.path.join(root, "sub"))
+    src = write_random(os.path.join(root, "sub", "u.bin"), 100000)
+    srv = ctx.server(root)
+    dst = os.path.join(out, "u.bin")
+    url = "tftp://%s:%d/sub/u.bin" % (ctx.chost, srv.port)
+    ok_run(ctx.tftpx("get", url, dst), "tftpx get " + url)
+    bad = same_file(src, dst)
+    check(bad is None, "downloaded file: %s" % bad)
+
+
+@case("client_get_url_default_local")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    os.mkdir(os.path.join(root, "sub"))
+    src = write_random(os.path.join(root, "sub", "u.bin"), 3000)
+    srv = ctx.server(root)
+    url = "tftp://%s:%d/sub/u.bin" % (ctx.chost, srv.port)
+    ok_run(ctx.tftpx("get", url, cwd=out), "tftpx get " + url)
+    bad = same_file(src, os.path.join(out, "u.bin"))
+    check(bad is None, "LOCAL default (basename) file: %s" % bad)
+
+
+@case("client_get_default_local")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    os.mkdir(os.path.join(root, "sub"))
+    src = write_random(os.path.join(root, "sub", "b.bin"), 4000)
+    srv = ctx.server(root)
+    ok_run(ctx.tftpx("get", ctx.hp(srv.port), "sub/b.bin", cwd=out),
+           "tftpx get HOST sub/b.bin")
+    bad = same_file(src, os.path.join(out, "b.bin"))
+    check(bad is None, "LOCAL default (basename of REMOTE): %s" % bad)
+
+
+@case("client_put_default_remote")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    loc = ctx.tmpdir("loc")
+    src = write_random(os.path.join(loc, "base.bin"), 4000)
+    srv = ctx.server(root, "--upload")
+    ok_run(ctx.tftpx("put", ctx.hp(srv.port), src), "tftpx put HOST LOCAL")
+    bad = same_file(src, os.path.join(root, "base.bin"))
+    check(bad is None, "REMOTE default (basename of LOCAL): %s" % bad)
+
+
+@case("client_put_overwrite_replaces", fams=BOTH)
+def _(ctx):
+    root = ctx.tmpdir("root")
+    loc = ctx.tmpdir("loc")
+    write_random(os.path.join(root, "o.bin"), 50000)
+    src = write_random(os.path.join(loc, "new.bin"), 20000)
+    srv = ctx.server(root, "--overwrite")
+    ok_run(ctx.tftpx("put", ctx.hp(srv.port), src, "o.bin"),
+           "tftpx put (overwrite)")
+    bad = same_file(src, os.path.join(root, "o.bin"))
+    check(bad is None, "replaced file: %s" % bad)
+    check(not temps_in(root), "temp files left: %s" % temps_in(root))
+
+
+@case("client_put_existing_needs_overwrite")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    loc = ctx.tmpdir("loc")
+    old = write_random(os.path.join(root, "o.bin"), 5000)
+    before = read_bytes(old)
+    src = write_random(os.path.join(loc, "new.bin"), 2000)
+    srv = ctx.server(root, "--upload")
+    rc, _, err, _ = ctx.tftpx("put", ctx.hp(srv.port), src, "o.bin")
+    check(rc == 1, "exit %d, expected 1; stderr: %s" % (rc, err.strip()))
+    check("--overwrite" in err, "stderr lacks the server's text "
+          "mentioning --overwrite: %r" % err.strip())
+    check(read_bytes(old) == before, "existing file changed")
+
+
+@case("client_put_without_upload")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    loc = ctx.tmpdir("loc")
+    src = write_random(os.path.join(loc, "new.bin"), 2000)
+    srv = ctx.server(root)
+    rc, _, err, _ = ctx.tftpx("put", ctx.hp(srv.port), src, "new.bin")
+    check(rc == 1, "exit %d, expected 1; stderr: %s" % (rc, err.strip()))
+    check("--upload" in err, "stderr lacks the server's text mentioning "
+          "--upload: %r" % err.strip())
+    check(not os.path.exists(os.path.join(root, "new.bin")), "file created")
+
+
+# ---------------------------------------------------------------- 2. raw packets
+
+
+def raw_setup(ctx, files=None, args=()):
+    """Root with files {name: bytes|int}, server, peer."""
+    root = ctx.tmpdir("root")
+    for n, c in (files or {}).items():
+        p = os.path.join(root, n)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        if isinstance(c, int):
+            write_random(p, c)
+        else:
+            write_bytes(p, c)
+    srv = ctx.server(root, *args)
+    return root, srv, ctx.peer()
+
+
+def first_reply(peer, srv, req, what="reply"):
+    peer.send(req, srv.port)
+    pkt, tid = peer.expect(3.0, what)
+    return pkt, tid
+
+
+def expect_error(pkt, code, contains=None):
+    check(op_of(pkt) == ERROR, "expected ERROR %d, got %s" %
+          (code, describe(pkt)))
+    c, msg = err_of(pkt)
+    check(c == code, "expected ERROR code %d, got %d (%r)" % (code, c, msg))
+    if contains:
+        check(contains in msg, "ERROR %d text %r does not mention %r" %
+              (c, msg, contains))
+    check(pkt.endswith(b"\0"), "ERROR packet not NUL-terminated: %r" % pkt)
+
+
+def raw_receive(peer, tid, first, blksize=512, windowsize=1, rollover=0,
+                limit=60.0, numbers=None):
+    """Receive a whole RRQ transfer after the first DATA (or after our ACK 0).
+
+    first: the first DATA packet, or None if the OACK was already ACKed.
+    Acks every windowsize blocks and the last block; re-ACKs on a quiet
+    0.5 s.  If numbers is a list, appends the wire block number of every
+    in-order block.  Returns the file bytes.
+    """
+    chunks = []
+    idx = 0             # blocks received in order
+    last_wire = 0
+    since = 0
+    deadline = time.monotonic() + limit
+    pending = first
+    while True:
+        if time.monotonic() > deadline:
+            raise Fail("transfer not finished after %.0f s (%d blocks)" %
+                       (limit, idx))
+        if pending is not None:
+            pkt, src = pending, tid
+            pending = None
+        else:
+            pkt, src = peer.recv(0.5)
+            if pkt is None:
+                peer.send(pkt_ack(last_wire), tid)
+                since = 0
+                continue
+        if src != tid:
+            raise Fail("packet from port %d, not the TID %d: %s" %
+                       (src, tid, describe(pkt)))
+        op = op_of(pkt)
+        if op == ERROR:
+            raise Fail("server sent %s after %d blocks" % (describe(pkt), idx))
+        if op != DATA:
+            raise Fail("expected DATA, got %s" % describe(pkt))
+        n = idx + 1
+        if n <= 65535:
+            want = n
+        elif rollover == 1:
+            want = (n - 65536) % 65535 + 1
+        else:
+            want = n & 0xFFFF
+        b = blk_of(pkt)
+        if b != want:
+            # a retransmission of something we already have is harmless
+            if b == last_wire or ((want - b) & 0xFFFF) < 2 * windowsize + 2:
+                continue
+            raise Fail("block #%d arrived with number %d, expected %d "
+                       "(previous %d)" % (n, b, want, last_wire))
+        payload = pkt[4:]
+        if len(payload) > blksize:
+            raise Fail("DATA %d has %d bytes > blksize %d" %
+                       (b, len(payload), blksize))
+        chunks.append(payload)
+        idx = n
+        last_wire = b
+        if numbers is not None:
+            numbers.append(b)
+        since += 1
+        if len(payload) < blksize:
+            peer.send(pkt_ack(b), tid)
+            return b"".join(chunks)
+        if since >= windowsize:
+            peer.send(pkt_ack(b), tid)
+            since = 0
+
+
+def raw_get(peer, srv, name, mode="octet", opts=(), rollover=0, numbers=None,
+            limit=60.0):
+    """Full RRQ; returns (content, oack packet or None, tid)."""
+    peer.send(pkt_rrq(name, mode, opts), srv.port)
+    pkt, tid = peer.expect(3.0, "reply to RRQ %r" % name)
+    oack = None
+    if op_of(pkt) == OACK:
+        oack = pkt
+        o = dict(oack_opts(pkt))
+        blk = int(o.get("blksize", 512))
+        ws = int(o.get("windowsize", 1))
+        ro = int(o.get("rollover", rollover))
+        peer.send(pkt_ack(0), tid)
+        data = raw_receive(peer, tid, None, blk, ws, ro, limit, numbers)
+    elif op_of(pkt) == DATA:
+        data = raw_receive(peer, tid, pkt, 512, 1, rollover, limit, numbers)
+    else:
+        raise Fail("RRQ %r answered with %s" % (name, describe(pkt)))
+    return data, oack, tid
+
+
+def raw_put(peer, srv, name, content, mode="octet", opts=(), blksize=512,
+            before_last=None):
+    """Full lock-step WRQ; returns the tid.  before_last() runs before the
+    last DATA is sent."""
+    peer.send(pkt_wrq(name, mode, opts), srv.port)
+    pkt, tid = peer.expect(3.0, "reply to WRQ %r" % name)
+    if op_of(pkt) == OACK:
+        o = dict(oack_opts(pkt))
+        blksize = int(o.get("blksize", 512))
+    elif not (op_of(pkt) == ACK and blk_of(pkt) == 0):
+        raise Fail("WRQ %r answered with %s" % (name, describe(pkt)))
+    n = 0
+    off = 0
+    while True:
+        chunk = content[off:off + blksize]
+        off += len(chunk)
+        n += 1
+        last = len(chunk) < blksize
+        if last and before_last:
+            before_last()
+        send_data_wait_ack(peer, tid, n, chunk)
+        if last:
+            return tid
+
+
+def send_data_wait_ack(peer, tid, n, chunk, tries=4):
+    for _ in range(tries):
+        peer.send(pkt_data(n, chunk), tid)
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            pkt, src = peer.recv(end - time.monotonic())
+            if pkt is None:
+                break
+            if src != tid:
+                continue
+            if op_of(pkt) == ERROR:
+                raise Fail("server sent %s for DATA %d" % (describe(pkt), n))
+            if op_of(pkt) == ACK and blk_of(pkt) == (n & 0xFFFF):
+                return
+    raise Fail("no ACK %d" % n)
+
+
+def expect_oack(peer, tid, pkt, want):
+    """pkt must be exactly the OACK want; otherwise abort and fail."""
+    if pkt != want:
+        abort(peer, tid)
+        raise Fail("expected OACK %r, got %s" % (want, describe(pkt)))
+
+
+def abort(peer, tid):
+    try:
+        peer.send(pkt_error(0, "test done"), tid)
+    except OSError:
+        pass
+
+
+@case("raw_oack_exact_blksize_tsize", fams=BOTH)
+def _(ctx):
+    size = 100000
+    root, srv, peer = raw_setup(ctx, {"a.bin": size})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("blksize", 1468), ("tsize", 0)]))
+    want = b"\x00\x06blksize\x001468\x00tsize\x00%d\x00" % size
+    expect_oack(peer, tid, pkt, want)
+    check(tid != srv.port, "reply came from the listening port %d, not a "
+          "new TID" % tid)
+    peer.send(pkt_ack(0), tid)
+    data = raw_receive(peer, tid, None, 1468)
+    check(data == read_bytes(os.path.join(root, "a.bin")), "content differs")
+    srv.expect_ok("RRQ", "a.bin", peer.port)
+
+
+@case("raw_oack_order", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 9000})
+    pkt, tid = first_reply(peer, srv, pkt_rrq(
+        "a.bin", "octet", [("rollover", 0), ("windowsize", 4), ("tsize", 0),
+                           ("timeout", 3), ("blksize", 1024)]))
+    want = oack_bytes([("blksize", 1024), ("timeout", 3), ("tsize", 9000),
+                       ("windowsize", 4), ("rollover", 0)])
+    abort(peer, tid)
+    expect_oack(peer, tid, pkt, want)
+
+
+@case("raw_oack_unknown_option_dropped", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 3000})
+    pkt, tid = first_reply(peer, srv, pkt_rrq(
+        "a.bin", "octet", [("foo", "bar"), ("blksize", 1024)]))
+    abort(peer, tid)
+    want = oack_bytes([("blksize", 1024)])
+    expect_oack(peer, tid, pkt, want)
+
+
+@case("raw_oack_uppercase_name", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 3000})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("BLKSIZE", 1024)]))
+    abort(peer, tid)
+    want = oack_bytes([("blksize", 1024)])
+    expect_oack(peer, tid, pkt, want)
+
+
+@param_case("raw_option_ignored", BOTH,
+            [("blksize_7", [("blksize", 7)]),
+             ("blksize_65465", [("blksize", 65465)]),
+             ("blksize_abc", [("blksize", "abc")]),
+             ("blksize_empty", [("blksize", "")]),
+             ("windowsize_70000", [("windowsize", 70000)]),
+             ("windowsize_0", [("windowsize", 0)]),
+             ("timeout_0", [("timeout", 0)]),
+             ("timeout_256", [("timeout", 256)]),
+             ("rollover_2", [("rollover", 2)]),
+             ("unknown_only", [("frobnicate", 1)])])
+def _(ctx, opts):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 1500})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet", opts))
+    abort(peer, tid)
+    check(op_of(pkt) == DATA and blk_of(pkt) == 1,
+          "expected DATA 1 directly (option %r ignored), got %s" %
+          (opts, describe(pkt)))
+    check(len(pkt) == 4 + 512, "DATA 1 has %d bytes, expected 512" %
+          (len(pkt) - 4))
+    check(pkt[4:] == read_bytes(os.path.join(root, "a.bin"))[:512],
+          "DATA 1 content differs")
+
+
+@param_case("raw_blksize_accepted", BOTH, [("8", 8), ("65464", 65464)])
+def _(ctx, bs):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 70000})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("blksize", bs)]))
+    want = oack_bytes([("blksize", bs)])
+    expect_oack(peer, tid, pkt, want)
+    peer.send(pkt_ack(0), tid)
+    d, src = peer.expect(3.0, "DATA 1")
+    abort(peer, tid)
+    check(op_of(d) == DATA and blk_of(d) == 1 and len(d) == 4 + bs,
+          "expected DATA 1 of %d bytes, got %s" % (bs, describe(d)))
+    check(d[4:] == read_bytes(os.path.join(root, "a.bin"))[:bs],
+          "DATA 1 content differs")
+
+
+@case("raw_windowsize_clamped_64", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 3000})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("windowsize", 1000)]))
+    abort(peer, tid)
+    want = oack_bytes([("windowsize", 64)])
+    expect_oack(peer, tid, pkt, want)
+
+
+@case("raw_windowsize_max_flag")
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 3000},
+                                args=("--windowsize-max", "8"))
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("windowsize", 16)]))
+    want = oack_bytes([("windowsize", 8)])
+    expect_oack(peer, tid, pkt, want)
+    abort(peer, tid)
+
+
+@case("raw_blksize_max_flag")
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 3000},
+                                args=("--blksize-max", "1024"))
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("blksize", 1468)]))
+    want = oack_bytes([("blksize", 1024)])
+    expect_oack(peer, tid, pkt, want)
+    abort(peer, tid)
+
+
+@case("raw_timeout_option_echoed", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 3000})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("timeout", 5)]))
+    abort(peer, tid)
+    want = oack_bytes([("timeout", 5)])
+    expect_oack(peer, tid, pkt, want)
+
+
+@case("raw_tsize_empty_file", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"empty.bin": b""})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("empty.bin", "octet",
+                                              [("tsize", 0)]))
+    check(op_of(pkt) == DATA and blk_of(pkt) == 1 and len(pkt) == 4,
+          "expected DATA 1 of 0 bytes (no OACK), got %s" % describe(pkt))
+    peer.send(pkt_ack(1), tid)
+    srv.expect_ok("RRQ", "empty.bin", peer.port)
+
+
+@case("raw_tsize_empty_file_with_blksize", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"empty.bin": b""})
+    pkt, tid = first_reply(peer, srv, pkt_rrq(
+        "empty.bin", "octet", [("blksize", 1024), ("tsize", 0)]))
+    want = oack_bytes([("blksize", 1024)])
+    expect_oack(peer, tid, pkt, want)
+    peer.send(pkt_ack(0), tid)
+    d, _ = peer.expect(3.0, "DATA 1")
+    check(op_of(d) == DATA and blk_of(d) == 1 and len(d) == 4,
+          "expected DATA 1 of 0 bytes, got %s" % describe(d))
+    peer.send(pkt_ack(1), tid)
+    srv.expect_ok("RRQ", "empty.bin", peer.port)
+
+
+@case("raw_tsize_netascii_left_out", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"t.txt": b"hello\nworld\n"})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("t.txt", "netascii",
+                                              [("tsize", 0)]))
+    abort(peer, tid)
+    check(op_of(pkt) == DATA and blk_of(pkt) == 1,
+          "expected DATA 1 directly (tsize left out in netascii), got %s" %
+          describe(pkt))
+    check(pkt[4:] == b"hello\r\nworld\r\n", "netascii DATA %r" % pkt[4:])
+
+
+@param_case("raw_mode_rejected", BOTH, [("mail", "mail"), ("foo", "foo"),
+                                        ("MAIL", "MAIL")])
+def _(ctx, mode):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 100})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", mode))
+    expect_error(pkt, 4)
+
+
+@param_case("raw_mode_case_insensitive", BOTH,
+            [("OcTeT", ("OcTeT", b"a\nb")), ("NETASCII", ("NETASCII", b"a\r\nb"))])
+def _(ctx, arg):
+    mode, want = arg
+    root, srv, peer = raw_setup(ctx, {"a.txt": b"a\nb"})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.txt", mode))
+    check(op_of(pkt) == DATA and blk_of(pkt) == 1,
+          "mode %r: expected DATA 1, got %s" % (mode, describe(pkt)))
+    check(pkt[4:] == want, "mode %r: DATA %r, expected %r" %
+          (mode, pkt[4:], want))
+    peer.send(pkt_ack(1), tid)
+    srv.expect_ok("RRQ", "a.txt", peer.port)
+
+
+@case("raw_missing_file", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("nope.bin"))
+    expect_error(pkt, 1)
+    l = srv.xfer_line("RRQ", "nope.bin", peer.port)
+    check(l is not None and outcome(l) == "error 1",
+          "expected a log line ending 'error 1: ...', got %r" % (l,))
+
+
+@case("raw_wrq_without_upload", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {})
+    pkt, tid = first_reply(peer, srv, pkt_wrq("new.bin"))
+    expect_error(pkt, 2, "--upload")
+    check(not os.path.exists(os.path.join(root, "new.bin")), "file created")
+
+
+@case("raw_wrq_existing_without_overwrite", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"e.bin": b"old"}, args=("--upload",))
+    pkt, tid = first_reply(peer, srv, pkt_wrq("e.bin"))
+    expect_error(pkt, 6, "--overwrite")
+    check(read_bytes(os.path.join(root, "e.bin")) == b"old", "file changed")
+
+
+@case("raw_wrq_plain", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {}, args=("--upload",))
+    content = os.urandom(512 * 3 + 100)
+    dst = os.path.join(root, "w.bin")
+    seen = []
+
+    def before_last():
+        seen.append(os.path.exists(dst))
+    raw_put(peer, srv, "w.bin", content, before_last=before_last)
+    check(seen == [False], "new name visible before the upload completed")
+    check(os.path.exists(dst) and read_bytes(dst) == content,
+          "file not in place (or wrong) when the final ACK arrived")
+    check(not temps_in(root), "temp files left: %s" % temps_in(root))
+    srv.expect_ok("WRQ", "w.bin", peer.port)
+
+
+@case("raw_wrq_oack_tsize_echo", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {}, args=("--upload",))
+    content = os.urandom(5000)
+    peer.send(pkt_wrq("t.bin", "octet", [("blksize", 1024),
+                                         ("tsize", len(content))]), srv.port)
+    pkt, tid = peer.expect(3.0, "OACK")
+    want = oack_bytes([("blksize", 1024), ("tsize", len(content))])
+    expect_oack(peer, tid, pkt, want)
+    for i in range(0, 5):
+        send_data_wait_ack(peer, tid, i + 1, content[i * 1024:(i + 1) * 1024])
+    check(read_bytes(os.path.join(root, "t.bin")) == content,
+          "stored content differs")
+
+
+@case("raw_wrq_windowsize", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {}, args=("--upload",))
+    content = os.urandom(512 * 6 + 7)
+    peer.send(pkt_wrq("win.bin", "octet", [("windowsize", 4)]), srv.port)
+    pkt, tid = peer.expect(3.0, "OACK")
+    want = oack_bytes([("windowsize", 4)])
+    expect_oack(peer, tid, pkt, want)
+    for n in range(1, 5):
+        peer.send(pkt_data(n, content[(n - 1) * 512:n * 512]), tid)
+    acks = [blk_of(p) for p, s, _ in peer.drain(0.5)
+            if s == tid and op_of(p) == ACK]
+    check(4 in acks, "after a window of DATA 1-4 expected ACK 4, got ACKs "
+          "%r" % acks)
+    for n in range(5, 8):
+        peer.send(pkt_data(n, content[(n - 1) * 512:n * 512]), tid)
+    acks = [blk_of(p) for p, s, _ in peer.drain(0.5)
+            if s == tid and op_of(p) == ACK]
+    check(7 in acks, "after the last DATA 7 expected ACK 7, got %r" % acks)
+    check(read_bytes(os.path.join(root, "win.bin")) == content,
+          "stored content differs")
+
+
+@param_case("raw_refused", BOTH,
+            [("directory", ("sub", (2,))),
+             ("fifo", ("fifo", (2,))),
+             ("dotdot", ("../etc/passwd", (2,))),
+             ("dotdot_inner", ("sub/../../etc/passwd", (2,))),
+             ("symlink_escape", ("link", (1, 2)))])
+def _(ctx, arg):
+    name, codes = arg
+    root, srv, peer = raw_setup(ctx, {"sub/x": b"x"})
+    os.mkfifo(os.path.join(root, "fifo"))
+    os.symlink("/etc/passwd", os.path.join(root, "link"))
+    pkt, tid = first_reply(peer, srv, pkt_rrq(name))
+    if op_of(pkt) != ERROR:
+        abort(peer, tid)
+    check(op_of(pkt) == ERROR, "RRQ %r: expected ERROR %s, got %s" %
+          (name, "/".join(map(str, codes)), describe(pkt)))
+    c, msg = err_of(pkt)
+    check(c in codes, "RRQ %r: ERROR code %d (%r), expected %s" %
+          (name, c, msg, "/".join(map(str, codes))))
+    # the server must still be alive and serving
+    data, _, _ = raw_get(ctx.peer(), srv, "sub/x")
+    check(data == b"x", "server no longer serves after the refusal")
+
+
+@case("raw_wrq_dotdot", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {}, args=("--overwrite",))
+    outside = os.path.join(os.path.dirname(root),
+                           "evil-%d" % os.getpid())
+    rel = "../" + os.path.basename(outside)
+    try:
+        pkt, tid = first_reply(peer, srv, pkt_wrq(rel))
+        if op_of(pkt) != ERROR:
+            abort(peer, tid)
+        expect_error(pkt, 2)
+        time.sleep(0.1)
+        check(not os.path.exists(outside), "file created outside the root")
+    finally:
+        if os.path.exists(outside):
+            os.unlink(outside)
+
+
+@case("raw_leading_slash", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"sub/f.bin": 2000, "top.bin": 700})
+    data, _, _ = raw_get(peer, srv, "/sub/f.bin")
+    check(data == read_bytes(os.path.join(root, "sub/f.bin")),
+          "/sub/f.bin content differs")
+    data, _, _ = raw_get(ctx.peer(), srv, "/top.bin")
+    check(data == read_bytes(os.path.join(root, "top.bin")),
+          "/top.bin content differs")
+
+
+@case("raw_foreign_tid", fams=BOTH)
+def _(ctx):
+    content = os.urandom(512 * 3 + 10)
+    root, srv, peer = raw_setup(ctx, {"a.bin": content})
+    other = ctx.peer()
+    peer.send(pkt_rrq("a.bin"), srv.port)
+    pkt, tid = peer.expect(3.0, "DATA 1")
+    check(op_of(pkt) == DATA and blk_of(pkt) == 1, "got %s" % describe(pkt))
+    other.send(pkt_ack(1), tid)
+    e, src = other.expect(3.0, "ERROR 5 at the foreign port")
+    check(src == tid, "ERROR came from port %d, not the TID %d" % (src, tid))
+    expect_error(e, 5)
+    # The real transfer goes on: nothing extra reached the real client
+    # except perhaps a timeout retransmission of DATA 1.
+    data = raw_receive(peer, tid, pkt)
+    check(data == content, "content differs after the foreign packet")
+    srv.expect_ok("RRQ", "a.bin", peer.port)
+
+
+@case("raw_dup_ack_no_sorcerer", fams=BOTH)
+def _(ctx):
+    content = os.urandom(512 * 2 + 100)
+    root, srv, peer = raw_setup(ctx, {"a.bin": content},
+                                args=("--timeout", "2"))
+    peer.send(pkt_rrq("a.bin"), srv.port)
+    pkt, tid = peer.expect(3.0, "DATA 1")
+    check(op_of(pkt) == DATA and blk_of(pkt) == 1, "got %s" % describe(pkt))
+    t0 = time.monotonic()
+    peer.send(pkt_ack(1), tid)
+    peer.send(pkt_ack(1), tid)
+    got = peer.drain(0.5)
+    desc = ["%s at +%.3f s" % (describe(p), t - t0) for p, s, t in got]
+    d2 = [p for p, s, t in got if op_of(p) == DATA and blk_of(p) == 2]
+    check(len(d2) == 1 and len(got) == 1,
+          "after ACK 1 twice expected exactly one DATA 2 within 0.5 s, got "
+          "%s" % (desc or "nothing"))
+    # finish the transfer
+    peer.send(pkt_ack(2), tid)
+    p3, _ = peer.expect(3.0, "DATA 3")
+    check(op_of(p3) == DATA and blk_of(p3) == 3, "got %s" % describe(p3))
+    peer.send(pkt_ack(3), tid)
+    l = srv.expect_ok("RRQ", "a.bin", peer.port)
+    rt, da = counter(l, "retransmits"), counter(l, "dupacks")
+    check(rt == 0, "log says retransmits=%s, expected 0: %r" % (rt, l))
+    check(da is not None and da >= 1,
+          "log says dupacks=%s, expected >= 1: %r" % (da, l))
+
+
+@case("raw_lost_ack_retransmit", fams=BOTH)
+def _(ctx):
+    content = os.urandom(600)
+    root, srv, peer = raw_setup(ctx, {"a.bin": content},
+                                args=("--timeout", "1"))
+    peer.send(pkt_rrq("a.bin"), srv.port)
+    pkt, tid = peer.expect(3.0, "DATA 1")
+    t0 = time.monotonic()
+    check(op_of(pkt) == DATA and blk_of(pkt) == 1, "got %s" % describe(pkt))
+    again, src = peer.expect(4.0, "retransmitted DATA 1")
+    dt = time.monotonic() - t0
+    check(src == tid and again == pkt, "expected the same DATA 1 again, got "
+          "%s from port %d" % (describe(again), src))
+    check(0.5 <= dt <= 2.5, "DATA 1 re-sent after %.2f s, expected ~1 s "
+          "(--timeout 1)" % dt)
+    data = raw_receive(peer, tid, again)
+    check(data == content, "content differs")
+    l = srv.expect_ok("RRQ", "a.bin", peer.port)
+    rt = counter(l, "retransmits")
+    check(rt is not None and rt >= 1, "log says retransmits=%s: %r" % (rt, l))
+
+
+@case("raw_dup_rrq_one_tid", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 5000})
+    req = pkt_rrq("a.bin")
+    for _ in range(3):
+        peer.send(req, srv.port)
+    got = peer.drain(1.0)
+    ports = sorted(set(s for p, s, _ in got))
+    for s in ports:
+        abort(peer, s)
+    check(got, "no reply to RRQ")
+    check(len(ports) == 1, "RRQ sent 3 times: %d server TIDs answered "
+          "(ports %r)" % (len(ports), ports))
+
+
+@case("raw_dup_wrq_one_tid", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {}, args=("--upload",))
+    req = pkt_wrq("d.bin")
+    for _ in range(3):
+        peer.send(req, srv.port)
+    got = peer.drain(0.5)
+    ports = sorted(set(s for p, s, _ in got))
+    if len(ports) != 1:
+        for s in ports:
+            abort(peer, s)
+    check(got, "no reply to WRQ")
+    check(len(ports) == 1, "WRQ sent 3 times: %d server TIDs answered "
+          "(ports %r)" % (len(ports), ports))
+    tid = ports[0]
+    content = os.urandom(512 * 3 + 1)
+    for n in range(1, 5):
+        send_data_wait_ack(peer, tid, n, content[(n - 1) * 512:n * 512])
+    check(read_bytes(os.path.join(root, "d.bin")) == content,
+          "stored content differs (truncated upload?)")
+    srv.expect_ok("WRQ", "d.bin", peer.port)
+    time.sleep(0.3)
+    wrq = [l for l in srv.lines if " WRQ " in l and '"d.bin"' in l]
+    check(len(wrq) == 1, "expected one WRQ log line, got %r" % wrq)
+
+
+ROLL_SIZE = (65536 + 2) * 8
+
+
+@param_case("raw_rollover", (4,), [("default", 0), ("1", 1)], limit=90)
+def _(ctx, ro):
+    content = os.urandom(ROLL_SIZE)
+    root, srv, peer = raw_setup(ctx, {"r.bin": content})
+    opts = [("blksize", 8), ("windowsize", 64)]
+    if ro:
+        opts.append(("rollover", 1))
+    numbers = []
+    peer.send(pkt_rrq("r.bin", "octet", opts), srv.port)
+    pkt, tid = peer.expect(3.0, "OACK")
+    want = oack_bytes(opts)
+    expect_oack(peer, tid, pkt, want)
+    peer.send(pkt_ack(0), tid)
+    data = raw_receive(peer, tid, None, 8, 64, ro, 60.0, numbers)
+    around = numbers[65533:65539]
+    expect = [65534, 65535, 0, 1, 2, 3] if ro == 0 else \
+        [65534, 65535, 1, 2, 3, 4]
+    check(around == expect, "block numbers around the wrap %r, expected %r" %
+          (around, expect))
+    check(data == content, "content differs")
+    srv.expect_ok("RRQ", "r.bin", peer.port, timeout=10)
+
+
+@case("raw_window_mid_ack", fams=BOTH)
+def _(ctx):
+    content = os.urandom(512 * 10 + 100)
+    root, srv, peer = raw_setup(ctx, {"w.bin": content},
+                                args=("--timeout", "3"))
+    peer.send(pkt_rrq("w.bin", "octet", [("windowsize", 4)]), srv.port)
+    pkt, tid = peer.expect(3.0, "OACK")
+    want = oack_bytes([("windowsize", 4)])
+    expect_oack(peer, tid, pkt, want)
+    peer.send(pkt_ack(0), tid)
+    first = [peer.expect(2.0, "DATA of window 1")[0] for _ in range(4)]
+    nums = [blk_of(p) for p in first]
+    check(nums == [1, 2, 3, 4], "first window %r, expected [1, 2, 3, 4]" %
+          nums)
+    peer.send(pkt_ack(2), tid)
+    got = peer.drain(0.6)
+    nums = [blk_of(p) if op_of(p) == DATA else describe(p)
+            for p, s, _ in got]
+    abort(peer, tid)
+    check(nums == [3, 4, 5, 6], "after ACK 2 got %r, expected DATA "
+          "[3, 4, 5, 6]" % nums)
+    for p, s, _ in got:
+        b = blk_of(p)
+        check(p[4:] == content[(b - 1) * 512:b * 512],
+              "DATA %d content differs" % b)
+
+
+@case("raw_netascii_wire_get", fams=BOTH)
+def _(ctx):
+    text = ascii_sample()
+    root, srv, peer = raw_setup(ctx, {"t.txt": text})
+    data, oack, _ = raw_get(peer, srv, "t.txt", "netascii")
+    want = nascii_encode(text)
+    check(data == want, "netascii wire bytes differ from the expected "
+          "conversion (%d vs %d bytes, first difference at %s)" %
+          (len(data), len(want), first_diff(data, want)))
+
+
+@case("raw_netascii_wire_put", fams=BOTH)
+def _(ctx):
+    text = ascii_sample()
+    root, srv, peer = raw_setup(ctx, {}, args=("--upload",))
+    raw_put(peer, srv, "t.txt", nascii_encode(text), mode="netascii")
+    got = read_bytes(os.path.join(root, "t.txt"))
+    check(got == text, "stored %d bytes, expected %d (first difference at "
+          "%s)" % (len(got), len(text), first_diff(got, text)))
+
+
+@case("raw_dup_wrq_mid_transfer_no_truncation", fams=BOTH)
+def _(ctx):
+    # The bug that made the project: tftpd-hpa truncates an upload when
+    # busybox re-sends its WRQ.  A repeat WRQ mid-transfer must be dropped.
+    root, srv, peer = raw_setup(ctx, {}, args=("--upload",))
+    content = os.urandom(512 * 4 + 9)
+    req = pkt_wrq("bb.bin")
+    peer.send(req, srv.port)
+    pkt, tid = peer.expect(3.0, "ACK 0")
+    check(op_of(pkt) == ACK and blk_of(pkt) == 0, "got %s" % describe(pkt))
+    send_data_wait_ack(peer, tid, 1, content[:512])
+    send_data_wait_ack(peer, tid, 2, content[512:1024])
+    peer.send(req, srv.port)
+    got = peer.drain(0.4)
+    others = [(describe(p), s) for p, s, _ in got if s != tid]
+    check(not others, "repeat WRQ mid-transfer answered from another port: "
+          "%r" % others)
+    for n in range(3, 6):
+        send_data_wait_ack(peer, tid, n, content[(n - 1) * 512:n * 512])
+    check(read_bytes(os.path.join(root, "bb.bin")) == content,
+          "stored content differs (truncated?)")
+    srv.expect_ok("WRQ", "bb.bin", peer.port)
+
+
+@case("raw_dup_rrq_after_finish_dropped", fams=BOTH)
+def _(ctx):
+    # DESIGN: finished keys are kept a while so a late duplicate does not
+    # start a second transfer (server --grace, default 15 s).
+    root, srv, peer = raw_setup(ctx, {"a.bin": 100})
+    data, _, tid = raw_get(peer, srv, "a.bin")
+    srv.expect_ok("RRQ", "a.bin", peer.port)
+    peer.send(pkt_rrq("a.bin"), srv.port)
+    got = peer.drain(0.5)
+    for p, s, _ in got:
+        abort(peer, s)
+    check(not got, "a late repeat of a finished RRQ was answered: %r" %
+          [describe(p) for p, s, _ in got])
+
+
+# ---------------------------------------------------------------- client vs a scripted server
+
+
+def spawn(ctx, argv, cwd=None):
+    p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    ctx.procs.append(p)
+    return p
+
+
+def finish(p, timeout=15):
+    """(rc, stderr) of a spawned process; kill it if it overstays."""
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_proc(p)
+        raise Fail("client still running after %d s" % timeout)
+    return p.returncode, err.decode("utf-8", "replace")
+
+
+def scripted_get(ctx, opts=(), local_content=None):
+    """Start `tftpx get` against a scripted server socket.  Returns
+    (process, listener, tid peer, request packet, client port, LOCAL)."""
+    lst = ctx.peer()
+    out = ctx.tmpdir("out")
+    dst = os.path.join(out, "f.bin")
+    if local_content is not None:
+        write_bytes(dst, local_content)
+    p = spawn(ctx, [TFTPX, "get", *opts, ctx.hp(lst.port), "f.bin", dst])
+    req, cport = lst.expect(5.0, "RRQ from the client")
+    check(op_of(req) == RRQ, "client sent %s" % describe(req))
+    return p, lst, ctx.peer(), req, cport, dst
+
+
+def expect_from(peer, port, op, blk=None, timeout=3.0):
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise Fail("no %s%s from the client within %.1f s" %
+                       (OPNAMES[op], "" if blk is None else " %d" % blk,
+                        timeout))
+        pkt, src = peer.recv(left)
+        if pkt is None:
+            continue
+        if src != port:
+            continue
+        if op_of(pkt) == op and (blk is None or blk_of(pkt) == blk):
+            return pkt
+        if op_of(pkt) == ERROR:
+            raise Fail("client sent %s" % describe(pkt))
+
+
+@case("client_get_server_ignores_options", fams=BOTH)
+def _(ctx):
+    p, lst, tid, req, cport, dst = scripted_get(
+        ctx, ("-b", "1468", "-w", "4", "--tsize"))
+    content = os.urandom(512 + 100)
+    tid.send(pkt_data(1, content[:512]), cport)      # options ignored
+    expect_from(tid, cport, ACK, 1)
+    tid.send(pkt_data(2, content[512:]), cport)
+    expect_from(tid, cport, ACK, 2)
+    rc, err = finish(p)
+    check(rc == 0, "exit %d: %s" % (rc, err.strip()))
+    check(read_bytes(dst) == content, "LOCAL content differs")
+
+
+@case("client_get_oack", fams=BOTH)
+def _(ctx):
+    p, lst, tid, req, cport, dst = scripted_get(ctx, ("-b", "1468"))
+    content = os.urandom(1468 + 10)
+    tid.send(oack_bytes([("blksize", 1468)]), cport)
+    expect_from(tid, cport, ACK, 0)
+    tid.send(pkt_data(1, content[:1468]), cport)
+    expect_from(tid, cport, ACK, 1)
+    tid.send(pkt_data(2, content[1468:]), cport)
+    expect_from(tid, cport, ACK, 2)
+    rc, err = finish(p)
+    check(rc == 0, "exit %d: %s" % (rc, err.strip()))
+    check(read_bytes(dst) == content, "LOCAL content differs")
+
+
+@param_case("client_get_error_midway", (4,), [("new_local", None),
+                                               ("existing_local", b"keep")])
+def _(ctx, old):
+    p, lst, tid, req, cport, dst = scripted_get(ctx, (), old)
+    tid.send(pkt_data(1, os.urandom(512)), cport)
+    expect_from(tid, cport, ACK, 1)
+    tid.send(pkt_error(3, "Disk full or allocation exceeded"), cport)
+    rc, err = finish(p)
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err.strip()))
+    check("Disk full or allocation exceeded" in err,
+          "stderr %r lacks the server's ERROR text" % err.strip())
+    names = os.listdir(os.path.dirname(dst))
+    if old is None:
+        check(names == [], "failed get left files: %r" % names)
+    else:
+        check(names == ["f.bin"] and read_bytes(dst) == old,
+              "existing LOCAL touched (dir %r)" % names)
+
+
+@case("client_get_server_vanishes", fams=BOTH)
+def _(ctx):
+    p, lst, tid, req, cport, dst = scripted_get(ctx, ("-t", "1", "-r", "1"))
+    t0 = time.monotonic()
+    tid.send(pkt_data(1, os.urandom(512)), cport)
+    expect_from(tid, cport, ACK, 1)
+    again = tid.drain(2.5)
+    rc, err = finish(p)
+    dt = time.monotonic() - t0
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err.strip()))
+    check("timeout" in err.lower(), "stderr %r lacks 'timeout'" % err.strip())
+    check(dt < 10, "gave up after %.1f s with -t 1 -r 1" % dt)
+    check(not os.listdir(os.path.dirname(dst)), "failed get left files: %r" %
+          os.listdir(os.path.dirname(dst)))
+    acks = [blk_of(x) for x, s, _ in again if op_of(x) == ACK]
+    check(1 in acks, "client never re-sent ACK 1 on timeout (saw %r)" %
+          [describe(x) for x, s, _ in again])
+
+
+@case("client_get_foreign_tid", fams=BOTH)
+def _(ctx):
+    p, lst, tid, req, cport, dst = scripted_get(ctx)
+    other = ctx.peer()
+    content = os.urandom(512 + 3)
+    tid.send(pkt_data(1, content[:512]), cport)
+    expect_from(tid, cport, ACK, 1)
+    other.send(pkt_data(2, b"evil"), cport)
+    e = expect_from(other, cport, ERROR)
+    c, _ = err_of(e)
+    check(c == 5, "foreign port got %s, expected ERROR 5" % describe(e))
+    tid.send(pkt_data(2, content[512:]), cport)
+    expect_from(tid, cport, ACK, 2)
+    rc, err = finish(p)
+    check(rc == 0, "exit %d: %s" % (rc, err.strip()))
+    check(read_bytes(dst) == content, "LOCAL content differs")
+
+
+def scripted_put(ctx, size, opts=()):
+    lst = ctx.peer()
+    loc = ctx.tmpdir("loc")
+    src = write_random(os.path.join(loc, "s.bin"), size)
+    p = spawn(ctx, [TFTPX, "put", *opts, ctx.hp(lst.port), src, "s.bin"])
+    req, cport = lst.expect(5.0, "WRQ from the client")
+    check(op_of(req) == WRQ, "client sent %s" % describe(req))
+    return p, ctx.peer(), cport, read_bytes(src)
+
+
+@case("client_put_dup_ack_no_sorcerer", fams=BOTH)
+def _(ctx):
+    p, tid, cport, content = scripted_put(ctx, 512 * 2 + 50,
+                                          ("-t", "3"))
+    tid.send(pkt_ack(0), cport)
+    d1 = expect_from(tid, cport, DATA, 1)
+    check(d1[4:] == content[:512], "DATA 1 content differs")
+    tid.send(pkt_ack(1), cport)
+    tid.send(pkt_ack(1), cport)
+    got = tid.drain(0.5)
+    d2 = [x for x, s, _ in got if op_of(x) == DATA and blk_of(x) == 2]
+    check(len(d2) == 1 and len(got) == 1, "after ACK 1 twice expected one "
+          "DATA 2, got %r" % [describe(x) for x, s, _ in got])
+    tid.send(pkt_ack(2), cport)
+    d3 = expect_from(tid, cport, DATA, 3)
+    check(d3[4:] == content[1024:], "DATA 3 content differs")
+    tid.send(pkt_ack(3), cport)
+    rc, err = finish(p)
+    check(rc == 0, "exit %d: %s" % (rc, err.strip()))
+
+
+@case("client_put_error_midway", fams=BOTH)
+def _(ctx):
+    p, tid, cport, content = scripted_put(ctx, 3000)
+    tid.send(pkt_ack(0), cport)
+    expect_from(tid, cport, DATA, 1)
+    tid.send(pkt_error(3, "Disk full or allocation exceeded"), cport)
+    rc, err = finish(p)
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err.strip()))
+    check("Disk full or allocation exceeded" in err,
+          "stderr %r lacks the server's ERROR text" % err.strip())
+
+
+# ---------------------------------------------------------------- 3. atomic uploads
+
+
+def abandoned_upload(ctx, name, existing):
+    root = ctx.tmpdir("root")
+    target = os.path.join(root, name)
+    old = None
+    if existing:
+        old = os.urandom(10000)
+        write_bytes(target, old)
+    srv = ctx.server(root, "--overwrite", "--timeout", "1", "--retries", "1")
+    peer = ctx.peer()
+    peer.send(pkt_wrq(name), srv.port)
+    pkt, tid = peer.expect(3.0, "ACK 0")
+    check(op_of(pkt) == ACK and blk_of(pkt) == 0, "WRQ answered with %s" %
+          describe(pkt))
+    for n in range(1, 4):
+        send_data_wait_ack(peer, tid, n, os.urandom(512))
+
+    def state_ok(when):
+        if existing:
+            check(read_bytes(target) == old,
+                  "%s: the old file is not byte-identical" % when)
+        else:
+            check(not os.path.exists(target),
+                  "%s: the new name is visible" % when)
+    state_ok("during the upload")
+    # the client vanishes; the server must give up
+    l = srv.xfer_line("WRQ", name, peer.port, timeout=20)
+    check(l is not None, "server did not log the abandoned upload within "
+          "20 s (--timeout 1 --retries 1); last lines: %s" % srv.tail())
+    check(outcome(l) != "ok", "abandoned upload logged as ok: %r" % l)
+    state_ok("after the server gave up")
+    time.sleep(0.2)
+    check(not temps_in(root), "temp files left after the failed upload: %s" %
+          temps_in(root))
+    state_ok("a moment later")
+
+
+@case("upload_abandoned_keeps_old_file", fams=BOTH, limit=60)
+def _(ctx):
+    abandoned_upload(ctx, "victim.bin", True)
+
+
+@case("upload_abandoned_new_name_never_appears", limit=60)
+def _(ctx):
+    abandoned_upload(ctx, "fresh.bin", False)
+
+
+@case("upload_client_error_keeps_old_file")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    target = os.path.join(root, "v.bin")
+    old = os.urandom(7000)
+    write_bytes(target, old)
+    srv = ctx.server(root, "--overwrite")
+    peer = ctx.peer()
+    peer.send(pkt_wrq("v.bin"), srv.port)
+    pkt, tid = peer.expect(3.0, "ACK 0")
+    check(op_of(pkt) == ACK and blk_of(pkt) == 0, "got %s" % describe(pkt))
+    for n in range(1, 3):
+        send_data_wait_ack(peer, tid, n, os.urandom(512))
+    peer.send(pkt_error(0, "client gives up"), tid)
+    l = srv.xfer_line("WRQ", "v.bin", peer.port, timeout=5)
+    check(l is not None, "no log line after the client's ERROR; last lines: "
+          "%s" % srv.tail())
+    check(outcome(l) != "ok", "aborted upload logged as ok: %r" % l)
+    check(read_bytes(target) == old, "old file changed")
+    time.sleep(0.2)
+    check(not temps_in(root), "temp files left: %s" % temps_in(root))
+
+
+@case("upload_stale_temp_removed_at_start")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    # the server's temp names are ".tftpx-<16 hex>.tmp"
+    os.mkdir(os.path.join(root, "sub"))
+    for n in (".tftpx-0123456789abcdef.tmp", "sub/.tftpx-fedcba9876543210.tmp"):
+        write_bytes(os.path.join(root, n), b"junk")
+    write_bytes(os.path.join(root, ".tftpx-notes"), b"not ours")
+    srv = ctx.server(root, "--upload")
+    srv.wait_for(lambda l: "serving" in l, 3)
+    time.sleep(0.3)
+    left = sorted(temps_in(root))
+    check(left == [".tftpx-notes"], "after start, temp-like files present: "
+          "%r, expected only the non-temp '.tftpx-notes'" % left)
+
+
+# ---------------------------------------------------------------- 4. concurrency
+
+
+@case("concurrent_20_gets", heavy=True, limit=90)
+def _(ctx):
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    src = write_random(os.path.join(root, "c.bin"), MIB)
+    want = sha(src)
+    srv = ctx.server(root)
+    procs = []
+    t0 = time.monotonic()
+    for i in range(20):
+        p = subprocess.Popen([TFTPX, "get", ctx.hp(srv.port), "c.bin",
+                              os.path.join(out, "c%d.bin" % i)],
+                             stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, start_new_session=True)
+        ctx.procs.append(p)
+        procs.append(p)
+    bad = []
+    for i, p in enumerate(procs):
+        try:
+            _, err = p.communicate(timeout=max(1, 60 - (time.monotonic() - t0)))
+        except subprocess.TimeoutExpired:
+            bad.append("#%d did not finish in 60 s" % i)
+            continue
+        if p.returncode != 0:
+            bad.append("#%d exit %d: %s" % (i, p.returncode,
+                                            err.decode(errors="replace").strip()))
+            continue
+        f = os.path.join(out, "c%d.bin" % i)
+        if not os.path.exists(f) or sha(f) != want:
+            bad.append("#%d sha256 differs" % i)
+    check(not bad, "; ".join(bad[:5]))
+    time.sleep(0.2)
+    oks = [l for l in srv.lines if " RRQ " in l and outcome(l) == "ok"]
+    check(len(oks) == 20, "server logged %d ok RRQ lines, expected 20" %
+          len(oks))
+
+
+# ---------------------------------------------------------------- server CLI
+
+
+@param_case("serve_banner", (4,),
+            [("readonly", ((), "read-only")),
+             ("upload", (("--upload",), "with uploads")),
+             ("overwrite", (("--overwrite",), "with uploads and overwrite"))])
+def _(ctx, arg):
+    args, words = arg
+    root = ctx.tmpdir("root")
+    srv = ctx.server(root, *args)
+    real = os.path.realpath(root)
+    l = srv.wait_for(lambda l: "serving" in l, 3)
+    check(l is not None, "no 'serving' line; stderr: %s" % srv.tail())
+    want = "tftpx: serving %s %s" % (real, words)
+    check(l.strip() == want, "banner %r, expected %r" % (l.strip(), want))
+    ls = [x for x in srv.lines if "listening on" in x]
+    check(ls[0].strip() == "tftpx: listening on 127.0.0.1:%d" % srv.port,
+          "listening line %r" % ls[0])
+
+
+@case("serve_dual_listen")
+def _(ctx):
+    if not IPV6:
+        raise Skip("::1 unusable")
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    src = write_random(os.path.join(root, "d.bin"), 3000)
+    srv = ctx.server(root, listens=["127.0.0.1:0", "[::1]:0"])
+    ls = [x.strip() for x in srv.lines if "listening on" in x]
+    check(any(x.startswith("tftpx: listening on 127.0.0.1:") for x in ls) and
+          any(x.startswith("tftpx: listening on [::1]:") for x in ls),
+          "listening lines %r" % ls)
+    p4 = int(re.search(r"127\.0\.0\.1:(\d+)", " ".join(ls)).group(1))
+    p6 = int(re.search(r"\[::1\]:(\d+)", " ".join(ls)).group(1))
+    for host, port, n in (("127.0.0.1", p4, "a"), ("[::1]", p6, "b")):
+        dst = os.path.join(out, n)
+        ok_run(ctx.tftpx("get", "%s:%d" % (host, port), "d.bin", dst),
+               "get via %s" % host)
+        check(same_file(src, dst) is None, "via %s: %s" %
+              (host, same_file(src, dst)))
+
+
+@case("serve_port_flag")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    src = write_random(os.path.join(root, "p.bin"), 1000)
+    srv = Server(ctx, root, ("-p", "0"), listens=["127.0.0.1"])
+    check(srv.port != 0, "listening on port 0")
+    dst = os.path.join(out, "p.bin")
+    ok_run(ctx.tftpx("get", ctx.hp(srv.port), "p.bin", dst), "get")
+    check(same_file(src, dst) is None, same_file(src, dst) or "")
+
+
+# ---------------------------------------------------------------- 5. CLI
+
+
+@param_case("cli_help", (4,), [("top", ["--help"]), ("serve", ["serve", "--help"]),
+                               ("get", ["get", "--help"]), ("put", ["put", "--help"])])
+def _(ctx, argv):
+    rc, out, err, _ = ctx.tftpx(*argv, timeout=5)
+    check(rc == 0, "exit %d, expected 0; stderr %r" % (rc, err.strip()))
+    check(len(out.strip()) > 20, "usage not on stdout (stdout %r)" % out[:80])
+
+
+@case("cli_version")
+def _(ctx):
+    rc, out, err, _ = ctx.tftpx("--version", timeout=5)
+    check(rc == 0, "exit %d" % rc)
+    check(re.match(rb"^tftpx \S+\n?$", out) is not None,
+          "stdout %r, expected 'tftpx <version>'" % out)
+
+
+@param_case("cli_usage_error", (4,),
+            [("blksize_max_abc", ["serve", "--blksize-max", "abc", "."]),
+             ("port_70000", ["serve", "-p", "70000", "."]),
+             ("serve_unknown_flag", ["serve", "--bogus", "."]),
+             ("windowsize_max_abc", ["serve", "--windowsize-max", "x", "."]),
+             ("blksize_max_7", ["serve", "--blksize-max", "7", "."]),
+             ("blksize_max_65465", ["serve", "--blksize-max", "65465", "."]),
+             ("windowsize_max_0", ["serve", "--windowsize-max", "0", "."]),
+             ("timeout_0", ["serve", "--timeout", "0", "."]),
+             ("timeout_256", ["serve", "--timeout", "256", "."]),
+             ("port_abc", ["serve", "-p", "abc", "."]),
+             ("listen_bad_port", ["serve", "-l", "127.0.0.1:99999", "."]),
+             ("get_unknown_flag", ["get", "--bogus", "127.0.0.1:9", "f"]),
+             ("get_bad_blksize", ["get", "-b", "abc", "127.0.0.1:9", "f"]),
+             ("get_blksize_7", ["get", "-b", "7", "127.0.0.1:9", "f"]),
+             ("get_missing_args", ["get"]),
+             ("put_missing_args", ["put"]),
+             ("unknown_subcommand", ["frobnicate"])])
+def _(ctx, argv):
+    d = ctx.tmpdir("cwd")
+    rc, out, err, _ = ctx.tftpx(*argv, timeout=5, cwd=d)
+    check(rc == 2, "exit %d, expected 2; stderr %r" % (rc, err.strip()[:200]))
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(len(lines) == 1, "expected a one-line message on stderr, got %r" %
+          err[:300])
+
+
+def missing_file_case(ctx, existing_local):
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    srv = ctx.server(root)
+    dst = os.path.join(out, "nope.bin")
+    if existing_local:
+        write_bytes(dst, b"keep me")
+    rc, _, err, _ = ctx.tftpx("get", ctx.hp(srv.port), "nope.bin", dst)
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err.strip()))
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(len(lines) == 1, "expected one line on stderr, got %r" % err)
+    l = srv.xfer_line("RRQ", "nope.bin")
+    m = re.search(r"error 1: (.*)$", l.strip()) if l else None
+    if m:
+        text = m.group(1).strip().strip('"')
+        check(text and text in err, "client message %r lacks the server's "
+              "text %r" % (err.strip(), text))
+    if existing_local:
+        check(read_bytes(dst) == b"keep me", "existing LOCAL was changed")
+    else:
+        check(not os.path.exists(dst), "failed get left a LOCAL file")
+    check(os.listdir(out) == (["nope.bin"] if existing_local else []),
+          "stray files in the LOCAL directory: %r" % os.listdir(out))
+
+
+@case("cli_get_missing_file", fams=BOTH)
+def _(ctx):
+    missing_file_case(ctx, False)
+
+
+@case("cli_get_missing_file_keeps_local")
+def _(ctx):
+    missing_file_case(ctx, True)
+
+
+def timeout_case(ctx, port):
+    out = ctx.tmpdir("out")
+    dst = os.path.join(out, "x.bin")
+    rc, _, err, dt = ctx.tftpx("get", "-t", "1", "-r", "1",
+                               ctx.hp(port), "x.bin", dst, timeout=30)
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err.strip()))
+    check("timeout" in err.lower(), "stderr %r lacks 'timeout'" % err.strip())
+    check(dt < 10, "took %.1f s with -t 1 -r 1" % dt)
+    check(not os.path.exists(dst), "failed get left a LOCAL file")
+
+
+@case("cli_get_timeout_closed_port", fams=BOTH)
+def _(ctx):
+    timeout_case(ctx, free_udp_port(ctx.fam, ctx.host))
+
+
+@case("cli_get_timeout_blackhole", fams=BOTH)
+def _(ctx):
+    hole = ctx.peer()           # bound, never answers
+    timeout_case(ctx, hole.port)
+
+
+# ---------------------------------------------------------------- 6. interop
+
+
+def need(tool):
+    path = shutil.which(tool)
+    if not path:
+        raise Skip("%s not installed" % tool)
+    return path
+
+
+def interop_get(ctx, argv_fn, size=MIB, tool=None, server_args=()):
+    need(tool)
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    src = write_random(os.path.join(root, "i.bin"), size)
+    srv = ctx.server(root, *server_args)
+    dst = os.path.join(out, "i.bin")
+    rc, o, err, _ = ctx.run(argv_fn(srv.port, "i.bin", dst), timeout=60,
+                            cwd=out)
+    check(rc == 0, "%s exited %d: %s" % (tool, rc, (err or o.decode(
+        errors="replace")).strip()[-200:]))
+    bad = same_file(src, dst)
+    check(bad is None, "downloaded file: %s" % bad)
+    srv.expect_ok("RRQ", "i.bin")
+
+
+def interop_put(ctx, argv_fn, size=MIB, tool=None):
+    need(tool)
+    root = ctx.tmpdir("root")
+    loc = ctx.tmpdir("loc")
+    src = write_random(os.path.join(loc, "l.bin"), size)
+    srv = ctx.server(root, "--upload")
+    rc, o, err, _ = ctx.run(argv_fn(srv.port, src, "r.bin"), timeout=60,
+                            cwd=loc)
+    check(rc == 0, "%s exited %d: %s" % (tool, rc, (err or o.decode(
+        errors="replace")).strip()[-200:]))
+    bad = same_file(src, os.path.join(root, "r.bin"))
+    check(bad is None, "stored file: %s" % bad)
+    srv.expect_ok("WRQ", "r.bin")
+
+
+def curl_get(extra=()):
+    return lambda port, r, l: ["curl", "-sS", *extra, "-o", l,
+                               "tftp://127.0.0.1:%d/%s" % (port, r)]
+
+
+@case("interop_curl_get_0")
+def _(ctx):
+    interop_get(ctx, curl_get(), 0, "curl")
+
+
+@case("interop_curl_get_1M")
+def _(ctx):
+    interop_get(ctx, curl_get(), MIB, "curl")
+
+
+@case("interop_curl_get_1M_b1468")
+def _(ctx):
+    interop_get(ctx, curl_get(["--tftp-blksize", "1468"]), MIB, "curl")
+
+
+@case("interop_curl_put_1M")
+def _(ctx):
+    interop_put(ctx, lambda port, l, r: [
+        "curl", "-sS", "-T", l, "tftp://127.0.0.1:%d/%s" % (port, r)],
+        MIB, "curl")
+
+
+def bb_get(extra=()):
+    return lambda port, r, l: ["busybox", "tftp", "-g", *extra, "-r", r,
+                               "-l", l, "127.0.0.1", str(port)]
+
+
+@case("interop_busybox_get_1M")
+def _(ctx):
+    interop_get(ctx, bb_get(), MIB, "busybox")
+
+
+@case("interop_busybox_get_1M_b1468")
+def _(ctx):
+    interop_get(ctx, bb_get(["-b", "1468"]), MIB, "busybox")
+
+
+@case("interop_busybox_put_1M")
+def _(ctx):
+    interop_put(ctx, lambda port, l, r: [
+        "busybox", "tftp", "-p", "-l", l, "-r", r, "127.0.0.1", str(port)],
+        MIB, "busybox")
+
+
+@case("interop_busybox_put_1M_b1468")
+def _(ctx):
+    interop_put(ctx, lambda port, l, r: [
+        "busybox", "tftp", "-p", "-b", "1468", "-l", l, "-r", r,
+        "127.0.0.1", str(port)], MIB, "busybox")
+
+
+@case("interop_tftphpa_get_1M")
+def _(ctx):
+    interop_get(ctx, lambda port, r, l: [
+        "tftp", "127.0.0.1", str(port), "-m", "binary", "-c", "get", r, l],
+        MIB, "tftp")
+
+
+@case("interop_tftphpa_put_1M")
+def _(ctx):
+    interop_put(ctx, lambda port, l, r: [
+        "tftp", "127.0.0.1", str(port), "-m", "binary", "-c", "put", l, r],
+        MIB, "tftp")
+
+
+@case("interop_atftp_get_1M")
+def _(ctx):
+    interop_get(ctx, lambda port, r, l: [
+        "atftp", "-g", "-r", r, "-l", l, "127.0.0.1", str(port)],
+        MIB, "atftp")
+
+
+@case("interop_atftp_get_1M_b1468")
+def _(ctx):
+    interop_get(ctx, lambda port, r, l: [
+        "atftp", "--option", "blksize 1468", "-g", "-r", r, "-l", l,
+        "127.0.0.1", str(port)], MIB, "atftp")
+
+
+@case("interop_atftp_put_1M")
+def _(ctx):
+    interop_put(ctx, lambda port, l, r: [
+        "atftp", "-p", "-l", l, "-r", r, "127.0.0.1", str(port)],
+        MIB, "atftp")
+
+
+ROLL_FILE = 33 * MIB        # > 65535 blocks of 512: block numbers wrap
+
+
+@case("interop_busybox_get_rollover", heavy=True, limit=90)
+def _(ctx):
+    interop_get(ctx, bb_get(), ROLL_FILE, "busybox")
+
+
+@case("interop_tftphpa_get_rollover", heavy=True, limit=90)
+def _(ctx):
+    interop_get(ctx, lambda port, r, l: [
+        "tftp", "127.0.0.1", str(port), "-m", "binary", "-c", "get", r, l],
+        ROLL_FILE, "tftp")
+
+
+@case("interop_busybox_put_rollover", heavy=True, limit=90)
+def _(ctx):
+    interop_put(ctx, lambda port, l, r: [
+        "busybox", "tftp", "-p", "-l", l, "-r", r, "127.0.0.1", str(port)],
+        ROLL_FILE, "busybox")
+
+
+INTFTPD = "/usr/sbin/in.tftpd"
+
+
+def start_tftpd_hpa(ctx, root, create):
+    if not os.access(INTFTPD, os.X_OK):
+        raise Skip("%s not installed (tftpd-hpa)" % INTFTPD)
+    if os.geteuid() != 0:
+        raise Skip("in.tftpd needs root here")
+    write_bytes(os.path.join(root, ".ready"), b"r")
+    for _ in range(3):
+        port = free_udp_port()
+        argv = [INTFTPD, "-L", "-a", "127.0.0.1:%d" % port, "-s", root,
+                "-u", "root"]
+        if create:
+            argv += ["-c", "-p"]
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, start_new_session=True)
+        ctx.procs.append(p)
+        ctx.killgroups.append(p)
+        peer = ctx.peer()
+        end = time.monotonic() + 3
+        while time.monotonic() < end and p.poll() is None:
+            peer.send(pkt_rrq(".ready"), port)
+            pkt, tid = peer.recv(0.2)
+            if pkt is not None and op_of(pkt) == DATA:
+                peer.send(pkt_ack(1), tid)
+                return port
+        killpg(p)
+    raise Fail("in.tftpd did not come up")
+
+
+def killpg(p):
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    kill_proc(p)
+
+
+@param_case("interop_tftpx_get_from_tftpdhpa", (4,),
+            [("1M", (MIB, ())), ("1M_b1468", (MIB, ("-b", "1468"))),
+             ("rollover_b512", (ROLL_FILE, ("-b", "512")))])
+def _(ctx, arg):
+    size, opts = arg
+    root = ctx.tmpdir("root")
+    os.chmod(root, 0o755)
+    out = ctx.tmpdir("out")
+    src = write_random(os.path.join(root, "h.bin"), size)
+    port = start_tftpd_hpa(ctx, root, False)
+    dst = os.path.join(out, "h.bin")
+    ok_run(ctx.tftpx("get", *opts, "127.0.0.1:%d" % port, "h.bin", dst,
+                     timeout=60),
+           "tftpx get from in.tftpd")
+    bad = same_file(src, dst)
+    check(bad is None, "downloaded file: %s" % bad)
+
+
+@param_case("interop_tftpx_put_to_tftpdhpa", (4,),
+            [("1M", (MIB, ())), ("1M_b1468", (MIB, ("-b", "1468"))),
+             ("rollover_b512", (ROLL_FILE, ("-b", "512")))])
+def _(ctx, arg):
+    size, opts = arg
+    root = ctx.tmpdir("root")
+    os.chmod(root, 0o777)
+    loc = ctx.tmpdir("loc")
+    src = write_random(os.path.join(loc, "l.bin"), size)
+    port = start_tftpd_hpa(ctx, root, True)
+    ok_run(ctx.tftpx("put", *opts, "127.0.0.1:%d" % port, src, "h.bin",
+                     timeout=60),
+           "tftpx put to in.tftpd")
+    dst = os.path.join(root, "h.bin")
+    end = time.monotonic() + 2
+    while time.monotonic() < end and same_file(src, dst) is not None:
+        time.sleep(0.05)
+    bad = same_file(src, dst)
+    check(bad is None, "stored file: %s" % bad)
+
+
+# ================================================================ runner
+
+
+class Runner:
+    def __init__(self, cases, jobs):
+        self.cases = cases
+        self.jobs = jobs
+        self.lock = threading.Lock()
+        self.failed = 0
+        self.running = {}           # name -> ctx
+        self.done = set()
+        self.q = queue.Queue()
+        self.verbose = False
+
+    def emit(self, name, status, reason=None):
+        with self.lock:
+            if name in self.done:
+                return
+            self.done.add(name)
+            if status == "FAIL":
+                self.failed += 1
+            line = status + " " + name
+            if reason is not None:
+                reason = " ".join(str(reason).split())
+                if len(reason) > 400:
+                    reason = reason[:400] + "..."
+                line += ": " + reason
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    def worker(self):
+        while True:
+            try:
+                name, fn, fam, heavy, limit = self.q.get_nowait()
+            except queue.Empty:
+                return
+            ctx = Ctx(name, fam)
+            ctx.limit = limit
+            ctx.start = time.monotonic()
+            with self.lock:
+                self.running[name] = ctx
+            try:
+                if fam == 6 and not IPV6:
+                    raise Skip("::1 unusable")
+                fn(ctx)
+                if self.verbose:
+                    sys.stderr.write("# %s took %.2f s\n" %
+                                     (name, time.monotonic() - ctx.start))
+                self.emit(name, "PASS")
+            except Skip as e:
+                self.emit(name, "SKIP", str(e))
+            except Fail as e:
+                self.emit(name, "FAIL", str(e))
+            except Exception as e:      # a bug in the test or a crash
+                self.emit(name, "FAIL", "%s: %s" % (type(e).__name__, e))
+            finally:
+                for p in ctx.killgroups:
+                    killpg(p)
+                ctx.cleanup()
+                with self.lock:
+                    self.running.pop(name, None)
+
+    def watchdog(self, t0):
+        while True:
+            time.sleep(0.5)
+            now = time.monotonic()
+            with self.lock:
+                running = list(self.running.items())
+            for name, ctx in running:
+                if now - ctx.start > ctx.limit:
+                    self.emit(name, "FAIL", "case exceeded its %d s limit" %
+                              ctx.limit)
+                    for p in ctx.procs:
+                        kill_proc(p)
+                    for s in ctx.socks:
+                        try:
+                            s.close()
+                        except OSError:
+                            pass
+            if now - t0 > SUITE_BUDGET:
+                for name, ctx in running:
+                    for p in ctx.procs:
+                        kill_proc(p)
+                for c in self.cases:
+                    self.emit(c[0], "FAIL", "suite time budget (%d s) "
+                              "exceeded" % SUITE_BUDGET)
+                for name, ctx in running:
+                    ctx.cleanup()
+                os._exit(1)
+
+    def run(self):
+        # heavy cases first so they overlap with the many small ones
+        for c in sorted(self.cases, key=lambda c: not c[3]):
+            self.q.put(c)
+        t0 = time.monotonic()
+        threading.Thread(target=self.watchdog, args=(t0,), daemon=True).start()
+        ts = [threading.Thread(target=self.worker, daemon=True)
+              for _ in range(self.jobs)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return 1 if self.failed else 0
+
+
+def main():
+    global IPV6
+    ap = argparse.ArgumentParser(description="tftpx end-to-end tests")
+    ap.add_argument("-k", dest="k", default=None,
+                    help="run only cases whose name contains this substring")
+    ap.add_argument("--quick", action="store_true",
+                    help="skip the heavy cases (70 MiB, 20 parallel gets)")
+    ap.add_argument("-j", dest="jobs", type=int, default=4,
+                    help="cases run at once (default 4)")
+    ap.add_argument("--list", action="store_true", help="list case names")
+    ap.add_argument("-v", dest="verbose", action="store_true",
+                    help="print each passing case's time on stderr")
+    a = ap.parse_args()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    os.chdir(REPO)
+    names = set()
+    for c in CASES:
+        assert c[0] not in names, "duplicate case name %s" % c[0]
+        names.add(c[0])
+    cases = [c for c in CASES if a.k is None or a.k in c[0]]
+    if a.list:
+        for c in cases:
+            print(c[0])
+        return 0
+    if not cases:
+        print("no case matches %r" % a.k, file=sys.stderr)
+        return 1
+    if not os.access(TFTPX, os.X_OK):
+        for c in cases:
+            print("FAIL %s: %s not built (make tftpx)" % (c[0], TFTPX),
+                  flush=True)
+        return 1
+    IPV6 = ipv6_usable()
+    run = []
+    r = Runner([], max(1, a.jobs))
+    for c in cases:
+        if a.quick and c[3]:
+            r.emit(c[0], "SKIP", "heavy case skipped by --quick")
+        else:
+            run.append(c)
+    r.cases = run
+    r.verbose = a.verbose
+
+    def stop(signum, frame):
+        # Interrupted: leave no server, client or temp dir behind.
+        with r.lock:
+            running = list(r.running.values())
+            r.done.update(c[0] for c in r.cases)    # no more output
+        sys.stdout.write("interrupted\n")
+        sys.stdout.flush()
+        for ctx in running:
+            for p in ctx.killgroups:
+                killpg(p)
+            ctx.cleanup()
+        os._exit(1)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    rc = r.run()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
