@@ -1321,6 +1321,37 @@ def _(ctx):
     srv.expect_ok("RRQ", "a.bin", peer.port)
 
 
+@case("raw_reply_from_address_reached")
+def _(ctx):
+    # A server on the wildcard address must answer from the local address
+    # the request reached (IP_PKTINFO), not from whatever the routing table
+    # prefers: on a host with two NICs the client would drop the reply.
+    # All of 127/8 is local, so 127.0.0.2 plays the second NIC.
+    content = os.urandom(700)
+    root = ctx.tmpdir("root")
+    write_bytes(os.path.join(root, "a.bin"), content)
+    srv = ctx.server(root, listens=["0.0.0.0:0"])
+    for dst in ("127.0.0.2", "127.0.0.1"):
+        # a fresh port each time: a repeat from one port is a duplicate
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        ctx.socks.append(s)
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(3.0)
+        s.sendto(pkt_rrq("a.bin"), (dst, srv.port))
+        try:
+            pkt, src = s.recvfrom(70000)
+        except socket.timeout:
+            raise Fail("no DATA 1 for a request sent to %s" % dst)
+        check(op_of(pkt) == DATA and blk_of(pkt) == 1,
+              "got %s" % describe(pkt))
+        check(src[0] == dst, "request reached %s but the reply came from "
+              "%s" % (dst, src[0]))
+        s.sendto(pkt_ack(1), src)
+        pkt, src2 = s.recvfrom(70000)
+        check(src2 == src and blk_of(pkt) == 2, "transfer did not go on")
+        s.sendto(pkt_ack(2), src)
+
+
 @case("raw_dup_ack_no_sorcerer", fams=BOTH)
 def _(ctx):
     content = os.urandom(512 * 2 + 100)
