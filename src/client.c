@@ -27,6 +27,7 @@
 #include "xfer.h"
 
 #define CLIENT_SOCKBUF	(4 << 20)
+#define CLIENT_RTO_MIN_US 10000	/* tail-probe floor of a windowed put */
 
 struct client {
 	const struct client_cfg	*cfg;
@@ -347,6 +348,7 @@ client_run(const struct client_cfg *cfg)
 	xc.mode = cfg->netascii ? "netascii" : "octet";
 	xc.timeout_us = (uint64_t)cfg->timeout * 1000000u;
 	xc.retries = cfg->retries;
+	xc.rto_min_us = CLIENT_RTO_MIN_US;
 	io.ctx = c;
 	io.send = io_send;
 	io.scratch = c->scratch;

@@ -52,6 +52,8 @@ static const char usage_serve[] =
 "      --max-transfers N     live transfers in all (default 1000)\n"
 "      --max-per-client N    live transfers per client host (default 64)\n"
 "      --max-upload SIZE     largest upload, e.g. 64M (default: no limit)\n"
+"      --rto-min MS          windowed sends: probe a lost window tail after\n"
+"                            this long at least (default 10; 0: never)\n"
 "  -v, --verbose             also log each request and its options\n"
 "  -q, --quiet               log errors only\n"
 "  -h, --help                this text\n"
@@ -151,6 +153,7 @@ enum {
 	OPT_MAXXFER,
 	OPT_MAXCLIENT,
 	OPT_MAXUPLOAD,
+	OPT_RTOMIN,
 };
 
 /* "123", "64K", "64M", "2G" (powers of 1024), or exit 2. */
@@ -195,6 +198,7 @@ cmd_serve(int argc, char **argv)
 		{ "max-transfers", required_argument, NULL, OPT_MAXXFER },
 		{ "max-per-client", required_argument, NULL, OPT_MAXCLIENT },
 		{ "max-upload", required_argument, NULL, OPT_MAXUPLOAD },
+		{ "rto-min", required_argument, NULL, OPT_RTOMIN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -254,6 +258,10 @@ cmd_serve(int argc, char **argv)
 		case OPT_MAXCLIENT:
 			cfg.max_per_client = (unsigned)num_arg("serve",
 			    "--max-per-client", optarg, 1, 1000000);
+			break;
+		case OPT_RTOMIN:
+			cfg.rto_min = (unsigned)num_arg("serve", "--rto-min",
+			    optarg, 0, 10000);
 			break;
 		case OPT_MAXUPLOAD:
 			cfg.max_upload = size_arg("serve", "--max-upload",

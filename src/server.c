@@ -122,6 +122,7 @@ server_cfg_init(struct server_cfg *cfg)
 	cfg->grace = 15;
 	cfg->max_transfers = 1000;
 	cfg->max_per_client = 64;
+	cfg->rto_min = 10;
 }
 
 /* ---- duplicate table ------------------------------------------------- */
@@ -663,6 +664,7 @@ start_transfer(struct server *s, const struct packet *p,
 	    xc.opts.timeout : cfg->timeout) * 1000000u;
 	xc.retries = cfg->retries;
 	xc.dally_us = xc.timeout_us;
+	xc.rto_min_us = (uint64_t)cfg->rto_min * 1000u;
 	io.ctx = t;
 	io.read = io_read;
 	io.release = NULL;

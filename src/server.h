@@ -27,6 +27,7 @@ struct server_cfg {
 	unsigned	 max_transfers;		/* live transfers in all */
 	unsigned	 max_per_client;	/* live transfers per host */
 	uint64_t	 max_upload;		/* bytes, 0 = no limit */
+	unsigned	 rto_min;		/* ms, tail-probe floor; 0 = off */
 };
 
 void	server_cfg_init(struct server_cfg *cfg);

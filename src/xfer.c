@@ -241,6 +241,111 @@ build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
 	return (long)n;
 }
 
+/* ---- round-trip time and tail probes --------------------------------- */
+
+/*
+ * RFC 6298 smoothing.  Samples come only from a block (or the OACK or
+ * request) sent once and acknowledged (Karn's rule); a window's sample
+ * runs from its first block's send to the ACK covering it.
+ */
+static void
+rtt_sample(struct xfer *x, uint64_t now)
+{
+	uint64_t r = now - x->rtt_sent, d;
+
+	x->rtt_on = 0;
+	if (r == 0)
+		r = 1;
+	if (x->srtt == 0) {
+		x->srtt = r;
+		x->rttvar = r / 2;
+		return;
+	}
+	d = r > x->srtt ? r - x->srtt : x->srtt - r;
+	x->rttvar = (3 * x->rttvar + d) / 4;
+	x->srtt = (7 * x->srtt + r) / 8;
+}
+
+/*
+ * Arm the sender's timers after a send.  The go-back-N timeout stays the
+ * negotiated one, as before.  With a window and an RTT estimate, a pair
+ * probe comes first at max(rto_min, 2 srtt + 4 rttvar): a client whose
+ * NIC dropped the window's tail (U-Boot's e1000 keeps one receive
+ * descriptor) sees nothing out of order and would wait its own 5 s
+ * timeout; see notes/uboot-e1000.md.
+ */
+static void
+sender_arm(struct xfer *x, uint64_t now)
+{
+	uint64_t ivl;
+
+	x->to_deadline = now + x->rto;
+	x->probe_at = 0;
+	x->probes = 0;
+	if (x->phase == XP_DATA && x->opts.windowsize > 1 &&
+	    x->cfg.rto_min_us && x->srtt) {
+		ivl = 2 * x->srtt + 4 * x->rttvar;
+		if (ivl < x->cfg.rto_min_us)
+			ivl = x->cfg.rto_min_us;
+		x->probe_ivl = ivl;
+		if (now + ivl < x->to_deadline)
+			x->probe_at = now + ivl;
+	}
+	x->deadline = x->probe_at ? x->probe_at : x->to_deadline;
+}
+
+/*
+ * Build block seq (acked < seq < next) into pkt without moving the
+ * sending position.  netascii walks from the window base.
+ */
+static long
+build_at(struct xfer *x, uint64_t seq, uint8_t *pkt)
+{
+	uint64_t off = x->base_off, s;
+	int pend = x->base_pend;
+	long r = 0;
+
+	if (!x->cfg.netascii) {
+		off = (seq - 1) * x->opts.blksize;
+		return build_block(x, seq, &off, &pend, pkt);
+	}
+	for (s = x->acked + 1; s <= seq; s++)
+		if ((r = build_block(x, s, &off, &pend, pkt)) < 0)
+			return r;
+	return r;
+}
+
+/*
+ * The pair probe: block acked+1 and the last block sent, back to back.
+ * For a client stuck after a lost tail the first is a duplicate or in
+ * order and the second out of order: either draws an immediate ACK.
+ */
+static int
+send_probe(struct xfer *x, uint64_t now)
+{
+	uint64_t seq[2] = { x->acked + 1, x->next - 1 };
+	uint8_t *pkt = x->io.scratch;
+	int i, n = seq[1] > seq[0] ? 2 : 1;
+	long r;
+
+	x->rtt_on = 0;
+	for (i = 0; i < n; i++) {
+		if ((r = build_at(x, seq[i], pkt)) < 0)
+			return fail(x, TFTP_EUNDEF, "read error");
+		x->st.retransmits++;
+		x->st.probes++;
+		emit(x, pkt, PKT_HDR + (size_t)r);
+	}
+	x->probes++;
+	x->probe_ivl *= 2;
+	x->probe_at = 0;
+	/* two pairs per window at most, then the go-back-N timeout */
+	if (x->probes < 2 && now + x->probe_ivl < x->to_deadline)
+		x->probe_at = now + x->probe_ivl;
+	x->deadline = x->probe_at ? x->probe_at : x->to_deadline;
+	return x->status;
+}
+
 /*
  * Send blocks from x->next up to acked + windowsize (and not past the
  * last block).  Blocks below the highest ever sent count as retransmits.
@@ -264,14 +369,20 @@ send_window(struct xfer *x, uint64_t now, uint64_t sent_max)
 		}
 		if (x->next <= sent_max) {
 			x->st.retransmits++;
+			x->rtt_on = 0;		/* Karn: ambiguous from here */
 		} else {
 			x->st.data_sent++;
 			x->st.wire_bytes += (uint64_t)r;
+			if (!x->rtt_on) {
+				x->rtt_on = 1;
+				x->rtt_seq = x->next;
+				x->rtt_sent = now;
+			}
 		}
 		emit(x, pkt, PKT_HDR + (size_t)r);
 		x->next++;
 	}
-	arm(x, now);
+	sender_arm(x, now);
 	return x->status;
 }
 
@@ -315,6 +426,10 @@ rewind_to_base(struct xfer *x)
 static int
 sender_start_data(struct xfer *x, uint64_t now)
 {
+	/* the OACK or request went once: its answer seeds the estimate */
+	if (x->rtt_on && x->rtt_seq == 0)
+		rtt_sample(x, now);
+	x->rtt_on = 0;
 	x->phase = XP_DATA;
 	x->acked = 0;
 	x->next = 1;
@@ -335,6 +450,8 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		x->st.dup_acks++;
 		return x->status;
 	}
+	if (x->rtt_on && seq >= x->rtt_seq)
+		rtt_sample(x, now);
 	if (advance_base(x, seq) < 0)
 		return fail(x, TFTP_EUNDEF, "read error");
 	x->st.bytes = x->base_off;
@@ -391,6 +508,9 @@ sender_tick(struct xfer *x, uint64_t now)
 {
 	uint64_t sent_max = x->next - 1;
 
+	if (x->probe_at && now >= x->probe_at && now < x->to_deadline)
+		return send_probe(x, now);
+	x->rtt_on = 0;
 	if (expire(x) < 0)
 		return x->status;
 	switch (x->phase) {
@@ -619,6 +739,10 @@ xfer_init(struct xfer *x, const struct xfer_cfg *cfg, const struct xfer_io *io)
 int
 xfer_start(struct xfer *x, uint64_t now)
 {
+	/* time the first exchange: it seeds the RTT estimate */
+	x->rtt_on = 1;
+	x->rtt_seq = 0;
+	x->rtt_sent = now;
 	if (x->cfg.client) {
 		send_request(x);
 		x->phase = XP_REQUEST;
@@ -631,6 +755,7 @@ xfer_start(struct xfer *x, uint64_t now)
 		arm(x, now);
 		return x->status;
 	}
+	x->rtt_on = 0;
 	if (x->cfg.role == XFER_SEND)
 		return sender_start_data(x, now);
 	send_ack(x, 0);

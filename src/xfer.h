@@ -77,6 +77,11 @@ struct xfer_cfg {
 	uint64_t	 timeout_max_us; /* backoff cap; 0 = 16 x timeout */
 	unsigned	 retries;	/* retransmissions without progress */
 	uint64_t	 dally_us;	/* server receiver: linger after last ACK */
+	/*
+	 * Sender with windowsize > 1: floor of the pair-probe timer that
+	 * recovers a lost window tail in milliseconds; 0 = no probes.
+	 */
+	uint64_t	 rto_min_us;
 };
 
 /* Where a transfer stands; internal, but visible so the owner can embed it. */
@@ -97,6 +102,7 @@ struct xfer_stats {
 	uint64_t	timeouts;	/* timer expiries */
 	uint64_t	dup_acks;	/* ACKs ignored as old or duplicate */
 	uint64_t	dup_data;	/* DATA received again or out of order */
+	uint64_t	probes;		/* blocks sent as tail probes */
 	uint64_t	ignored;	/* undecodable or misfit datagrams */
 };
 
@@ -118,6 +124,14 @@ struct xfer {
 	int		 base_pend;	/* netascii byte owed at acked + 1 */
 	uint64_t	 next_off;	/* source offset of block next */
 	int		 next_pend;
+	uint64_t	 to_deadline;	/* go-back-N timeout */
+	uint64_t	 probe_at;	/* next pair probe, 0 = none */
+	uint64_t	 probe_ivl;	/* its interval (doubles) */
+	unsigned	 probes;	/* pairs sent for this window */
+	uint64_t	 srtt, rttvar;	/* RFC 6298, microseconds; 0 = none */
+	int		 rtt_on;	/* a sample is being timed */
+	uint64_t	 rtt_seq;	/* ... for this block (0: OACK/request) */
+	uint64_t	 rtt_sent;	/* ... sent at this time */
 
 	/* receiver */
 	uint64_t	 received;	/* highest in-order seq received */

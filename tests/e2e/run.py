@@ -1470,11 +1470,11 @@ def _(ctx, ro):
     srv.expect_ok("RRQ", "r.bin", peer.port, timeout=10)
 
 
-@case("raw_window_mid_ack", fams=BOTH)
-def _(ctx):
+@param_case("raw_window_mid_ack", BOTH, [("probe", "10"), ("noprobe", "0")])
+def _(ctx, rto_min):
     content = os.urandom(512 * 10 + 100)
     root, srv, peer = raw_setup(ctx, {"w.bin": content},
-                                args=("--timeout", "3"))
+                                args=("--timeout", "3", "--rto-min", rto_min))
     peer.send(pkt_rrq("w.bin", "octet", [("windowsize", 4)]), srv.port)
     pkt, tid = peer.expect(3.0, "OACK")
     want = oack_bytes([("windowsize", 4)])
@@ -1484,13 +1484,26 @@ def _(ctx):
     nums = [blk_of(p) for p in first]
     check(nums == [1, 2, 3, 4], "first window %r, expected [1, 2, 3, 4]" %
           nums)
+    t_ack = time.monotonic()
     peer.send(pkt_ack(2), tid)
     got = peer.drain(0.6)
     nums = [blk_of(p) if op_of(p) == DATA else describe(p)
             for p, s, _ in got]
     abort(peer, tid)
-    check(nums == [3, 4, 5, 6], "after ACK 2 got %r, expected DATA "
-          "[3, 4, 5, 6]" % nums)
+    check(nums[:4] == [3, 4, 5, 6], "after ACK 2 got %r, expected DATA "
+          "[3, 4, 5, 6] first" % nums)
+    if rto_min == "0":
+        check(len(nums) == 4, "with --rto-min 0 nothing may follow "
+              "[3, 4, 5, 6] before the 3 s timeout; got %r" % nums)
+    else:
+        # silence after the window: pair probes (first unacked, last
+        # sent), at most two pairs, the first no sooner than rto-min
+        rest = nums[4:]
+        check(rest in ([3, 6], [3, 6, 3, 6]), "expected one or two pair "
+              "probes [3, 6] after the window, got %r" % rest)
+        gap = got[4][2] - t_ack
+        check(gap >= 0.009, "first probe came %.1f ms after the ACK, "
+              "before --rto-min 10" % (gap * 1000))
     for p, s, _ in got:
         b = blk_of(p)
         check(p[4:] == content[(b - 1) * 512:b * 512],

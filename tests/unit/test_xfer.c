@@ -2130,6 +2130,127 @@ test_b2b_netascii(void)
 	free(text);
 }
 
+/* ==== tail probes ======================================================= */
+
+struct tail_run {
+	uint64_t	elapsed;	/* fake microseconds to finish */
+	uint64_t	timeouts;	/* sender go-back-N expiries */
+	uint64_t	probes;
+	int		ok;
+};
+
+/*
+ * A NIC that keeps one receive descriptor (U-Boot's e1000 under QEMU):
+ * of each burst the sender emits in one call, only the first keep DATA
+ * arrive.  The client is our windowed receiver, which (like U-Boot) ACKs
+ * on its window grid or at once on a gap, so a lost tail draws nothing.
+ */
+static void
+tail_drop_run(uint64_t rto_min, unsigned keep, struct tail_run *r)
+{
+	enum { N = 300 * 1468 + 77, HOP = 50 };
+	uint8_t *src = xmalloc(N);
+	struct xfer snd, rcv;
+	struct xfer_cfg cs = cfg_make(XFER_SEND, 0);
+	struct xfer_cfg cr = cfg_make(XFER_RECV, 1);
+	struct mem ms, mr;
+	struct packet p;
+	uint64_t now = 1000, t0;
+	size_t i, steps = 0;
+	unsigned data;
+
+	for (i = 0; i < N; i++)
+		src[i] = (uint8_t)rng();
+	grant_blksize(&cs.opts, 1468);
+	grant_window(&cs.opts, 8);
+	cs.rto_min_us = rto_min;
+	cr.opts = cs.opts;
+	mem_init(&ms, src, N);
+	mem_init(&mr, NULL, 0);
+	xfer_init(&snd, &cs, &ms.io);
+	xfer_init(&rcv, &cr, &mr.io);
+	xfer_start(&rcv, now);
+	mem_clear_sent(&mr);		/* the RRQ goes to port 69 */
+	t0 = now;
+	xfer_start(&snd, now);		/* OACK */
+	while (snd.phase != XP_END && ++steps < 1000000) {
+		/* sender -> client: the first two DATA of the burst only */
+		data = 0;
+		for (i = 0; i < ms.nsent; i++) {
+			if (sent_pkt(&ms, i, &p) == TFTP_DATA && ++data > keep)
+				continue;
+			now += HOP;
+			xfer_input(&rcv, ms.sent[i].b, ms.sent[i].len, now);
+		}
+		mem_clear_sent(&ms);
+		if (mr.nsent) {
+			for (i = 0; i < mr.nsent; i++) {
+				now += HOP;
+				xfer_input(&snd, mr.sent[i].b, mr.sent[i].len,
+				    now);
+			}
+			mem_clear_sent(&mr);
+			continue;
+		}
+		/* silence: the earlier deadline fires */
+		if (rcv.phase != XP_END && rcv.deadline &&
+		    rcv.deadline < snd.deadline) {
+			now = rcv.deadline;
+			xfer_tick(&rcv, now);
+		} else {
+			now = snd.deadline;
+			xfer_tick(&snd, now);
+		}
+	}
+	r->elapsed = now - t0;
+	r->timeouts = snd.st.timeouts;
+	r->probes = snd.st.probes;
+	r->ok = snd.status == XFER_DONE && mr.out_len == N &&
+	    memcmp(mr.out, src, N) == 0;
+	mem_free(&ms);
+	mem_free(&mr);
+	free(src);
+}
+
+/*
+ * notes/uboot-e1000.md: with plain go-back-N every window of a client
+ * that loses window tails costs a full timeout; the pair probe recovers
+ * each in about rto_min, with no timeout at all.
+ */
+static void
+test_tail_probe_recovers_lost_window_tails(void)
+{
+	struct tail_run with, without;
+
+	tail_drop_run(10000, 2, &with);
+	tail_drop_run(0, 2, &without);
+	printf("  probes: %.3f s, %llu timeouts, %llu probe blocks; "
+	    "none: %.3f s, %llu timeouts\n", (double)with.elapsed / 1e6,
+	    (unsigned long long)with.timeouts,
+	    (unsigned long long)with.probes,
+	    (double)without.elapsed / 1e6,
+	    (unsigned long long)without.timeouts);
+	CHECK(with.ok);
+	CHECK(without.ok);
+	CHECK_EQ(with.timeouts, 0);
+	CHECK(with.probes > 0);
+	/* about 150 windows of 2 delivered blocks, ~10 ms each */
+	CHECK(with.elapsed < 4000000);
+	CHECK(without.timeouts > 100);
+}
+
+/* A client that keeps up never sees a probe: its ACK beats the timer. */
+static void
+test_tail_probe_silent_when_client_keeps_up(void)
+{
+	struct tail_run r;
+
+	tail_drop_run(10000, 1000, &r);
+	CHECK(r.ok);
+	CHECK_EQ(r.probes, 0);
+	CHECK_EQ(r.timeouts, 0);
+}
+
 int
 main(void)
 {
@@ -2167,5 +2288,7 @@ main(void)
 	RUN(test_b2b_window_dup_data_no_ack_cascade);
 	RUN(test_b2b_rollover);
 	RUN(test_b2b_netascii);
+	RUN(test_tail_probe_recovers_lost_window_tails);
+	RUN(test_tail_probe_silent_when_client_keeps_up);
 	return CHECK_EXIT();
 }
