@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "files.h"
 #include "log.h"
 #include "loop.h"
 #include "packet.h"
@@ -61,18 +62,8 @@ static int
 io_write(void *ctx, const uint8_t *buf, size_t len)
 {
 	struct client *c = ctx;
-	ssize_t n;
 
-	while (len) {
-		n = write(c->out, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return files_write_all(c->out, buf, len);
 }
 
 static int
@@ -95,20 +86,8 @@ static long
 io_pread(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
 	struct client *c = ctx;
-	size_t got = 0;
-	ssize_t n;
 
-	while (got < len) {
-		n = pread(c->in, buf + got, len - got, (off_t)(off + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (long)got;
+	return files_pread_full(c->in, buf, len, off);
 }
 
 /*

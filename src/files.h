@@ -90,6 +90,15 @@ void	files_upload_abort(struct upload *u);
  */
 int	files_remove_stale(int rootfd);
 
+/*
+ * pread() until len bytes or the end of the file.  Returns the count or
+ * -errno.  The xfer read callbacks of server and client are this.
+ */
+long	files_pread_full(int fd, uint8_t *buf, size_t len, uint64_t off);
+
+/* write() all of buf.  Returns 0 or -errno. */
+int	files_write_all(int fd, const uint8_t *buf, size_t len);
+
 /* Map a write errno to a TFTP error (ENOSPC, EDQUOT, EFBIG -> 3, else 0). */
 void	files_write_err(int sys, struct files_err *err);
 

@@ -278,20 +278,8 @@ static long
 io_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
 	struct transfer *t = ctx;
-	size_t got = 0;
-	ssize_t n;
 
-	while (got < len) {
-		n = pread(t->fd, buf + got, len - got, (off_t)(off + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (long)got;
+	return files_pread_full(t->fd, buf, len, off);
 }
 
 static int
@@ -299,20 +287,10 @@ io_write(void *ctx, const uint8_t *buf, size_t len)
 {
 	struct transfer *t = ctx;
 	uint64_t max = t->srv->cfg->max_upload;
-	ssize_t n;
 
 	if (max && t->x.st.bytes + len > max)
 		return -EFBIG;
-	while (len) {
-		n = write(t->up.fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return files_write_all(t->up.fd, buf, len);
 }
 
 static int
