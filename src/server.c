@@ -302,6 +302,8 @@ io_finish(void *ctx)
 	if (files_upload_commit(&t->up, &err) < 0)
 		return err.sys ? -err.sys : -EIO;
 	t->committed = 1;
+	/* the name is in place: the next upload of it may start now */
+	upload_del(t->srv, t);
 	return 0;
 }
 
@@ -716,8 +718,13 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 			    log_safe(p.filename, safe, sizeof(safe)));
 			return;
 		}
-		/* a new request from the same port: the old one was given up */
-		xfer_abort(&old->x, TFTP_EUNDEF,
+		/*
+		 * A new request from the same port: the client gave up on
+		 * the old one.  End it without a word: an ERROR from the old
+		 * TID would reach the client first and be taken as the
+		 * answer to its new request.
+		 */
+		xfer_abort(&old->x, -1,
 		    "superseded by a new request from the same port");
 		transfer_end(old);
 	} else if (dedup_seen(s->recent, &key, h, loop_now(s->loop))) {
@@ -790,6 +797,8 @@ add_listener(struct server *s, struct udp_addr *a)
 
 	if ((fd = udp_bind(a, 1)) < 0)
 		return -1;
+	/* room for a boot storm's requests while a turn is busy */
+	set_bufs(fd);
 	l->addr = *a;
 	l->srv = s;
 	if (loop_fd_start(s->loop, &l->w, fd, listener_cb, l) < 0) {

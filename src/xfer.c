@@ -76,13 +76,16 @@ set_error(struct xfer *x, int code, int peer, const char *msg)
 	snprintf(x->err_msg, sizeof(x->err_msg), "%s", msg);
 }
 
-/* Tell the peer and end.  The ERROR is sent once, never re-sent. */
+/*
+ * Tell the peer and end.  The ERROR is sent once, never re-sent; a
+ * negative code ends quietly (logged as code 0).
+ */
 static int
 fail(struct xfer *x, int code, const char *msg)
 {
 	size_t n;
 
-	set_error(x, code, 0, msg);
+	set_error(x, code < 0 ? TFTP_EUNDEF : code, 0, msg);
 	if (code >= 0) {
 		n = packet_encode_error(x->io.scratch, PKT_MAX, (uint16_t)code,
 		    msg);

@@ -169,7 +169,8 @@ int	xfer_tick(struct xfer *x, uint64_t now);
 
 /*
  * End a running transfer from outside (shutdown, superseded request):
- * sends ERROR code/msg to the peer when code >= 0.
+ * sends ERROR code/msg to the peer when code >= 0; with a negative code
+ * it ends quietly and records code 0 with msg.
  */
 void	xfer_abort(struct xfer *x, int code, const char *msg);
 
