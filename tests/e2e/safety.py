@@ -1453,10 +1453,16 @@ def _(ctx, extra):
         p = relay_get(ctx, relay, "g.bin", os.path.join(out, "a2.bin"))
         finish_get(ctx, p, os.path.join(out, "a2.bin"), g,
                    "tftpx get from 127.0.0.2 after the flood")
+        # the client exits on sending its final ACK: give the relay and
+        # the server a moment to pass it on and log the transfer
+
+        def relayed_ok():
+            return [l for l in srv.lines if '"g.bin"' in l and
+                    "127.0.0.2:" in l and outcome(l) == "ok"]
+        srv.wait_for(lambda l: len(relayed_ok()) >= 3, 5.0)
     finally:
         relay.stop()
-    c2 = [l for l in srv.lines if '"g.bin"' in l and "127.0.0.2:" in l and
-          outcome(l) == "ok"]
+    c2 = relayed_ok()
     check(len(c2) >= 3, "the relayed gets were not seen from 127.0.0.2: %r" %
           c2)
     flood_lines = [l for l in srv.lines if ' RRQ "f.bin" ' in l and
