@@ -806,7 +806,8 @@ add_listener(struct server *s, struct udp_addr *a)
 		return -1;
 	}
 	s->nls++;
-	log_notice("listening on %s", udp_format(a, buf));
+	/* printed even with -q: with port 0 it is the only way to know */
+	log_error("listening on %s", udp_format(a, buf));
 	return 0;
 }
 
@@ -942,7 +943,7 @@ server_run(const struct server_cfg *cfg)
 		goto out;
 	}
 	abs = realpath(cfg->dir, NULL);
-	log_notice("serving %s %s", abs ? abs : cfg->dir,
+	log_error("serving %s %s", abs ? abs : cfg->dir,
 	    cfg->overwrite ? "with uploads and overwrite" :
 	    cfg->upload ? "with uploads" : "read-only");
 	free(abs);

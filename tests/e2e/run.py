@@ -1902,6 +1902,26 @@ def _(ctx, arg):
           "listening line %r" % ls[0])
 
 
+@case("serve_quiet_keeps_banner_and_errors")
+def _(ctx):
+    # -q: errors only, but the listening line stays (with port 0 it is the
+    # only way to learn the port)
+    root = ctx.tmpdir("root")
+    write_random(os.path.join(root, "a.bin"), 600)
+    srv = ctx.server(root, "-q")
+    out = ctx.tmpdir("out")
+    ok_run(ctx.tftpx("get", ctx.hp(srv.port), "a.bin",
+                     os.path.join(out, "a.bin")), "get a.bin")
+    rc, _, err, _ = ctx.tftpx("get", ctx.hp(srv.port), "nope",
+                              os.path.join(out, "nope"))
+    check(rc == 1, "get of a missing file exited %d" % rc)
+    l = srv.wait_for(lambda l: '"nope"' in l, 3)
+    check(l is not None and "error 1" in l, "the refusal was not logged "
+          "under -q: %s" % srv.tail())
+    check(not any('"a.bin"' in x for x in srv.lines),
+          "a successful transfer was logged under -q")
+
+
 @case("serve_dual_listen")
 def _(ctx):
     if not IPV6:
