@@ -28,7 +28,7 @@
 #include "xfer.h"
 
 #define CLIENT_SOCKBUF	(4 << 20)
-#define CLIENT_RTO_MIN_US 10000	/* tail-probe floor of a windowed put */
+#define CLIENT_RTO_MIN_US 10000	/* RTT timer floor of a put */
 
 struct client {
 	const struct client_cfg	*cfg;
@@ -327,7 +327,7 @@ client_run(const struct client_cfg *cfg)
 	xc.mode = cfg->netascii ? "netascii" : "octet";
 	xc.timeout_us = (uint64_t)cfg->timeout * 1000000u;
 	xc.retries = cfg->retries;
-	xc.rto_min_us = CLIENT_RTO_MIN_US;
+	xc.rto_min_us = cfg->classic ? 0 : CLIENT_RTO_MIN_US;
 	io.ctx = c;
 	io.send = io_send;
 	io.scratch = c->scratch;

@@ -16,6 +16,7 @@ struct client_cfg {
 	int		 netascii;
 	unsigned	 timeout;	/* seconds, first retransmission */
 	unsigned	 retries;
+	int		 classic;	/* fixed timers, no RTT estimate */
 	int		 verbose;
 	int		 quiet;
 };

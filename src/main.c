@@ -52,8 +52,9 @@ static const char usage_serve[] =
 "      --max-transfers N     live transfers in all (default 1000)\n"
 "      --max-per-client N    live transfers per client host (default 64)\n"
 "      --max-upload SIZE     largest upload, e.g. 64M (default: no limit)\n"
-"      --rto-min MS          windowed sends: probe a lost window tail after\n"
-"                            this long at least (default 10; 0: never)\n"
+"      --rto-min MS          floor of the RTT-based retransmission and tail\n"
+"                            probe timers (default 10)\n"
+"      --classic-timers      fixed --timeout timers, no RTT (= --rto-min 0)\n"
 "  -v, --verbose             also log each request and its options\n"
 "  -q, --quiet               log errors only\n"
 "  -h, --help                this text\n"
@@ -81,6 +82,7 @@ static const char usage_client_opts[] =
 "  -t, --timeout SECONDS first retransmission timeout (1..255, default 1);\n"
 "                        also asked of the server with --timeout-option\n"
 "  -r, --retries N       retransmissions before giving up (default 5)\n"
+"      --classic-timers  put: fixed --timeout timers instead of RTT-based\n"
 "      --tsize           ask for (get) or announce (put) the size\n"
 "      --ascii           netascii mode (text with CR LF line ends)\n"
 "  -v, --verbose         print a summary line\n"
@@ -154,6 +156,7 @@ enum {
 	OPT_MAXCLIENT,
 	OPT_MAXUPLOAD,
 	OPT_RTOMIN,
+	OPT_CLASSIC,
 };
 
 /* "123", "64K", "64M", "2G" (powers of 1024), or exit 2. */
@@ -199,6 +202,7 @@ cmd_serve(int argc, char **argv)
 		{ "max-per-client", required_argument, NULL, OPT_MAXCLIENT },
 		{ "max-upload", required_argument, NULL, OPT_MAXUPLOAD },
 		{ "rto-min", required_argument, NULL, OPT_RTOMIN },
+		{ "classic-timers", no_argument, NULL, OPT_CLASSIC },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -263,6 +267,9 @@ cmd_serve(int argc, char **argv)
 			cfg.rto_min = (unsigned)num_arg("serve", "--rto-min",
 			    optarg, 0, 10000);
 			break;
+		case OPT_CLASSIC:
+			cfg.rto_min = 0;
+			break;
 		case OPT_MAXUPLOAD:
 			cfg.max_upload = size_arg("serve", "--max-upload",
 			    optarg);
@@ -324,6 +331,7 @@ cmd_client(int put, int argc, char **argv)
 		{ "windowsize", required_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "timeout-option", no_argument, NULL, OPT_TIMEOUT_OPT },
+		{ "classic-timers", no_argument, NULL, OPT_CLASSIC },
 		{ "retries", required_argument, NULL, 'r' },
 		{ "tsize", no_argument, NULL, OPT_TSIZE_C },
 		{ "ascii", no_argument, NULL, OPT_ASCII },
@@ -364,6 +372,9 @@ cmd_client(int put, int argc, char **argv)
 			break;
 		case OPT_TIMEOUT_OPT:
 			timeout_opt = 1;
+			break;
+		case OPT_CLASSIC:
+			cfg.classic = 1;
 			break;
 		case 'r':
 			cfg.retries = (unsigned)num_arg(cmd, "--retries",

@@ -340,13 +340,16 @@ log_outcome(struct transfer *t)
 	options_format(&x->opts, opts, sizeof(opts));
 	log_event(ok ? LOG_NORMAL : LOG_QUIET,
 	    "%s %s \"%s\" %s%s%s %llu bytes %.3f s %.1f MB/s "
-	    "retransmits=%llu dupacks=%llu dupreqs=%llu %s",
+	    "retransmits=%llu probes=%llu answered=%llu dupacks=%llu "
+	    "dupreqs=%llu srtt=%.2fms %s",
 	    udp_format(&t->peer, peer), packet_op_name(t->op),
 	    log_safe(t->name, name, sizeof(name)), t->mode,
 	    opts[0] ? " " : "", opts, (unsigned long long)x->st.bytes, secs,
 	    rate, (unsigned long long)x->st.retransmits,
+	    (unsigned long long)x->st.probes,
+	    (unsigned long long)x->st.probes_answered,
 	    (unsigned long long)x->st.dup_acks, (unsigned long long)t->dups,
-	    outcome);
+	    (double)x->srtt / 1000.0, outcome);
 }
 
 static void

@@ -29,6 +29,7 @@
 #include "xfer.h"
 
 #define ROLL_CYCLE(r)	((r) ? 65535u : 65536u)
+#define XFER_GBN_MIN_US	100000	/* windowed go-back-N timer floor */
 
 uint16_t
 xfer_wire_block(uint64_t seq, unsigned rollover)
@@ -124,12 +125,44 @@ arm(struct xfer *x, uint64_t now)
 	x->deadline = now + x->rto;
 }
 
+/*
+ * RTT-driven timers (issue: loss costs milliseconds): a sender with a
+ * nonzero rto_min.  Otherwise the classic RFC 1350 timers: the configured
+ * timeout, doubled on each expiry, and a count of retries.
+ */
+static int
+rtt_timers(const struct xfer *x)
+{
+	return x->cfg.rto_min_us != 0 && x->cfg.role == XFER_SEND;
+}
+
+/*
+ * srtt + 4 rttvar, floored at rto_min and capped at the negotiated
+ * timeout; the timeout itself until the first sample (so before the
+ * client has answered, a request draws one packet per timeout).
+ */
+static uint64_t
+rto_base(const struct xfer *x)
+{
+	uint64_t r;
+
+	if (!rtt_timers(x) || x->srtt == 0)
+		return x->cfg.timeout_us;
+	r = x->srtt + 4 * x->rttvar;
+	if (r < x->cfg.rto_min_us)
+		r = x->cfg.rto_min_us;
+	if (r > x->cfg.timeout_us)
+		r = x->cfg.timeout_us;
+	return r;
+}
+
 /* Progress was made: the timer and the retry count start over. */
 static void
-progress(struct xfer *x)
+progress(struct xfer *x, uint64_t now)
 {
 	x->tries = 0;
-	x->rto = x->cfg.timeout_us;
+	x->progress_at = now;
+	x->rto = rto_base(x);
 }
 
 static uint64_t
@@ -142,12 +175,26 @@ backoff_cap(const struct xfer *x)
 
 /*
  * A timer expiry: count it, double the timeout.  Returns 0 when the caller
- * may retransmit, -1 when the transfer has given up.
+ * may retransmit, -1 when the transfer has given up.  RTT timers give up
+ * by time without progress (timeout x (retries + 1)), never by a count of
+ * short timers, so a fast timer does not make a transfer fragile.
  */
 static int
-expire(struct xfer *x)
+expire(struct xfer *x, uint64_t now)
 {
 	x->st.timeouts++;
+	if (rtt_timers(x)) {
+		if (now - x->progress_at >=
+		    x->cfg.timeout_us * (x->cfg.retries + 1)) {
+			fail_quiet(x, TFTP_EUNDEF, 0, "timeout");
+			return -1;
+		}
+		x->tries++;
+		x->rto *= 2;
+		if (x->rto > x->cfg.timeout_us)
+			x->rto = x->cfg.timeout_us;
+		return 0;
+	}
 	if (x->tries >= x->cfg.retries) {
 		fail_quiet(x, TFTP_EUNDEF, 0, "timeout");
 		return -1;
@@ -163,6 +210,12 @@ static void
 send_ack(struct xfer *x, uint64_t seq)
 {
 	uint8_t pkt[PKT_HDR];
+
+	/* remember where a sender that lost this ACK will restart */
+	if (x->ackpt[x->nackpt % XFER_ACKPTS] != seq) {
+		x->nackpt++;
+		x->ackpt[x->nackpt % XFER_ACKPTS] = seq;
+	}
 
 	packet_encode_ack(pkt, sizeof(pkt),
 	    xfer_wire_block(seq, x->opts.rollover));
@@ -283,6 +336,10 @@ sender_arm(struct xfer *x, uint64_t now)
 	uint64_t ivl;
 
 	x->to_deadline = now + x->rto;
+	/* a window resent at go-back-N is costly: not sooner than 100 ms */
+	if (rtt_timers(x) && x->opts.windowsize > 1 &&
+	    x->rto < XFER_GBN_MIN_US)
+		x->to_deadline = now + XFER_GBN_MIN_US;
 	x->probe_at = 0;
 	x->probes = 0;
 	if (x->phase == XP_DATA && x->opts.windowsize > 1 &&
@@ -438,7 +495,7 @@ sender_start_data(struct xfer *x, uint64_t now)
 	x->next = 1;
 	x->base_off = x->next_off = 0;
 	x->base_pend = x->next_pend = -1;
-	progress(x);
+	progress(x, now);
 	return send_window(x, now, 0);
 }
 
@@ -453,12 +510,28 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		x->st.dup_acks++;
 		return x->status;
 	}
-	if (x->rtt_on && seq >= x->rtt_seq)
+	if (x->rtt_on && seq >= x->rtt_seq) {
 		rtt_sample(x, now);
+	} else if (x->probes) {
+		/*
+		 * Probes went out for this window.  An ACK of all of it means
+		 * the client had the whole window: the probe was not needed
+		 * and the ACK answers the window itself, so it is a sample
+		 * after all.  Without it a slow client (ACK after 30 ms)
+		 * would draw probes in every window, the estimate never
+		 * learning its pace.  A partial ACK is a probe answered.
+		 */
+		if (seq == sent_max && seq >= x->rtt_seq) {
+			x->st.probes_spurious++;
+			rtt_sample(x, now);
+		} else {
+			x->st.probes_answered++;
+		}
+	}
 	if (advance_base(x, seq) < 0)
 		return fail(x, TFTP_EUNDEF, "read error");
 	x->st.bytes = x->base_off;
-	progress(x);
+	progress(x, now);
 	if (x->last && seq == x->last)
 		return finish_ok(x);
 	/* inside the window: the peer missed seq + 1; go on from there */
@@ -514,7 +587,7 @@ sender_tick(struct xfer *x, uint64_t now)
 	if (x->probe_at && now >= x->probe_at && now < x->to_deadline)
 		return send_probe(x, now);
 	x->rtt_on = 0;
-	if (expire(x) < 0)
+	if (expire(x, now) < 0)
 		return x->status;
 	switch (x->phase) {
 	case XP_REQUEST:
@@ -551,18 +624,20 @@ write_err(struct xfer *x, int err)
  *  - lock-step: always; an old block means our ACK was lost and the
  *    sender timed out, and each copy costs it one timeout.
  *  - windowed, a block ahead (a gap, RFC 7440): yes, once per burst.
- *  - windowed, an old block: only when it comes after a quiet spell, as a
- *    window re-sent on timeout does.  A copy the network duplicated
- *    arrives among fresh blocks; ACKing it would look like a gap to the
- *    sender, which would re-send the rest of its window, whose copies
- *    would draw ACKs again, to the end of the transfer.
+ *  - windowed, an old block: only when it is the first block after one
+ *    of our recent ACKs, which is where a sender restarts (timeout,
+ *    probe) when that ACK was lost.  A copy the network duplicated is any
+ *    block; ACKing it would look like a gap to the sender, which would
+ *    re-send the rest of its window, whose copies would draw ACKs again,
+ *    to the end of the transfer.
  */
 static int
-want_reack(const struct xfer *x, uint16_t blk, uint64_t now)
+want_reack(const struct xfer *x, uint16_t blk)
 {
 	uint64_t cycle = ROLL_CYCLE(x->opts.rollover);
 	uint16_t want = xfer_wire_block(x->received + 1, x->opts.rollover);
 	uint64_t ahead = ((uint64_t)blk + cycle - want) % cycle;
+	unsigned i;
 
 	if (x->opts.windowsize == 1)
 		return 1;
@@ -570,7 +645,10 @@ want_reack(const struct xfer *x, uint16_t blk, uint64_t now)
 		return 0;
 	if (ahead < x->opts.windowsize)
 		return 1;
-	return now - x->last_progress >= x->rto / 2;
+	for (i = 0; i < XFER_ACKPTS; i++)
+		if (xfer_wire_block(x->ackpt[i] + 1, x->opts.rollover) == blk)
+			return 1;
+	return 0;
 }
 
 static int
@@ -583,7 +661,7 @@ receiver_data(struct xfer *x, const struct packet *p, uint64_t now)
 
 	if (xfer_wire_block(expect, x->opts.rollover) != p->block) {
 		x->st.dup_data++;
-		if (x->phase == XP_DATA && want_reack(x, p->block, now)) {
+		if (x->phase == XP_DATA && want_reack(x, p->block)) {
 			/* tell the sender where we are: it goes on from there */
 			send_ack(x, x->received);
 			x->unacked = 0;
@@ -610,9 +688,8 @@ receiver_data(struct xfer *x, const struct packet *p, uint64_t now)
 	x->st.bytes += n;
 	x->st.wire_bytes += p->data_len;
 	x->reacked = 0;
-	x->last_progress = now;
 	x->phase = XP_DATA;
-	progress(x);
+	progress(x, now);
 	if (p->data_len < x->opts.blksize) {
 		if (x->io.finish && (err = x->io.finish(x->io.ctx)) < 0)
 			return write_err(x, err);
@@ -664,7 +741,7 @@ receiver_input(struct xfer *x, const struct packet *p, uint64_t now)
 			    "unacceptable option in OACK");
 		x->opts = acc;
 		x->phase = XP_OACK;
-		progress(x);
+		progress(x, now);
 		send_ack(x, 0);
 		arm(x, now);
 		return x->status;
@@ -691,7 +768,7 @@ receiver_tick(struct xfer *x, uint64_t now)
 {
 	if (x->phase == XP_DALLY)
 		return finish_ok(x);
-	if (expire(x) < 0)
+	if (expire(x, now) < 0)
 		return x->status;
 	x->st.retransmits++;
 	switch (x->phase) {
@@ -742,6 +819,7 @@ xfer_init(struct xfer *x, const struct xfer_cfg *cfg, const struct xfer_io *io)
 int
 xfer_start(struct xfer *x, uint64_t now)
 {
+	x->progress_at = now;
 	/* time the first exchange: it seeds the RTT estimate */
 	x->rtt_on = 1;
 	x->rtt_seq = 0;

@@ -33,6 +33,8 @@ enum xfer_status {
 	XFER_FAILED,
 };
 
+#define XFER_ACKPTS	4	/* recent ACKs a receiver remembers */
+
 /* Size the owner's scratch buffer must have (see struct xfer_io). */
 #define XFER_SCRATCH	(2 * PKT_MAX + 8)
 
@@ -103,6 +105,8 @@ struct xfer_stats {
 	uint64_t	dup_acks;	/* ACKs ignored as old or duplicate */
 	uint64_t	dup_data;	/* DATA received again or out of order */
 	uint64_t	probes;		/* blocks sent as tail probes */
+	uint64_t	probes_answered; /* windows a probe recovered */
+	uint64_t	probes_spurious; /* windows probed that had arrived */
 	uint64_t	ignored;	/* undecodable or misfit datagrams */
 };
 
@@ -114,6 +118,7 @@ struct xfer {
 	int		 status;	/* enum xfer_status */
 	uint64_t	 deadline;	/* next tick time, 0 = none */
 	uint64_t	 rto;		/* current retransmission timeout */
+	uint64_t	 progress_at;	/* time of the last progress */
 	unsigned	 tries;		/* timeouts since the last progress */
 
 	/* sender */
@@ -137,7 +142,8 @@ struct xfer {
 	uint64_t	 received;	/* highest in-order seq received */
 	unsigned	 unacked;	/* blocks received since the last ACK */
 	int		 reacked;	/* re-ACK sent since last progress */
-	uint64_t	 last_progress;	/* time the last in-order block came */
+	uint64_t	 ackpt[XFER_ACKPTS]; /* our last ACKs (ring) */
+	unsigned	 nackpt;
 	struct netascii_dec dec;
 
 	/* outcome */

@@ -2251,6 +2251,161 @@ test_tail_probe_silent_when_client_keeps_up(void)
 	CHECK_EQ(r.timeouts, 0);
 }
 
+/* ==== RTT-driven timers ================================================= */
+
+/* A server sender in lock-step (or windowsize w) with RTT timers on. */
+static void
+rtt_sender(struct xfer *x, struct mem *m, const uint8_t *src, size_t n,
+    unsigned w)
+{
+	struct xfer_cfg c = cfg_make(XFER_SEND, 0);
+
+	c.rto_min_us = 10000;
+	if (w > 1)
+		grant_window(&c.opts, w);
+	mem_init(m, src, n);
+	xfer_init(x, &c, &m->io);
+}
+
+/*
+ * RFC 6298 on the first sample, the timer from it (floored at rto_min),
+ * doubling on expiry, and Karn's rule: an ACK of a re-sent block is no
+ * sample.
+ */
+static void
+test_rtt_estimate_timer_and_karn(void)
+{
+	static uint8_t src[512 * 4 + 1];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000;
+
+	rtt_sender(&x, &m, src, sizeof(src), 1);
+	xfer_start(&x, now);			/* DATA 1, no sample yet */
+	CHECK_EQ(x.deadline, now + T_US);	/* before any answer: T */
+	now += 200;
+	in_ack(&x, 1, now);			/* DATA 1 -> ACK 1: 200 us */
+	CHECK_EQ(x.srtt, 200);
+	CHECK_EQ(x.rttvar, 100);
+	CHECK_EQ(x.deadline, now + 10000);	/* 600 us, floored at 10 ms */
+	mem_clear_sent(&m);
+	now = x.deadline;
+	xfer_tick(&x, now);			/* DATA 2 lost: re-sent */
+	CHECK_EQ(m.nsent, 1);
+	CHECK(is_data(&m, 0, 2, src + 512, 512));
+	CHECK_EQ(x.deadline, now + 20000);	/* doubled */
+	now += 5000;
+	in_ack(&x, 2, now);			/* ambiguous: no sample */
+	CHECK_EQ(x.srtt, 200);
+	CHECK_EQ(x.rttvar, 100);
+	now += 300;
+	in_ack(&x, 3, now);			/* DATA 3 went once: 300 us */
+	CHECK_EQ(x.srtt, (7 * 200 + 300) / 8);
+	CHECK_EQ(x.rttvar, (3 * 100 + 100) / 4);
+	mem_free(&m);
+}
+
+/* With a 10 ms timer, a duplicate ACK still never causes a send. */
+static void
+test_rtt_duplicate_ack_no_send(void)
+{
+	static uint8_t src[512 * 4 + 1];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000;
+	int i;
+
+	rtt_sender(&x, &m, src, sizeof(src), 1);
+	xfer_start(&x, now);
+	now += 100;
+	in_ack(&x, 1, now);
+	mem_clear_sent(&m);
+	for (i = 0; i < 50; i++) {
+		now += 100;			/* 5 ms, below the timer */
+		in_ack(&x, 1, now);
+		xfer_tick(&x, now);
+	}
+	CHECK_EQ(m.nsent, 0);
+	CHECK_EQ(x.st.dup_acks, 50);
+	mem_free(&m);
+}
+
+/*
+ * Give-up is by time without progress: timeout x (retries + 1), however
+ * many short timers fired in between.
+ */
+static void
+test_rtt_give_up_by_time(void)
+{
+	static uint8_t src[512 * 4 + 1];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000, t_prog;
+	unsigned sends;
+
+	rtt_sender(&x, &m, src, sizeof(src), 1);
+	xfer_start(&x, now);
+	now += 100;
+	in_ack(&x, 1, now);
+	t_prog = now;
+	mem_clear_sent(&m);
+	while (x.status == XFER_RUNNING && m.nsent < 1000) {
+		now = x.deadline;
+		xfer_tick(&x, now);
+	}
+	sends = (unsigned)m.nsent;
+	CHECK_EQ(x.status, XFER_FAILED);
+	CHECK_STR(x.err_msg, "timeout");
+	/* retries 5, T 1 s: not before 6 s, and within one more T */
+	CHECK(now - t_prog >= 6 * T_US);
+	CHECK(now - t_prog < 7 * T_US);
+	/* 10, 20, 40 ... ms then 1 s each: more sends than the count */
+	CHECK(sends > 5);
+	mem_free(&m);
+}
+
+/*
+ * A slow but healthy client (ACKs each window 30 ms after it left):
+ * the probes it draws stay below one spurious packet per window on
+ * average, because the estimate learns the 30 ms.
+ */
+static void
+test_rtt_slow_client_few_spurious(void)
+{
+	enum { W = 8, BLOCKS = 400 };
+	static uint8_t src[512 * BLOCKS + 7];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000, ack_at;
+	unsigned windows = 0, data = 0;
+	size_t i;
+	struct packet p;
+
+	rtt_sender(&x, &m, src, sizeof(src), W);
+	xfer_start(&x, now);			/* OACK */
+	now += 100;
+	in_ack(&x, 0, now);			/* seeds srtt at 100 us */
+	while (x.status == XFER_RUNNING && windows < 1000) {
+		windows++;
+		ack_at = now + 30000;
+		while (x.deadline && x.deadline < ack_at) {
+			now = x.deadline;
+			xfer_tick(&x, now);
+		}
+		now = ack_at;
+		in_ack(&x, xfer_wire_block(x.next - 1, 0), now);
+	}
+	for (i = 0; i < m.nsent; i++)
+		if (sent_pkt(&m, i, &p) == TFTP_DATA)
+			data++;
+	printf("  %u windows, %u DATA for %u blocks, %llu probe blocks\n",
+	    windows, data, BLOCKS + 1, (unsigned long long)x.st.probes);
+	CHECK_EQ(x.status, XFER_DONE);
+	CHECK(data - (BLOCKS + 1) <= windows);
+	CHECK_EQ(x.st.timeouts, 0);
+	mem_free(&m);
+}
+
 int
 main(void)
 {
@@ -2290,5 +2445,9 @@ main(void)
 	RUN(test_b2b_netascii);
 	RUN(test_tail_probe_recovers_lost_window_tails);
 	RUN(test_tail_probe_silent_when_client_keeps_up);
+	RUN(test_rtt_estimate_timer_and_karn);
+	RUN(test_rtt_duplicate_ack_no_send);
+	RUN(test_rtt_give_up_by_time);
+	RUN(test_rtt_slow_client_few_spurious);
 	return CHECK_EXIT();
 }
