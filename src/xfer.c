@@ -508,25 +508,37 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 	if (seq == 0) {
 		/* old, duplicate, or never sent: never answer it */
 		x->st.dup_acks++;
+		if (x->spur_on && blk == xfer_wire_block(x->spur_seq,
+		    x->opts.rollover)) {
+			/* the probe was spurious: the window's ACK is a sample */
+			x->spur_on = 0;
+			x->st.probes_answered--;
+			x->st.probes_spurious++;
+			x->rtt_sent = x->spur_sent;
+			rtt_sample(x, x->spur_acked);
+		}
 		return x->status;
 	}
 	if (x->rtt_on && seq >= x->rtt_seq) {
 		rtt_sample(x, now);
 	} else if (x->probes) {
 		/*
-		 * Probes went out for this window.  An ACK of all of it means
-		 * the client had the whole window: the probe was not needed
-		 * and the ACK answers the window itself, so it is a sample
-		 * after all.  Without it a slow client (ACK after 30 ms)
-		 * would draw probes in every window, the estimate never
-		 * learning its pace.  A partial ACK is a probe answered.
+		 * Probes went out for this window, so Karn forbids a sample.
+		 * But if this ACK answered the window itself, the client had
+		 * it whole and the probe was not needed; it then answers the
+		 * probe's first (old) block with a duplicate of this ACK.
+		 * Keep what a sample would be until that duplicate confirms
+		 * it (see sender_dup_ack): otherwise a slow client (ACK after
+		 * 30 ms) draws probes every window, the estimate never
+		 * learning its pace.
 		 */
-		if (seq == sent_max && seq >= x->rtt_seq) {
-			x->st.probes_spurious++;
-			rtt_sample(x, now);
-		} else {
-			x->st.probes_answered++;
-		}
+		x->st.probes_answered++;
+		x->spur_on = seq == sent_max && seq >= x->rtt_seq;
+		x->spur_seq = seq;
+		x->spur_sent = x->rtt_sent;
+		x->spur_acked = now;
+	} else {
+		x->spur_on = 0;
 	}
 	if (advance_base(x, seq) < 0)
 		return fail(x, TFTP_EUNDEF, "read error");

@@ -133,6 +133,10 @@ struct xfer {
 	uint64_t	 probe_at;	/* next pair probe, 0 = none */
 	uint64_t	 probe_ivl;	/* its interval (doubles) */
 	unsigned	 probes;	/* pairs sent for this window */
+	int		 spur_on;	/* a probed window was ACKed whole: */
+	uint64_t	 spur_seq;	/*  its ACK, */
+	uint64_t	 spur_sent;	/*  its first send */
+	uint64_t	 spur_acked;	/*  and its ACK's time */
 	uint64_t	 srtt, rttvar;	/* RFC 6298, microseconds; 0 = none */
 	int		 rtt_on;	/* a sample is being timed */
 	uint64_t	 rtt_seq;	/* ... for this block (0: OACK/request) */
