@@ -222,11 +222,15 @@ static int
 wait_packet(struct client *c, struct xfer *x)
 {
 	struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
-	uint64_t now = loop_clock_us();
-	int ms, rc;
+	uint64_t now = loop_clock_us(), d;
+	struct timespec ts;
+	int rc;
 
-	ms = x->deadline > now ? (int)((x->deadline - now + 999) / 1000) : 0;
-	rc = poll(&pfd, 1, ms);
+	/* to the microsecond: a paced window has 100 us gaps */
+	d = x->deadline > now ? x->deadline - now : 0;
+	ts.tv_sec = (time_t)(d / 1000000);
+	ts.tv_nsec = (long)(d % 1000000) * 1000;
+	rc = ppoll(&pfd, 1, &ts, NULL);
 	if (rc < 0 && errno != EINTR)
 		return -1;
 	return rc > 0;

@@ -20,6 +20,7 @@
 struct loop {
 	int			 epfd;
 	int			 stop;
+	int			 no_pwait2;	/* kernel lacks epoll_pwait2 */
 	uint64_t		 now;
 	struct loop_timer	**heap;
 	size_t			 n, cap;
@@ -183,19 +184,34 @@ loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t when)
 	return 0;
 }
 
+/*
+ * Wait for input until the nearest deadline, to the microsecond where
+ * the kernel has epoll_pwait2 (pacing a window needs gaps of 100 us),
+ * else rounded up to the millisecond.
+ */
 static int
-wait_ms(struct loop *l)
+wait_events(struct loop *l, struct epoll_event *ev, int max)
 {
-	uint64_t when, now;
+	struct timespec ts, *tp = NULL;
+	uint64_t when, now, d = 0;
+	int n;
 
-	if (l->n == 0)
-		return -1;
-	when = l->heap[0]->when;
-	now = loop_clock_us();
-	if (when <= now)
-		return 0;
-	/* round up: waking early only to sleep again costs a turn */
-	return (int)((when - now + 999) / 1000);
+	if (l->n) {
+		when = l->heap[0]->when;
+		now = loop_clock_us();
+		d = when > now ? when - now : 0;
+		ts.tv_sec = (time_t)(d / 1000000);
+		ts.tv_nsec = (long)(d % 1000000) * 1000;
+		tp = &ts;
+	}
+	if (!l->no_pwait2) {
+		n = epoll_pwait2(l->epfd, ev, max, tp, NULL);
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		l->no_pwait2 = 1;
+	}
+	return epoll_wait(l->epfd, ev, max, tp ? (int)((d + 999) / 1000) :
+	    -1);
 }
 
 int
@@ -207,7 +223,7 @@ loop_run(struct loop *l)
 
 	l->stop = 0;
 	while (!l->stop) {
-		n = epoll_wait(l->epfd, ev, LOOP_EVENTS, wait_ms(l));
+		n = wait_events(l, ev, LOOP_EVENTS);
 		if (n < 0 && errno != EINTR)
 			return -1;
 		l->now = loop_clock_us();

@@ -341,7 +341,7 @@ log_outcome(struct transfer *t)
 	log_event(ok ? LOG_NORMAL : LOG_QUIET,
 	    "%s %s \"%s\" %s%s%s %llu bytes %.3f s %.1f MB/s "
 	    "retransmits=%llu probes=%llu answered=%llu dupacks=%llu "
-	    "dupreqs=%llu srtt=%.2fms %s",
+	    "dupreqs=%llu srtt=%.2fms pace=%lluus %s",
 	    udp_format(&t->peer, peer), packet_op_name(t->op),
 	    log_safe(t->name, name, sizeof(name)), t->mode,
 	    opts[0] ? " " : "", opts, (unsigned long long)x->st.bytes, secs,
@@ -349,7 +349,8 @@ log_outcome(struct transfer *t)
 	    (unsigned long long)x->st.probes,
 	    (unsigned long long)x->st.probes_answered,
 	    (unsigned long long)x->st.dup_acks, (unsigned long long)t->dups,
-	    (double)x->srtt / 1000.0, outcome);
+	    (double)x->srtt / 1000.0,
+	    (unsigned long long)x->st.pace_max_us, outcome);
 }
 
 static void

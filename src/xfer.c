@@ -30,6 +30,9 @@
 
 #define ROLL_CYCLE(r)	((r) ? 65535u : 65536u)
 #define XFER_GBN_MIN_US	100000	/* windowed go-back-N timer floor */
+#define XFER_PACE_MIN_US 100	/* first gap between a window's packets */
+#define XFER_PACE_MAX_US 2000	/* largest gap */
+#define XFER_PACE_CLEAN	16	/* whole windows that halve the gap */
 
 uint16_t
 xfer_wire_block(uint64_t seq, unsigned rollover)
@@ -345,8 +348,13 @@ sender_arm(struct xfer *x, uint64_t now)
 	if (x->phase == XP_DATA && x->opts.windowsize > 1 &&
 	    x->cfg.rto_min_us && x->srtt) {
 		ivl = 2 * x->srtt + 4 * x->rttvar;
+		/*
+		 * A client known to lose tails (paced) is probed sooner:
+		 * its next loss is likely, and a slow client is never paced.
+		 */
 		if (ivl < x->cfg.rto_min_us)
-			ivl = x->cfg.rto_min_us;
+			ivl = x->pace_us ? x->cfg.rto_min_us / 4 :
+			    x->cfg.rto_min_us;
 		x->probe_ivl = ivl;
 		if (now + ivl < x->to_deadline)
 			x->probe_at = now + ivl;
@@ -407,19 +415,65 @@ send_probe(struct xfer *x, uint64_t now)
 }
 
 /*
+ * Pacing, for clients whose NIC drops the tail of a burst (U-Boot's
+ * e1000 takes one or two packets of a back-to-back window; notes/
+ * uboot-e1000.md): each window whose tail a probe had to recover doubles
+ * a gap between the window's packets (from XFER_PACE_MIN_US up to
+ * XFER_PACE_MAX_US); XFER_PACE_CLEAN windows in a row that arrive whole
+ * halve it, down to none.  A client that keeps up never sees a probe, so
+ * it is never paced.
+ */
+static void
+pace_tail_lost(struct xfer *x)
+{
+	x->pace_clean = 0;
+	if (x->pace_us == 0)
+		x->pace_us = XFER_PACE_MIN_US;
+	else if ((x->pace_us *= 2) > XFER_PACE_MAX_US)
+		x->pace_us = XFER_PACE_MAX_US;
+	if (x->pace_us > x->st.pace_max_us)
+		x->st.pace_max_us = x->pace_us;
+}
+
+static void
+pace_window_whole(struct xfer *x)
+{
+	if (x->pace_us == 0 || ++x->pace_clean < XFER_PACE_CLEAN)
+		return;
+	x->pace_clean = 0;
+	x->pace_us /= 2;
+	if (x->pace_us < XFER_PACE_MIN_US)
+		x->pace_us = 0;
+}
+
+/*
  * Send blocks from x->next up to acked + windowsize (and not past the
- * last block).  Blocks below the highest ever sent count as retransmits.
+ * last block); when paced, one block now and the next at pace_at.
+ * Blocks at or below the highest ever sent count as retransmits.
  */
 static int
-send_window(struct xfer *x, uint64_t now, uint64_t sent_max)
+send_window(struct xfer *x, uint64_t now)
 {
 	uint8_t *pkt = x->io.scratch;
 	uint64_t end = x->acked + x->opts.windowsize;
+	int sent = 0;
 	long r;
 
 	if (x->last && end > x->last)
 		end = x->last;
+	if (x->pace_us && x->pace_at == 0 && x->next <= end) {
+		/* a paced burst begins: its timeout runs from now */
+		sender_arm(x, now);
+	}
 	while (x->next <= end) {
+		if (sent && x->pace_us) {
+			/* no probe until the window's last block has left */
+			x->pace_at = now + x->pace_us;
+			x->probe_at = 0;
+			x->deadline = x->pace_at < x->to_deadline ?
+			    x->pace_at : x->to_deadline;
+			return x->status;
+		}
 		r = build_block(x, x->next, &x->next_off, &x->next_pend, pkt);
 		if (r < 0)
 			return fail(x, TFTP_EUNDEF, "read error");
@@ -427,21 +481,27 @@ send_window(struct xfer *x, uint64_t now, uint64_t sent_max)
 			x->last = x->next;
 			end = x->last;
 		}
-		if (x->next <= sent_max) {
+		if (x->next <= x->hi) {
 			x->st.retransmits++;
 			x->rtt_on = 0;		/* Karn: ambiguous from here */
 		} else {
+			x->hi = x->next;
 			x->st.data_sent++;
 			x->st.wire_bytes += (uint64_t)r;
-			if (!x->rtt_on) {
-				x->rtt_on = 1;
-				x->rtt_seq = x->next;
-				x->rtt_sent = now;
-			}
+			/*
+			 * Time the newest block: the ACK that covers it
+			 * answers it at once (a window's ACK follows its
+			 * last block), also when the window was paced.
+			 */
+			x->rtt_on = 1;
+			x->rtt_seq = x->next;
+			x->rtt_sent = now;
 		}
 		emit(x, pkt, PKT_HDR + (size_t)r);
 		x->next++;
+		sent = 1;
 	}
+	x->pace_at = 0;
 	sender_arm(x, now);
 	return x->status;
 }
@@ -496,13 +556,13 @@ sender_start_data(struct xfer *x, uint64_t now)
 	x->base_off = x->next_off = 0;
 	x->base_pend = x->next_pend = -1;
 	progress(x, now);
-	return send_window(x, now, 0);
+	return send_window(x, now);
 }
 
 static int
 sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 {
-	uint64_t seq, sent_max = x->next - 1;
+	uint64_t seq, sent_max = x->hi;
 
 	seq = seq_of_block(x->acked + 1, sent_max, blk, x->opts.rollover);
 	if (seq == 0) {
@@ -537,9 +597,13 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		x->spur_seq = seq;
 		x->spur_sent = x->rtt_sent;
 		x->spur_acked = now;
+		if (seq < sent_max)
+			pace_tail_lost(x);
 	} else {
 		x->spur_on = 0;
 	}
+	if (!x->probes && seq == sent_max && x->opts.windowsize > 1)
+		pace_window_whole(x);
 	if (advance_base(x, seq) < 0)
 		return fail(x, TFTP_EUNDEF, "read error");
 	x->st.bytes = x->base_off;
@@ -548,7 +612,8 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		return finish_ok(x);
 	/* inside the window: the peer missed seq + 1; go on from there */
 	rewind_to_base(x);
-	return send_window(x, now, sent_max);
+	x->pace_at = 0;
+	return send_window(x, now);
 }
 
 static int
@@ -594,8 +659,11 @@ sender_input(struct xfer *x, const struct packet *p, uint64_t now)
 static int
 sender_tick(struct xfer *x, uint64_t now)
 {
-	uint64_t sent_max = x->next - 1;
-
+	if (x->pace_at && now >= x->pace_at && now < x->to_deadline) {
+		x->pace_at = 0;
+		x->deadline = x->to_deadline;
+		return send_window(x, now);
+	}
 	if (x->probe_at && now >= x->probe_at && now < x->to_deadline)
 		return send_probe(x, now);
 	x->rtt_on = 0;
@@ -612,7 +680,8 @@ sender_tick(struct xfer *x, uint64_t now)
 		break;
 	case XP_DATA:
 		rewind_to_base(x);
-		return send_window(x, now, sent_max);
+		x->pace_at = 0;
+		return send_window(x, now);
 	}
 	arm(x, now);
 	return x->status;

@@ -107,6 +107,7 @@ struct xfer_stats {
 	uint64_t	probes;		/* blocks sent as tail probes */
 	uint64_t	probes_answered; /* windows a probe recovered */
 	uint64_t	probes_spurious; /* windows probed that had arrived */
+	uint64_t	pace_max_us;	/* largest pacing gap used */
 	uint64_t	ignored;	/* undecodable or misfit datagrams */
 };
 
@@ -133,6 +134,10 @@ struct xfer {
 	uint64_t	 probe_at;	/* next pair probe, 0 = none */
 	uint64_t	 probe_ivl;	/* its interval (doubles) */
 	unsigned	 probes;	/* pairs sent for this window */
+	uint64_t	 hi;		/* highest seq ever sent */
+	uint64_t	 pace_us;	/* gap between a window's packets */
+	uint64_t	 pace_at;	/* next paced packet, 0 = none */
+	unsigned	 pace_clean;	/* whole windows since the last loss */
 	int		 spur_on;	/* a probed window was ACKed whole: */
 	uint64_t	 spur_seq;	/*  its ACK, */
 	uint64_t	 spur_sent;	/*  its first send */

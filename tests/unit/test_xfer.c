@@ -2136,6 +2136,7 @@ struct tail_run {
 	uint64_t	elapsed;	/* fake microseconds to finish */
 	uint64_t	timeouts;	/* sender go-back-N expiries */
 	uint64_t	probes;
+	uint64_t	pace_max;	/* largest pacing gap used */
 	int		ok;
 };
 
@@ -2205,6 +2206,7 @@ tail_drop_run(uint64_t rto_min, unsigned keep, struct tail_run *r)
 	r->elapsed = now - t0;
 	r->timeouts = snd.st.timeouts;
 	r->probes = snd.st.probes;
+	r->pace_max = snd.st.pace_max_us;
 	r->ok = snd.status == XFER_DONE && mr.out_len == N &&
 	    memcmp(mr.out, src, N) == 0;
 	mem_free(&ms);
@@ -2215,7 +2217,8 @@ tail_drop_run(uint64_t rto_min, unsigned keep, struct tail_run *r)
 /*
  * notes/uboot-e1000.md: with plain go-back-N every window of a client
  * that loses window tails costs a full timeout; the pair probe recovers
- * each in about rto_min, with no timeout at all.
+ * each in about rto_min, with no timeout at all, and the lost tails turn
+ * pacing on, after which windows arrive whole.
  */
 static void
 test_tail_probe_recovers_lost_window_tails(void)
@@ -2234,6 +2237,9 @@ test_tail_probe_recovers_lost_window_tails(void)
 	CHECK(without.ok);
 	CHECK_EQ(with.timeouts, 0);
 	CHECK(with.probes > 0);
+	/* after the first lost tails the window is paced, one block a call */
+	CHECK(with.pace_max > 0);
+	CHECK(with.probes < 20);
 	/* about 150 windows of 2 delivered blocks, ~10 ms each */
 	CHECK(with.elapsed < 4000000);
 	CHECK(without.timeouts > 100);
@@ -2248,6 +2254,7 @@ test_tail_probe_silent_when_client_keeps_up(void)
 	tail_drop_run(10000, 1000, &r);
 	CHECK(r.ok);
 	CHECK_EQ(r.probes, 0);
+	CHECK_EQ(r.pace_max, 0);
 	CHECK_EQ(r.timeouts, 0);
 }
 
