@@ -1503,14 +1503,18 @@ def _(ctx, rto_min):
         # the window again (go-back-N), no sooner than 100 ms
         check(len(nums) >= 10, "expected probes and a go-back-N resend "
               "within 0.6 s, got %r" % nums)
-        check(nums[4:8] == [3, 6, 3, 6], "expected two pair probes [3, 6] "
-              "after the window, got %r" % nums)
-        check(nums[8:12] == [3, 4, 5, 6], "expected the window again "
-              "after two probes, got %r" % nums)
+        # the second pair only if it fits before the go-back-N timer,
+        # which depends on the RTT measured (a loaded machine: one pair)
+        pairs = 2 if nums[4:8] == [3, 6, 3, 6] else 1
+        check(nums[4:6] == [3, 6], "expected a pair probe [3, 6] after "
+              "the window, got %r" % nums)
+        w = 4 + 2 * pairs
+        check(nums[w:w + 4] == [3, 4, 5, 6], "expected the window again "
+              "after %d probe pair(s), got %r" % (pairs, nums))
         gap = got[4][2] - t_ack
         check(gap >= 0.009, "first probe came %.1f ms after the ACK, "
               "before --rto-min 10" % (gap * 1000))
-        gap = got[8][2] - t_ack
+        gap = got[w][2] - t_ack
         check(gap >= 0.099, "go-back-N came %.1f ms after the window, "
               "before its 100 ms floor" % (gap * 1000))
     for p, s, _ in got:
