@@ -213,7 +213,6 @@ files_walk(int rootfd, const char *path, int flags)
 			if (cur != rootfd)
 				close(cur);
 			cur = fd;
-			fd = -1;
 		}
 		pending = comp;
 		trail = slash;

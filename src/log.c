@@ -21,6 +21,9 @@ log_level(void)
 	return level;
 }
 
+static void vline(const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 vline(const char *prefix, const char *fmt, va_list ap)
 {

@@ -172,7 +172,8 @@ loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t when)
 	}
 	if (l->n == l->cap) {
 		cap = l->cap ? 2 * l->cap : 64;
-		if ((h = realloc(l->heap, cap * sizeof(*h))) == NULL)
+		h = realloc(l->heap, cap * sizeof(struct loop_timer *));
+		if (h == NULL)
 			return -1;
 		l->heap = h;
 		l->cap = cap;

@@ -300,13 +300,14 @@ static int
 split_url(const char *url, char *buf, size_t cap, char **hostport,
     char **path)
 {
+	size_t n;
 	char *slash;
 
 	if (strncmp(url, "tftp://", 7) != 0)
 		return 0;
-	if (strlen(url + 7) >= cap)
+	if ((n = strlen(url + 7)) >= cap)
 		return -1;
-	strcpy(buf, url + 7);
+	memcpy(buf, url + 7, n + 1);
 	if ((slash = strchr(buf, '/')) == NULL || slash[1] == '\0')
 		return -1;
 	*slash = '\0';
@@ -415,7 +416,6 @@ cmd_client(int put, int argc, char **argv)
 		die_usage(cmd, "bad URL '%s' (tftp://HOST[:PORT]/FILE)",
 		    argv[0]);
 	if (url) {
-		n = 1;
 		if (put) {
 			if (argc < 2)
 				die_usage(cmd, "missing LOCAL");
