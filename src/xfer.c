@@ -479,6 +479,7 @@ send_window(struct xfer *x, uint64_t now)
 			return fail(x, TFTP_EUNDEF, "read error");
 		if ((size_t)r < x->opts.blksize) {
 			x->last = x->next;
+			x->last_end = x->next_off;
 			end = x->last;
 		}
 		if (x->next <= x->hi) {
@@ -517,7 +518,9 @@ advance_base(struct xfer *x, uint64_t seq)
 		x->base_off = x->next_off;
 		x->base_pend = x->next_pend;
 	} else if (!x->cfg.netascii) {
-		x->base_off = seq * x->opts.blksize;
+		/* only the last block may be short */
+		x->base_off = x->last && seq == x->last ? x->last_end :
+		    seq * x->opts.blksize;
 	} else {
 		/* netascii has no arithmetic offsets: walk the blocks again */
 		while (x->acked < seq) {

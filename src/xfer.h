@@ -126,6 +126,7 @@ struct xfer {
 	uint64_t	 acked;		/* highest seq acknowledged */
 	uint64_t	 next;		/* next seq to send */
 	uint64_t	 last;		/* seq of the final block, 0 = not yet known */
+	uint64_t	 last_end;	/* source offset where it ends */
 	uint64_t	 base_off;	/* source offset of block acked + 1 */
 	int		 base_pend;	/* netascii byte owed at acked + 1 */
 	uint64_t	 next_off;	/* source offset of block next */
