@@ -49,6 +49,12 @@ asan:
 	$(MAKE) check CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 		LDFLAGS="-fsanitize=address,undefined"
 
+# static checks: cppcheck and clang-tidy (.clang-tidy says what is off)
+lint:
+	cppcheck --enable=warning,portability,performance --std=c11 \
+		--error-exitcode=1 -q -D_GNU_SOURCE src/
+	clang-tidy --quiet src/*.c -- -std=c11 -D_GNU_SOURCE -Isrc
+
 # every U-Boot target (arm64, arm, riscv64, x86_64 e1000, arm64 e1000);
 # make check runs the arm64 virtio set
 interop-all: tftpx
@@ -60,4 +66,79 @@ install: tftpx
 clean:
 	rm -f tftpx src/*.o $(UNIT)
 
-.PHONY: all run check asan interop-all install clean
+.PHONY: all run check asan lint interop-all install clean
+
+# ---- fuzzing (fuzz/) --------------------------------------------------------
+#   make fuzz         libFuzzer + ASan/UBSan builds (clang), each run for
+#                     FUZZ_SECONDS over a scratch copy of its corpus
+#   make fuzz-replay  replay every committed corpus under ASan/UBSan
+# The replay binaries are plain programs built with $(CC): fuzz/replay.c
+# gives each target a main() that runs it over a corpus directory, and
+# `make check` replays all corpora with them (tests/run).  They link the
+# pure sources compiled here with the sanitizers, not the plain src/*.o.
+FUZZ_TARGETS	= packet options netascii xfer dedup
+FUZZ_SECONDS	?= 60
+FUZZ_CC		?= clang
+FUZZ_SAN	= -fsanitize=address,undefined -fno-sanitize-recover=all \
+		  -fno-omit-frame-pointer -g -O1
+FUZZ_LIBFUZZER	= -fsanitize=fuzzer,address,undefined \
+		  -fno-sanitize-recover=all -g -O1
+FUZZ_OBJS	= $(PURE:src/%.c=fuzz/bin/obj/%.o)
+FUZZ_REPLAY	= $(FUZZ_TARGETS:%=fuzz/bin/fuzz_%-replay)
+FUZZ_BINS	= $(FUZZ_TARGETS:%=fuzz/bin/fuzz_%-fuzz)
+
+fuzz/bin/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p fuzz/bin/obj
+	$(CC) $(WFLAGS) $(FUZZ_SAN) -c -o $@ $<
+
+fuzz/bin/obj/replay.o: fuzz/replay.c
+	@mkdir -p fuzz/bin/obj
+	$(CC) $(WFLAGS) $(FUZZ_SAN) -c -o $@ fuzz/replay.c
+
+fuzz/bin/fuzz_%-replay: fuzz/fuzz_%.c fuzz/fuzz.h fuzz/bin/obj/replay.o \
+		$(FUZZ_OBJS) $(HDRS)
+	$(CC) $(WFLAGS) $(FUZZ_SAN) -Isrc -o $@ $< fuzz/bin/obj/replay.o \
+		$(FUZZ_OBJS)
+
+fuzz/bin/fuzz_%-fuzz: fuzz/fuzz_%.c fuzz/fuzz.h $(PURE) $(HDRS)
+	@mkdir -p fuzz/bin
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_LIBFUZZER) -Isrc -o $@ $< $(PURE)
+
+check: $(FUZZ_REPLAY)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@for t in $(FUZZ_TARGETS); do \
+		fuzz/bin/fuzz_$$t-replay fuzz/corpus/$$t || exit 1; \
+	done
+
+# The run works on a copy: new inputs libFuzzer finds stay out of the
+# committed corpus (merge them by hand with -merge=1).  Findings are kept
+# as fuzz/bin/crash-<target>-*.
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+		d=$$(mktemp -d) || exit 1; \
+		cp -R fuzz/corpus/$$t/. $$d/; \
+		echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+		if fuzz/bin/fuzz_$$t-fuzz -max_total_time=$(FUZZ_SECONDS) \
+		    -timeout=30 -print_final_stats=1 \
+		    -dict=fuzz/tftp.dict \
+		    -artifact_prefix=fuzz/bin/crash-$$t- $$d \
+		    >$$d.log 2>&1; then \
+			grep -E '^Done' \
+			    $$d.log; \
+			rm -rf $$d $$d.log; \
+		else \
+			tail -n 60 $$d.log; \
+			echo "FAIL fuzz_$$t (log: $$d.log)"; \
+			rm -rf $$d; exit 1; \
+		fi; \
+	done
+
+clean: clean-fuzz
+
+clean-fuzz:
+	rm -rf fuzz/bin
+
+# keep the sanitized objects: make would delete them as intermediates
+.SECONDARY: $(FUZZ_OBJS)
+.PHONY: fuzz fuzz-replay clean-fuzz

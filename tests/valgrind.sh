@@ -1,0 +1,61 @@
+#!/bin/sh
+# tests/valgrind.sh - the server and the client once under valgrind:
+# no memory error, no leak, on a get, a put, a refused request and a
+# clean shutdown.  Prints PASS/FAIL lines for tests/run.
+cd "$(dirname "$0")/.." || exit 2
+if ! command -v valgrind >/dev/null 2>&1; then
+	echo "SKIP valgrind: valgrind is not installed"
+	exit 0
+fi
+if ldd ./tftpx 2>/dev/null | grep -q libasan; then
+	echo "SKIP valgrind: ./tftpx is an AddressSanitizer build (make asan)"
+	exit 0
+fi
+d=$(mktemp -d)
+trap 'kill $spid 2>/dev/null; rm -rf "$d"' EXIT
+mkdir "$d/root" "$d/out"
+head -c 300000 /dev/urandom > "$d/root/a.bin"
+head -c 70000 /dev/urandom > "$d/src.bin"
+vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
+$vg ./tftpx serve -l 127.0.0.1:0 --upload "$d/root" 2> "$d/srv.log" &
+spid=$!
+port=
+for i in $(seq 1 100); do
+	port=$(sed -n 's/^tftpx: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
+	    "$d/srv.log")
+	[ -n "$port" ] && break
+	sleep 0.1
+done
+if [ -z "$port" ]; then
+	echo "FAIL valgrind_server: no listening line: $(cat "$d/srv.log")"
+	exit 1
+fi
+check() {
+	name=$1; shift
+	if "$@" 2> "$d/err"; then
+		echo "PASS $name"
+	else
+		echo "FAIL $name: exit $?: $(tail -3 "$d/err")"
+	fi
+}
+check valgrind_client_get $vg ./tftpx get -b 1468 -w 8 "127.0.0.1:$port" \
+    a.bin "$d/out/a.bin"
+check valgrind_client_get_content cmp -s "$d/root/a.bin" "$d/out/a.bin"
+check valgrind_client_put $vg ./tftpx put "127.0.0.1:$port" "$d/src.bin" \
+    up.bin
+check valgrind_client_put_content cmp -s "$d/src.bin" "$d/root/up.bin"
+$vg ./tftpx get "127.0.0.1:$port" missing "$d/out/m" 2> "$d/err"
+rc=$?
+if [ "$rc" -eq 1 ]; then
+	echo "PASS valgrind_client_refused"
+else
+	echo "FAIL valgrind_client_refused: exit $rc (want 1): $(tail -3 "$d/err")"
+fi
+kill -TERM "$spid"
+wait "$spid"
+rc=$?
+if [ "$rc" -eq 0 ]; then
+	echo "PASS valgrind_server"
+else
+	echo "FAIL valgrind_server: exit $rc: $(grep '==' "$d/srv.log" | head -5)"
+fi
