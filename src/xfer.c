@@ -708,12 +708,13 @@ write_err(struct xfer *x, int err)
  *  - lock-step: always; an old block means our ACK was lost and the
  *    sender timed out, and each copy costs it one timeout.
  *  - windowed, a block ahead (a gap, RFC 7440): yes, once per burst.
- *  - windowed, an old block: only when it is the first block after one
- *    of our recent ACKs, which is where a sender restarts (timeout,
- *    probe) when that ACK was lost.  A copy the network duplicated is any
- *    block; ACKing it would look like a gap to the sender, which would
- *    re-send the rest of its window, whose copies would draw ACKs again,
- *    to the end of the transfer.
+ *  - windowed, an old block: only while we wait (nothing came since our
+ *    last ACK) and when it is the first block after one of our recent
+ *    ACKs: that is where a sender restarts (timeout, probe) when our ACK
+ *    was lost, once per restart.  A copy the network duplicated is any
+ *    block at any time; ACKing it mid-window would look like a gap to the
+ *    sender, which would re-send the rest of its window, whose copies
+ *    would draw ACKs again, to the end of the transfer.
  */
 static int
 want_reack(const struct xfer *x, uint16_t blk)
@@ -725,10 +726,10 @@ want_reack(const struct xfer *x, uint16_t blk)
 
 	if (x->opts.windowsize == 1)
 		return 1;
-	if (x->reacked)
-		return 0;
 	if (ahead < x->opts.windowsize)
-		return 1;
+		return !x->reacked;
+	if (x->ackpt[x->nackpt % XFER_ACKPTS] != x->received)
+		return 0;
 	for (i = 0; i < XFER_ACKPTS; i++)
 		if (xfer_wire_block(x->ackpt[i] + 1, x->opts.rollover) == blk)
 			return 1;

@@ -1091,8 +1091,17 @@ test_window_receiver(void)
 	/* more out-of-order blocks of the same burst: no more ACKs */
 	in_data(&x, 9, BLK(src, 9), 512, ++now);
 	in_data(&x, 10, BLK(src, 10), 512, ++now);
-	in_data(&x, 5, BLK(src, 5), 512, ++now);
 	CHECK_EQ(m.nsent, 1);
+	/*
+	 * 5 is where a sender restarts that lost ACK 4, and we wait: it
+	 * draws our last ACK again, never a new position mid-window
+	 */
+	in_data(&x, 5, BLK(src, 5), 512, ++now);
+	CHECK_EQ(m.nsent, 2);
+	CHECK(is_ack(&m, 1, 6));
+	/* 6 is no restart point: nothing */
+	in_data(&x, 6, BLK(src, 6), 512, ++now);
+	CHECK_EQ(m.nsent, 2);
 	CHECK_EQ(m.out_len, 6 * 512);
 	mem_clear_sent(&m);
 	/* progress (7), then another gap: one new ACK */
