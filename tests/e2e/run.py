@@ -2177,7 +2177,11 @@ class Runner:
                               "exceeded" % SUITE_BUDGET)
                 for name, ctx in running:
                     ctx.cleanup()
+                self.on_abort()
                 os._exit(1)
+
+    def on_abort(self):
+        """Hook: more cleanup before the suite exits on its budget."""
 
     def run(self):
         # heavy cases first so they overlap with the many small ones

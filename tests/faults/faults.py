@@ -905,30 +905,9 @@ for _op in ("RRQ", "WRQ"):
 
 
 class FRunner(lib.Runner):
-    def watchdog(self, t0):
-        # as lib.Runner.watchdog, and namespaces are deleted on the way out
-        while True:
-            time.sleep(0.5)
-            now = time.monotonic()
-            with self.lock:
-                running = list(self.running.items())
-            for name, ctx in running:
-                if now - ctx.start > ctx.limit:
-                    self.emit(name, "FAIL", "case exceeded its %d s limit" %
-                              ctx.limit)
-                    for p in ctx.procs:
-                        lib.kill_proc(p)
-            if now - t0 > lib.SUITE_BUDGET:
-                for name, ctx in running:
-                    for p in ctx.procs:
-                        lib.kill_proc(p)
-                for c in self.cases:
-                    self.emit(c[0], "FAIL", "suite time budget (%d s) "
-                              "exceeded" % lib.SUITE_BUDGET)
-                for name, ctx in running:
-                    ctx.cleanup()
-                delete_all_ns()
-                os._exit(1)
+    def on_abort(self):
+        # the namespaces of cases killed by the budget
+        delete_all_ns()
 
 
 def summary(t_total):
