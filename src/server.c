@@ -565,10 +565,11 @@ upload_claim(struct server *s, struct transfer *t, struct files_err *err)
 	return 0;
 }
 
-static void
+static int
 start_transfer(struct server *s, const struct packet *p,
     const struct udp_addr *local, const struct udp_addr *peer,
-    const struct dedup_key *key, uint64_t req_hash)
+    const struct dedup_key *key, uint64_t req_hash,
+    struct client_count *cc)
 {
 	const struct server_cfg *cfg = s->cfg;
 	struct transfer *t;
@@ -584,22 +585,22 @@ start_transfer(struct server *s, const struct packet *p,
 
 	if (parse_mode(p->mode, &netascii, &why) < 0) {
 		refuse(s, local, peer, p->op, p->filename, TFTP_EBADOP, why);
-		return;
+		return 0;
 	}
 	if (p->op == TFTP_WRQ && !cfg->upload) {
 		refuse(s, local, peer, p->op, p->filename, TFTP_EACCESS,
 		    "uploads are disabled (run the server with --upload)");
-		return;
+		return 0;
 	}
 	if (files_normalize(p->filename, cfg->backslash, path, sizeof(path),
 	    &err) < 0) {
 		refuse(s, local, peer, p->op, p->filename, err.code, err.msg);
-		return;
+		return 0;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		refuse(s, local, peer, p->op, p->filename, TFTP_EUNDEF,
 		    "server out of memory");
-		return;
+		return 0;
 	}
 	t->req_hash = req_hash;
 	t->key = *key;
@@ -657,13 +658,13 @@ start_transfer(struct server *s, const struct packet *p,
 	io.send = io_send;
 	io.scratch = s->scratch;
 	xfer_init(&t->x, &xc, &io);
-	if ((t->cc = host_get(s, key)) == NULL ||
-	    loop_fd_start(s->loop, &t->w, t->sock, transfer_sock_cb, t) < 0) {
+	if (loop_fd_start(s->loop, &t->w, t->sock, transfer_sock_cb, t) < 0) {
 		err.code = TFTP_EUNDEF;
 		err.msg = "server out of memory";
 		goto refused;
 	}
-	t->cc->n++;
+	t->cc = cc;
+	cc->n++;
 	table_add(s, t);
 	s->live++;
 	if (log_level() >= LOG_VERBOSE) {
@@ -677,7 +678,7 @@ start_transfer(struct server *s, const struct packet *p,
 	}
 	xfer_start(&t->x, loop_now(s->loop));
 	transfer_settle(t);
-	return;
+	return 1;
 refused:
 	refuse(s, local, peer, p->op, p->filename, err.code, err.msg);
 	if (t->sock >= 0)
@@ -688,9 +689,8 @@ refused:
 		upload_del(s, t);
 		files_upload_abort(&t->up);
 	}
-	if (t->cc && t->cc->n == 0)
-		host_put_empty(s, t->cc);
 	free(t);
+	return 0;
 }
 
 static void
@@ -739,20 +739,26 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 		    log_safe(p.filename, safe, sizeof(safe)));
 		return;
 	}
-	cc = host_get(s, &key);
-	if (s->live >= cfg->max_transfers ||
-	    (cc && cc->n >= cfg->max_per_client)) {
+	if ((cc = host_get(s, &key)) == NULL) {
+		refuse(s, local, peer, p.op, p.filename, TFTP_EUNDEF,
+		    "server out of memory");
+		return;
+	}
+	if (s->live >= cfg->max_transfers || cc->n >= cfg->max_per_client) {
 		s->busy++;
 		/* a flood must not become a flood of ERRORs or log lines */
 		if (busy_allowed(s))
 			refuse_at(s, LOG_VERBOSE, local, peer, p.op,
 			    p.filename, TFTP_EUNDEF,
 			    "server busy, try again later");
-		if (cc && cc->n == 0)
+		/* a refused request leaves no host entry behind */
+		if (cc->n == 0)
 			host_put_empty(s, cc);
 		return;
 	}
-	start_transfer(s, &p, local, peer, &key, h);
+	/* started, the transfer owns a count of cc (and may have ended) */
+	if (!start_transfer(s, &p, local, peer, &key, h, cc) && cc->n == 0)
+		host_put_empty(s, cc);
 }
 
 static void
