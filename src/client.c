@@ -41,8 +41,7 @@ struct client {
 	char			*tmp;		/* temp name, or NULL for stdout */
 	/* put */
 	int			 in;		/* fd read */
-	int			 stream;	/* in is a pipe: buffer it */
-	uint8_t			*buf;		/* stream: bytes from buf_off */
+	uint8_t			*buf;		/* a pipe: bytes from buf_off */
 	size_t			 buf_len, buf_cap;
 	uint64_t		 buf_off;
 	int			 eof;
@@ -210,7 +209,6 @@ setup_source(struct client *c, struct xfer_cfg *xc, struct xfer_io *io)
 		else
 			xc->opts.have &= ~OPT_TSIZE;
 	} else {
-		c->stream = 1;
 		io->read = io_stream_read;
 		io->release = io_release;
 		xc->opts.have &= ~OPT_TSIZE;

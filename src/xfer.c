@@ -288,13 +288,9 @@ build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
 		n += netascii_encode(&enc, src, (size_t)r, &used, dst + n,
 		    bs - n);
 		*off += used;
-		if (r == 0) {
-			/* end of source: only an owed byte may remain */
-			if (enc.pending >= 0 && n < bs)
-				n += netascii_encode(&enc, src, 0, &used,
-				    dst + n, bs - n);
+		/* end of source: the call above wrote any owed byte */
+		if (r == 0)
 			break;
-		}
 	}
 	*pend = enc.pending;
 	return (long)n;
