@@ -7,6 +7,11 @@
  * ERROR 5 (RFC 1350 section 4).  A get writes into a temp file beside
  * LOCAL and renames it at the end, so a failed get leaves nothing behind
  * and never damages an existing LOCAL.
+ *
+ * On a terminal the transfer shows a one-line bar on stderr, redrawn from
+ * the receive path at most every BAR_IVL_US (so a fast transfer costs no
+ * extra wakeups, and a stalled one leaves the bar as it was); at the end
+ * one summary line says what moved.  stdout carries only file data.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +35,19 @@
 
 #define CLIENT_SOCKBUF	(4 << 20)
 #define CLIENT_RTO_MIN_US 10000	/* RTT timer floor of a put */
+#define BAR_IVL_US	100000	/* at most ten redraws a second */
+#define BAR_COLS_MAX	300	/* wider terminals get a 300-column bar */
+
+/* The progress bar; on = 0 when stderr is not a terminal or with -q. */
+struct bar {
+	int			 on;
+	int			 drawn;		/* a line is on the screen */
+	int			 known;		/* total is the size */
+	uint64_t		 total;
+	uint64_t		 t0;		/* the request went out */
+	uint64_t		 at;		/* last redraw */
+	char			 name[64];	/* escaped, shortened */
+};
 
 struct client {
 	const struct client_cfg	*cfg;
@@ -45,6 +64,7 @@ struct client {
 	size_t			 buf_len, buf_cap;
 	uint64_t		 buf_off;
 	int			 eof;
+	struct bar		 bar;
 	uint8_t			 rx[PKT_MAX + 1];
 	uint8_t			 scratch[XFER_SCRATCH];
 };
@@ -203,6 +223,8 @@ setup_source(struct client *c, struct xfer_cfg *xc, struct xfer_io *io)
 	}
 	if (S_ISREG(st.st_mode) && lseek(c->in, 0, SEEK_CUR) == 0) {
 		io->read = io_pread;
+		c->bar.known = 1;
+		c->bar.total = (uint64_t)st.st_size;
 		/* tsize: the size is known, so it can be announced */
 		if ((xc->opts.have & OPT_TSIZE) && !cfg->netascii)
 			xc->opts.tsize = (uint64_t)st.st_size;
@@ -214,6 +236,171 @@ setup_source(struct client *c, struct xfer_cfg *xc, struct xfer_io *io)
 		xc->opts.have &= ~OPT_TSIZE;
 	}
 	return 0;
+}
+
+/* "512 B", "44.1 MB": decimal units, like the MB/s of the rates. */
+static void
+human(char *buf, size_t cap, double v)
+{
+	static const char *const unit[] = { "kB", "MB", "GB", "TB", "PB" };
+	size_t u = 0;
+
+	if (v < 999.5) {
+		snprintf(buf, cap, "%.0f B", v);
+		return;
+	}
+	v /= 1000;
+	while (v >= 999.95 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, cap, "%.1f %s", v, unit[u]);
+}
+
+/* "0:03", "1:02:03"; "--:--" when there is no telling. */
+static void
+eta(char *buf, size_t cap, double secs)
+{
+	unsigned long s;
+
+	if (!(secs >= 0) || secs > 99.0 * 3600) {
+		snprintf(buf, cap, "--:--");
+		return;
+	}
+	s = (unsigned long)(secs + 0.5);
+	if (s >= 3600)
+		snprintf(buf, cap, "%lu:%02lu:%02lu", s / 3600, s / 60 % 60,
+		    s % 60);
+	else
+		snprintf(buf, cap, "%lu:%02lu", s / 60, s % 60);
+}
+
+/* Asked on every redraw, so a resized terminal is followed. */
+static int
+bar_cols(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col < BAR_COLS_MAX ? ws.ws_col : BAR_COLS_MAX;
+	return 80;
+}
+
+/*
+ * Whether to draw: stderr is a terminal, no -q, and the terminal is not
+ * also where the file bytes go (get to a stdout that is a terminal) or
+ * come from (put from a stdin that is one): the bar would garble them.
+ */
+static void
+bar_init(struct client *c, uint64_t now)
+{
+	const struct client_cfg *cfg = c->cfg;
+	const char *name = strrchr(cfg->remote, '/');
+	struct bar *b = &c->bar;
+
+	b->on = 0;
+	if (cfg->quiet || !isatty(STDERR_FILENO))
+		return;
+	if (strcmp(cfg->local, "-") == 0 &&
+	    isatty(cfg->put ? STDIN_FILENO : STDOUT_FILENO))
+		return;
+	b->on = 1;
+	b->t0 = b->at = now;
+	log_safe(name && name[1] ? name + 1 : cfg->remote, b->name,
+	    sizeof(b->name));
+}
+
+/*
+ * Redraw the line: "NAME  42% [=====>    ] 44.1 MB  12.3 MB/s  ETA 0:03"
+ * when the size is known, else "NAME  44.1 MB  12.3 MB/s".  The line is
+ * padded to one column short of the width, so it overwrites a longer one
+ * and never wraps (a wrapped line cannot be redrawn with '\r').
+ */
+static void
+bar_draw(struct bar *b, const struct xfer *x, uint64_t now)
+{
+	char line[BAR_COLS_MAX + 2], amt[16], rate[24], left[48];
+	char head[96], tail[128];
+	double secs = (double)(now - b->t0) / 1e6, r, frac = 1;
+	uint64_t done = x->st.bytes;
+	int cols = bar_cols() - 1, w, fill, i, nmax;
+	size_t n;
+
+	/* the name gets at most a third of the line */
+	nmax = cols / 3 > 8 ? cols / 3 : 8;
+	r = secs > 0 ? (double)done / secs : 0;
+	human(amt, sizeof(amt), (double)done);
+	human(rate, sizeof(rate), r);
+	if (b->known) {
+		/* a file that grew since the server measured it: 100 % */
+		if (done < b->total)
+			frac = (double)done / (double)b->total;
+		eta(left, sizeof(left), frac >= 1 ? 0 : r > 0 ?
+		    (double)(b->total - done) / r : -1);
+		snprintf(head, sizeof(head), "%.*s %3d%% ", nmax, b->name,
+		    (int)(frac * 100));
+		snprintf(tail, sizeof(tail), " %s  %s/s  ETA %s", amt, rate,
+		    left);
+	} else {
+		snprintf(head, sizeof(head), "%.*s  ", nmax, b->name);
+		snprintf(tail, sizeof(tail), "%s  %s/s", amt, rate);
+	}
+	/* the bar takes what is left; on a narrow terminal it goes */
+	w = cols - (int)strlen(head) - (int)strlen(tail) - 2;
+	n = (size_t)snprintf(line, sizeof(line), "\r%s", head);
+	if (b->known && w >= 5) {
+		fill = (int)(frac * w);
+		line[n++] = '[';
+		for (i = 0; i < w; i++)
+			line[n++] = i < fill ? '=' : i == fill ? '>' : ' ';
+		line[n++] = ']';
+		line[n] = '\0';
+	}
+	snprintf(line + n, sizeof(line) - n, "%s", tail);
+	n = strlen(line);
+	if (n > (size_t)cols + 1)
+		n = (size_t)cols + 1;
+	while (n < (size_t)cols + 1)
+		line[n++] = ' ';
+	fwrite(line, 1, n, stderr);
+	fflush(stderr);
+	b->drawn = 1;
+	b->at = now;
+}
+
+/* From the receive path: redraw when BAR_IVL_US has passed. */
+static void
+bar_tick(struct client *c, const struct xfer *x, uint64_t now)
+{
+	struct bar *b = &c->bar;
+
+	if (!b->on || now - b->at < BAR_IVL_US)
+		return;
+	/* a get learns the size from the OACK's tsize */
+	if (!b->known && !c->cfg->put && x->phase != XP_REQUEST &&
+	    (x->opts.have & OPT_TSIZE)) {
+		b->known = 1;
+		b->total = x->opts.tsize;
+	}
+	bar_draw(b, x, now);
+}
+
+/* Blank the bar's line, so what is printed next starts on a clean one. */
+static void
+bar_clear(struct bar *b)
+{
+	char line[BAR_COLS_MAX + 3];
+	int cols;
+
+	if (!b->drawn)
+		return;
+	cols = bar_cols() - 1;
+	line[0] = '\r';
+	memset(line + 1, ' ', (size_t)cols);
+	line[cols + 1] = '\r';
+	fwrite(line, 1, (size_t)cols + 2, stderr);
+	fflush(stderr);
+	b->drawn = 0;
 }
 
 static int
@@ -239,6 +426,7 @@ drain(struct client *c, struct xfer *x)
 {
 	struct udp_addr from;
 	uint8_t err[64];
+	uint64_t now;
 	size_t n;
 	long len;
 
@@ -258,23 +446,44 @@ drain(struct client *c, struct xfer *x)
 			udp_send(c->sock, err, n, &from);
 			continue;
 		}
-		xfer_input(x, c->rx, (size_t)len, loop_clock_us());
+		now = loop_clock_us();
+		xfer_input(x, c->rx, (size_t)len, now);
+		bar_tick(c, x, now);
 	}
 }
 
+/*
+ * The end: one summary line on success ("got NAME (N bytes) in 3.58 s,
+ * 12.3 MB/s, 0 retransmits"; -v adds the server, the options in force and
+ * the timer expiries; -q none), the reason on failure.
+ */
 static void
-report(const struct client *c, const struct xfer *x, uint64_t t0)
+report(struct client *c, const struct xfer *x, uint64_t t0)
 {
 	const struct client_cfg *cfg = c->cfg;
-	char srv[UDP_ADDRSTR];
+	char srv[UDP_ADDRSTR], name[256], rate[24], opts[160], more[256];
+	uint64_t rt = x->st.retransmits;
 	double secs = (double)(loop_clock_us() - t0) / 1e6;
 
+	bar_clear(&c->bar);
 	if (x->status == XFER_DONE) {
-		if (!cfg->quiet && cfg->verbose)
-			log_error("%s %s: %llu bytes in %.3f s (%.1f MB/s)",
-			    cfg->put ? "put" : "get", cfg->remote,
-			    (unsigned long long)x->st.bytes, secs,
-			    secs > 0 ? (double)x->st.bytes / secs / 1e6 : 0);
+		if (cfg->quiet)
+			return;
+		human(rate, sizeof(rate),
+		    secs > 0 ? (double)x->st.bytes / secs : 0);
+		more[0] = '\0';
+		if (cfg->verbose) {
+			options_format(&x->opts, opts, sizeof(opts));
+			snprintf(more, sizeof(more), "; server %s, %s, %llu "
+			    "timeouts", udp_format(&c->peer, srv),
+			    opts[0] ? opts : "no options",
+			    (unsigned long long)x->st.timeouts);
+		}
+		log_notice("%s %s (%llu bytes) in %.2f s, %s/s, %llu "
+		    "retransmit%s%s", cfg->put ? "sent" : "got",
+		    log_safe(cfg->remote, name, sizeof(name)),
+		    (unsigned long long)x->st.bytes, secs, rate,
+		    (unsigned long long)rt, rt == 1 ? "" : "s", more);
 		return;
 	}
 	if (x->err_peer)
@@ -349,11 +558,24 @@ client_run(const struct client_cfg *cfg)
 		io.write = io_write;
 		io.finish = io_finish;
 	}
-	xfer_init(&x, &xc, &io);
 	t0 = loop_clock_us();
+	bar_init(c, t0);
+	/*
+	 * A get that draws the bar asks for tsize, so the bar can show a
+	 * percent and an ETA; a server that ignores it leaves bytes and rate.
+	 * Not in netascii: the size on the server's disk is not the count
+	 * of bytes that arrive.
+	 */
+	if (c->bar.on && !cfg->put && !cfg->netascii &&
+	    !(xc.opts.have & OPT_TSIZE)) {
+		xc.opts.have |= OPT_TSIZE;
+		xc.opts.tsize = 0;
+	}
+	xfer_init(&x, &xc, &io);
 	xfer_start(&x, t0);
 	while (x.status == XFER_RUNNING) {
 		if (wait_packet(c, &x) < 0) {
+			bar_clear(&c->bar);
 			log_error("poll: %s", strerror(errno));
 			goto out;
 		}

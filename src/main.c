@@ -87,10 +87,11 @@ static const char usage_client_opts[] =
 "      --classic-timers  put: fixed --timeout timers instead of RTT-based\n"
 "      --tsize           ask for (get) or announce (put) the size\n"
 "      --ascii           netascii mode (text with CR LF line ends)\n"
-"  -v, --verbose         print a summary line\n"
-"  -q, --quiet           print errors only\n"
+"  -v, --verbose         add the server, options and timeouts to the summary\n"
+"  -q, --quiet           print errors only: no progress bar, no summary\n"
 "  -h, --help            this text\n"
 "\n"
+"On a terminal stderr shows a progress bar; a summary line ends a transfer.\n"
 "Exit status: 0 ok, 1 transfer failed, 2 usage error.\n";
 
 static void die_usage(const char *cmd, const char *fmt, ...)
