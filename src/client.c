@@ -267,7 +267,10 @@ eta(char *buf, size_t cap, double secs)
 		snprintf(buf, cap, "--:--");
 		return;
 	}
-	s = (unsigned long)(secs + 0.5);
+	/* rounded up: "0:00" is for done, not for a third of a second left */
+	s = (unsigned long)secs;
+	if ((double)s < secs)
+		s++;
 	if (s >= 3600)
 		snprintf(buf, cap, "%lu:%02lu:%02lu", s / 3600, s / 60 % 60,
 		    s % 60);
