@@ -455,6 +455,23 @@ drain(struct client *c, struct xfer *x)
 	}
 }
 
+/* Run x to its end.  Returns -1 when the socket cannot be waited on. */
+static int
+pump(struct client *c, struct xfer *x)
+{
+	while (x->status == XFER_RUNNING) {
+		if (wait_packet(c, x) < 0) {
+			bar_clear(&c->bar);
+			log_error("poll: %s", strerror(errno));
+			return -1;
+		}
+		drain(c, x);
+		if (x->status == XFER_RUNNING)
+			xfer_tick(x, loop_clock_us());
+	}
+	return 0;
+}
+
 /*
  * The end: one summary line on success ("got NAME (N bytes) in 3.58 s,
  * 12.3 MB/s, 0 retransmits"; -v adds the server, the options in force and
@@ -509,7 +526,7 @@ client_run(const struct client_cfg *cfg)
 	struct udp_addr local;
 	const char *why;
 	uint64_t t0;
-	int rc = 1, sz = CLIENT_SOCKBUF;
+	int rc = 1, sz = CLIENT_SOCKBUF, added;
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -569,22 +586,28 @@ client_run(const struct client_cfg *cfg)
 	 * Not in netascii: the size on the server's disk is not the count
 	 * of bytes that arrive.
 	 */
-	if (c->bar.on && !cfg->put && !cfg->netascii &&
-	    !(xc.opts.have & OPT_TSIZE)) {
+	added = c->bar.on && !cfg->put && !cfg->netascii &&
+	    !(xc.opts.have & OPT_TSIZE);
+	if (added) {
 		xc.opts.have |= OPT_TSIZE;
 		xc.opts.tsize = 0;
 	}
 	xfer_init(&x, &xc, &io);
 	xfer_start(&x, t0);
-	while (x.status == XFER_RUNNING) {
-		if (wait_packet(c, &x) < 0) {
-			bar_clear(&c->bar);
-			log_error("poll: %s", strerror(errno));
+	if (pump(c, &x) < 0)
+		goto out;
+	/*
+	 * That tsize was our idea, not the user's: a server that refuses the
+	 * request over it (ERROR 8, RFC 2347) is asked again without it.
+	 */
+	if (added && x.status == XFER_FAILED && x.err_peer &&
+	    x.err_code == TFTP_EOPTNEG && x.received == 0) {
+		xc.opts.have &= ~OPT_TSIZE;
+		c->locked = 0;
+		xfer_init(&x, &xc, &io);
+		xfer_start(&x, loop_clock_us());
+		if (pump(c, &x) < 0)
 			goto out;
-		}
-		drain(c, &x);
-		if (x.status == XFER_RUNNING)
-			xfer_tick(&x, loop_clock_us());
 	}
 	report(c, &x, t0);
 	rc = x.status == XFER_DONE ? 0 : 1;

@@ -36,6 +36,10 @@ measures time.
                        client asked for tsize (on a terminal) and shows
                        bytes and rate without a percent; through a pipe
                        it does not ask for tsize at all
+  bar_tsize_refused    a server that answers ERROR 8 to a request with
+                       options: the client asks again without the tsize
+                       it added for the bar (and not when the user asked
+                       for tsize with --tsize: then ERROR 8 is the end)
 """
 
 import fcntl
@@ -124,11 +128,13 @@ class ClassicServer:
     answers the request, lock-step, 512-byte blocks.  Records the request's
     options."""
 
-    def __init__(self, ctx, data, gap=GAP):
+    def __init__(self, ctx, data, gap=GAP, refuse_options=False):
         self.ctx = ctx
         self.data = data
         self.gap = gap
+        self.refuse = refuse_options
         self.opts = None
+        self.requests = []      # the options of every RRQ, in order
         self.ok = False
         self.s = socket.socket(ctx.fam, socket.SOCK_DGRAM)
         ctx.socks.append(self.s)
@@ -139,16 +145,22 @@ class ClassicServer:
     def _run(self):
         try:
             self.s.settimeout(20)
-            pkt, client = self.s.recvfrom(70000)
-            if lib.op_of(pkt) != lib.RRQ:
-                return
-            parts = pkt[2:].split(b"\0")
-            self.opts = {parts[i].decode().lower(): parts[i + 1].decode()
-                         for i in range(2, len(parts) - 1, 2)}
-            t = socket.socket(self.ctx.fam, socket.SOCK_DGRAM)
-            self.ctx.socks.append(t)
-            t.bind((self.ctx.host, 0))
-            t.settimeout(1.0)
+            for _ in range(2):
+                pkt, client = self.s.recvfrom(70000)
+                if lib.op_of(pkt) != lib.RRQ:
+                    return
+                parts = pkt[2:].split(b"\0")
+                self.opts = {parts[i].decode().lower(): parts[i + 1].decode()
+                             for i in range(2, len(parts) - 1, 2)}
+                self.requests.append(self.opts)
+                t = socket.socket(self.ctx.fam, socket.SOCK_DGRAM)
+                self.ctx.socks.append(t)
+                t.bind((self.ctx.host, 0))
+                t.settimeout(1.0)
+                if not (self.refuse and self.opts):
+                    break
+                # RFC 2347: a server may refuse a request over an option
+                t.sendto(lib.pkt_error(8, "no options here"), client)
             nblk = len(self.data) // 512 + 1
             t0 = time.monotonic()
             for n in range(1, nblk + 1):
@@ -460,6 +472,29 @@ def _(ctx):
     check(srv.opts == {}, "options asked through a pipe: %r" % srv.opts)
     check(SUMMARY.match(err.rstrip("\n")) is not None,
           "not one summary line: %r" % err)
+
+
+@case("bar_tsize_refused")
+def _(ctx):
+    data = os.urandom(MIB)
+    srv = ClassicServer(ctx, data, refuse_options=True)
+    dst = os.path.join(ctx.tmpdir("out"), "r.bin")
+    rc, _, term = run_pty(ctx, [lib.TFTPX, "get", ctx.hp(srv.port),
+                                "r.bin", dst])
+    check(rc == 0, "exit %d; terminal %r" % (rc, term[-300:]))
+    check(srv.ok, "the server did not see the transfer through")
+    check(lib.read_bytes(dst) == data, "file differs")
+    check(srv.requests == [{"tsize": "0"}, {}],
+          "requests %r, expected tsize then none" % srv.requests)
+    check_bar(term, "r.bin", len(data), 100, percent=False)
+    # --tsize is the user's own: the refusal is reported, no second try
+    srv = ClassicServer(ctx, data, gap=0, refuse_options=True)
+    rc, _, err, _ = ctx.tftpx("get", "--tsize", "-t", "1", "-r", "1",
+                              ctx.hp(srv.port), "r.bin", dst + ".2")
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err))
+    check("(error 8)" in err, "no ERROR 8 in %r" % err)
+    check(srv.requests == [{"tsize": "0"}], "requests %r" % srv.requests)
+    check(not os.path.exists(dst + ".2"), "a failed get left a file")
 
 
 if __name__ == "__main__":
