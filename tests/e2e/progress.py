@@ -26,6 +26,9 @@ measures time.
                        line blanked before the summary "got f.bin (N bytes)"
   bar_get_narrow       a 30-column terminal: lines still fit, the bar
                        itself is left out
+  bar_get_error        the server falls silent mid-transfer: the bar line
+                       is blanked and the timeout error is the one line
+                       after it, exit 1
   bar_get_pipe         stderr a pipe: exactly one line, the summary, no CR
   bar_get_quiet        -q on a terminal: nothing at all on stderr
   bar_get_verbose      -v: the summary names the server and the options
@@ -78,9 +81,10 @@ class Pacer:
     Packet n from the server is sent no sooner than n x gap after the
     first one."""
 
-    def __init__(self, ctx, server_port, gap=GAP):
+    def __init__(self, ctx, server_port, gap=GAP, cut_after=None):
         self.server = (ctx.host, server_port)
         self.gap = gap
+        self.cut_after = cut_after      # then the server goes silent
         self.down = socket.socket(ctx.fam, socket.SOCK_DGRAM)
         self.up = socket.socket(ctx.fam, socket.SOCK_DGRAM)
         ctx.socks += [self.down, self.up]
@@ -107,6 +111,9 @@ class Pacer:
                     if tid is None:
                         tid = addr
                     if addr != tid or client is None:
+                        continue
+                    if self.cut_after is not None and \
+                            self.forwarded >= self.cut_after:
                         continue
                     now = time.monotonic()
                     if t_first is None:
@@ -343,6 +350,31 @@ def _(ctx):
         check("[" not in b, "a bar on a 30-column terminal: %r" % b)
         check(re.match(r"^f\.bin +\d+% ", b) is not None,
               "no name and percent in %r" % b)
+
+
+@case("bar_get_error")
+def _(ctx):
+    _, src, srv = served(ctx, 3 * MIB)
+    relay = Pacer(ctx, srv.port, cut_after=1000)
+    dst = os.path.join(ctx.tmpdir("out"), "f.bin")
+    rc, out, term = run_pty(ctx, [lib.TFTPX, "get", "-b", "1468", "-t", "1",
+                                  "-r", "1", ctx.hp(relay.port), "f.bin",
+                                  dst])
+    relay.stop()
+    check(rc == 1, "exit %d, expected 1; terminal %r" % (rc, term[-300:]))
+    check(not os.path.exists(dst), "a failed get left LOCAL")
+    segs = segments(term)
+    check(len(segs) >= 2, "expected bar lines and an error: %r" % term[-300:])
+    check(re.match(r"^tftpx: f\.bin: timeout: no answer from ", segs[-1])
+          is not None, "last line is not the timeout error: %r" % segs[-1])
+    check(term.endswith("\r\n") and term.count("\n") == 1,
+          "more than the error line ended in a newline: %r" % term[-300:])
+    for b in segs[:-1]:
+        check(BAR_PCT.match(b) is not None, "not a bar line: %r" % b)
+    i = term.rfind("tftpx: ")
+    check(re.search(r"\r {99}\r$", term[:i]) is not None,
+          "the bar line was not cleared before the error: %r" %
+          term[max(0, i - 120):i])
 
 
 @case("bar_get_pipe")
