@@ -602,6 +602,10 @@ client_run(const struct client_cfg *cfg)
 	 */
 	if (added && x.status == XFER_FAILED && x.err_peer &&
 	    x.err_code == TFTP_EOPTNEG && x.received == 0) {
+		bar_clear(&c->bar);
+		if (cfg->verbose)
+			log_notice("%s: server refused tsize (%s); asking "
+			    "again without it", cfg->remote, x.err_msg);
 		xc.opts.have &= ~OPT_TSIZE;
 		c->locked = 0;
 		xfer_init(&x, &xc, &io);
