@@ -648,7 +648,11 @@ start_transfer(struct server *s, const struct packet *p,
 	xc.timeout_us = (uint64_t)(xc.opts.have & OPT_TIMEOUT ?
 	    xc.opts.timeout : cfg->timeout) * 1000000u;
 	xc.retries = cfg->retries;
-	xc.dally_us = xc.timeout_us;
+	/*
+	 * A sender's retries of its last block come up to one timeout
+	 * apart: linger two after each, so the next one still finds us.
+	 */
+	xc.dally_us = 2 * xc.timeout_us;
 	xc.rto_min_us = (uint64_t)cfg->rto_min * 1000u;
 	io.ctx = t;
 	io.read = io_read;

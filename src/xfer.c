@@ -798,10 +798,18 @@ receiver_input(struct xfer *x, const struct packet *p, uint64_t now)
 
 	if (x->phase == XP_DALLY) {
 		if (p->op == TFTP_DATA && p->block ==
-		    xfer_wire_block(x->received, x->opts.rollover))
+		    xfer_wire_block(x->received, x->opts.rollover)) {
+			/*
+			 * The sender is still asking: it has not heard our
+			 * final ACK.  Answer, and linger a full dally from
+			 * here, so the sender's backed-off retries (up to a
+			 * timeout apart) still find us until it hears.
+			 */
 			send_ack(x, x->received);
-		else
+			x->deadline = now + x->cfg.dally_us;
+		} else {
 			x->st.ignored++;
+		}
 		return x->status;
 	}
 	switch (p->op) {

@@ -49,11 +49,10 @@ FILENAME = "uboot-interop.bin"
 BOOT_TIMEOUT = 90.0        # QEMU start -> "Hit any key to stop autoboot"
 PROMPT_TIMEOUT = 20.0      # any short command -> "=> "
 CRC_TIMEOUT = 180.0        # crc32 over the file under TCG
-# A windowed case must also be no slower than windowsize 1 on the same boot
-# (measured right after it): at most SLOW_FACTOR x that time + SLOW_SLACK s,
-# and no U-Boot timeout ("T ").  --no-speed-check turns this off.
-SLOW_FACTOR = 1.5
-SLOW_SLACK = 2.0
+# A windowed case must show no U-Boot timeout ("T "): a lost window tail
+# that the server did not recover.  Its time is compared with windowsize 1
+# on the same boot (measured right after it) and printed, never asserted:
+# wall-clock limits make tests flaky and belong in benchmarks.
 
 # Shell run inside the private namespace by `unshare -n sh -c WRAPPER sh
 # TFTPX DIR LOG QEMU...`: loopback up, extra address, tftpx in the
@@ -363,13 +362,13 @@ def run_case(name, arch, nic, block, window, root, size, crc, args, tmp):
             rs = transfer(con, name, ref[1], ref[2], size, crc,
                           args.transfer_timeout)
             say("INFO %s reference windowsize 1: %s" % (name, fmt(rs)))
-            limit = SLOW_FACTOR * rs[0] + SLOW_SLACK
-            if args.speed_check and (st[2] or st[0] > limit):
-                raise Fail("windowsize %d correct but slow: %.1f s, %s, %d "
-                           "U-Boot timeouts; windowsize 1 on the same boot: "
-                           "%.1f s, %s (limit %.1f s = %.1fx + %.0f s)" % (
-                               window, st[0], st[1] or "-", st[2], rs[0],
-                               rs[1] or "-", limit, SLOW_FACTOR, SLOW_SLACK))
+            say("INFO %s speed: windowsize %d %.1f s (%s), windowsize 1 "
+                "%.1f s (%s), ratio %.2f" % (
+                    name, window, st[0], st[1] or "-", rs[0], rs[1] or "-",
+                    st[0] / rs[0] if rs[0] else 0.0))
+        if st[2]:
+            raise Fail("data correct but %d U-Boot timeouts (a lost window "
+                       "tail the server did not recover)" % st[2])
     finally:
         say("INFO %s wall=%.1fs" % (name, time.monotonic() - t0))
         kill_group(proc)
@@ -437,10 +436,6 @@ def main():
                     help="size of the random test file (default 40)")
     ap.add_argument("--transfer-timeout", type=float, default=300.0,
                     help="seconds one tftpboot may take (default 300)")
-    ap.add_argument("--no-speed-check", dest="speed_check",
-                    action="store_false",
-                    help="windowed cases: only check the data, not that "
-                    "they are as fast as windowsize 1 without timeouts")
     ap.add_argument("--logdir", default=None,
                     help="keep each case's console and tftpx log here")
     args = ap.parse_args()

@@ -1431,15 +1431,16 @@ test_receiver_dally(void)
 	/* an older block is not answered in the dally */
 	in_data(&x, 2, src + 512, 512, t_end + T_US + 1);
 	CHECK_EQ(m.nsent, 5);
-	/* before the dally deadline: still there */
-	xfer_tick(&x, t_end + c.dally_us - 1);
+	/* the re-sent last block restarted the dally from its arrival */
+	CHECK_EQ(x.deadline, t_end + T_US + c.dally_us);
+	xfer_tick(&x, t_end + T_US + c.dally_us - 1);
 	CHECK_EQ(x.phase, XP_DALLY);
 	CHECK_EQ(m.nsent, 5);
 	/* after: ended, done, silent */
-	CHECK_EQ(xfer_tick(&x, t_end + c.dally_us), XFER_DONE);
+	CHECK_EQ(xfer_tick(&x, t_end + T_US + c.dally_us), XFER_DONE);
 	CHECK_EQ(x.phase, XP_END);
 	CHECK_EQ(m.nsent, 5);
-	in_data(&x, 3, src + 1024, 5, t_end + c.dally_us + 1);
+	in_data(&x, 3, src + 1024, 5, t_end + T_US + c.dally_us + 1);
 	CHECK_EQ(m.nsent, 5);
 	CHECK(memcmp(m.out, src, 1029) == 0);
 	mem_free(&m);
