@@ -106,6 +106,16 @@ struct server {
 	uint64_t		 busy;		/* requests refused as busy */
 	uint8_t			 rx[PKT_MAX + 1];
 	uint8_t			 scratch[XFER_SCRATCH];
+	/*
+	 * The train: datagrams one xfer call emits (a window) are
+	 * collected here and leave in one system call when the call
+	 * returns (train_flush), instead of one sendto each.
+	 */
+	struct transfer		*train_owner;
+	size_t			 train_len;	/* bytes in train */
+	size_t			 train_seg;	/* size of each but the last */
+	unsigned		 train_n;
+	uint8_t			 train[UDP_TRAIN_BYTES];
 };
 
 void
@@ -307,13 +317,45 @@ io_finish(void *ctx)
 	return 0;
 }
 
+/* Send the train (see struct server); a lost send is a lost packet. */
+static void
+train_flush(struct server *s)
+{
+	struct transfer *t = s->train_owner;
+
+	if (t == NULL)
+		return;
+	if (s->train_len)
+		udp_send_train(t->sock, s->train, s->train_len, s->train_seg,
+		    &t->peer);
+	s->train_owner = NULL;
+	s->train_len = 0;
+	s->train_n = 0;
+}
+
+/*
+ * Add a datagram to the train.  A train is one transfer's datagrams of
+ * one size (the last may be shorter), as GSO needs; anything else sends
+ * what is there first.  Order is kept, so pacing and probes are as sent.
+ */
 static void
 io_send(void *ctx, const uint8_t *pkt, size_t len)
 {
 	struct transfer *t = ctx;
+	struct server *s = t->srv;
 
-	/* a lost send is a lost packet: the timer recovers it */
-	udp_send(t->sock, pkt, len, &t->peer);
+	if (s->train_owner != t || s->train_n == UDP_TRAIN_MAX ||
+	    s->train_len + len > sizeof(s->train) ||
+	    (s->train_n && (len > s->train_seg ||
+	    s->train_len % s->train_seg != 0)))
+		train_flush(s);
+	if (s->train_n == 0) {
+		s->train_owner = t;
+		s->train_seg = len;
+	}
+	memcpy(s->train + s->train_len, pkt, len);
+	s->train_len += len;
+	s->train_n++;
 }
 
 /* ---- transfer lifecycle ---------------------------------------------- */
@@ -374,6 +416,8 @@ transfer_end(struct transfer *t)
 
 	if (t->dead)
 		return;
+	if (s->train_owner == t)
+		train_flush(s);
 	log_outcome(t);
 	t->dead = 1;
 	loop_fd_stop(s->loop, &t->w);
@@ -403,6 +447,7 @@ transfer_settle(struct transfer *t)
 {
 	struct xfer *x = &t->x;
 
+	train_flush(t->srv);
 	if (x->status != XFER_RUNNING)
 		log_outcome(t);
 	if (x->phase == XP_END) {
@@ -430,6 +475,7 @@ transfer_sock_cb(struct loop_fd *w, uint32_t events)
 	struct server *s = t->srv;
 	struct udp_addr from;
 	uint8_t err[64];
+	uint64_t sent;
 	size_t n;
 	long len;
 	int i;
@@ -446,8 +492,17 @@ transfer_sock_cb(struct loop_fd *w, uint32_t events)
 			udp_send(t->sock, err, n, &from);
 			continue;
 		}
+		sent = t->x.st.pkts_sent;
 		xfer_input(&t->x, s->rx, (size_t)len, loop_now(s->loop));
 		transfer_settle(t);
+		/*
+		 * We answered: the peer's next packet is a round trip away,
+		 * so another read now would only find nothing (in lock-step,
+		 * one wasted system call per block).  Anything already
+		 * queued wakes the loop again.
+		 */
+		if (t->x.st.pkts_sent != sent)
+			break;
 	}
 }
 

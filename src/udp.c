@@ -1,11 +1,18 @@
 /*
  * udp.c - UDP sockets for tftpx.
+ *
+ * A window's packets leave as one train (udp_send_train): one sendmsg
+ * with UDP_SEGMENT, which the kernel cuts into datagrams (GSO), or one
+ * sendmmsg where GSO is missing.  TFTPX_NO_GSO=1 forces sendmmsg, so the
+ * tests exercise both on a modern kernel.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,4 +273,102 @@ udp_send(int fd, const uint8_t *buf, size_t len, const struct udp_addr *to)
 		    to->len);
 	while (n < 0 && errno == EINTR);
 	return n < 0 ? -1 : 0;
+}
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT	103
+#endif
+
+/*
+ * GSO unsupported (old kernel) or TFTPX_NO_GSO set: no_gso > 0, sendmmsg
+ * from then on (0: not decided yet).  A segment size the route refused
+ * (over its MTU): sendmmsg for that size and larger.
+ */
+static int no_gso;
+static size_t gso_bad_seg = SIZE_MAX;
+
+static int
+send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
+    const struct udp_addr *to)
+{
+	char cbuf[CMSG_SPACE(sizeof(uint16_t))];
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	struct msghdr mh;
+	struct cmsghdr *c;
+	uint16_t gso = (uint16_t)seg;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	memset(cbuf, 0, sizeof(cbuf));
+	mh.msg_name = (void *)(uintptr_t)&to->ss;
+	mh.msg_namelen = to->len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_UDP;
+	c->cmsg_type = UDP_SEGMENT;
+	c->cmsg_len = CMSG_LEN(sizeof(gso));
+	memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+	do
+		n = sendmsg(fd, &mh, 0);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
+}
+
+static int
+send_mmsg(int fd, const uint8_t *buf, size_t len, size_t seg,
+    const struct udp_addr *to)
+{
+	struct mmsghdr mm[UDP_TRAIN_MAX];
+	struct iovec iov[UDP_TRAIN_MAX];
+	unsigned n = 0, done = 0;
+	size_t off;
+	int r;
+
+	memset(mm, 0, sizeof(mm));
+	for (off = 0; off < len && n < UDP_TRAIN_MAX; off += seg, n++) {
+		iov[n].iov_base = (void *)(uintptr_t)(buf + off);
+		iov[n].iov_len = len - off < seg ? len - off : seg;
+		mm[n].msg_hdr.msg_name = (void *)(uintptr_t)&to->ss;
+		mm[n].msg_hdr.msg_namelen = to->len;
+		mm[n].msg_hdr.msg_iov = &iov[n];
+		mm[n].msg_hdr.msg_iovlen = 1;
+	}
+	while (done < n) {
+		r = sendmmsg(fd, mm + done, n - done, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		done += (unsigned)r;
+	}
+	return 0;
+}
+
+int
+udp_send_train(int fd, const uint8_t *buf, size_t len, size_t seg,
+    const struct udp_addr *to)
+{
+	if (len <= seg)
+		return udp_send(fd, buf, len, to);
+	if (no_gso == 0) {
+		/* TFTPX_NO_GSO=1: sendmmsg always (tests run both paths) */
+		const char *v = getenv("TFTPX_NO_GSO");
+
+		no_gso = v != NULL && v[0] != '\0' && strcmp(v, "0") != 0 ?
+		    1 : -1;
+	}
+	if (no_gso < 0 && seg < gso_bad_seg) {
+		if (send_gso(fd, buf, len, seg, to) == 0)
+			return 0;
+		if (errno == ENOPROTOOPT || errno == EOPNOTSUPP)
+			no_gso = 1;
+		else if (errno == EINVAL || errno == EMSGSIZE || errno == EIO)
+			gso_bad_seg = seg;
+		else
+			return -1;
+	}
+	return send_mmsg(fd, buf, len, seg, to);
 }

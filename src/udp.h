@@ -62,4 +62,16 @@ long	udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
 int	udp_send(int fd, const uint8_t *buf, size_t len,
 	    const struct udp_addr *to);
 
+/*
+ * A train: up to UDP_TRAIN_MAX datagrams of seg bytes each, laid end to
+ * end in buf (len bytes in all; only the last may be shorter), sent to
+ * one address in one system call: sendmsg with UDP_SEGMENT (the kernel
+ * cuts it, GSO) where the kernel has it, else sendmmsg.  len is at most
+ * UDP_TRAIN_BYTES.  Returns 0 or -1 with errno.
+ */
+#define UDP_TRAIN_MAX	64
+#define UDP_TRAIN_BYTES	65000
+int	udp_send_train(int fd, const uint8_t *buf, size_t len, size_t seg,
+	    const struct udp_addr *to);
+
 #endif

@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -249,7 +250,8 @@ IPV6 = None     # set in main()
 class Server:
     """A running `tftpx serve`; stderr is drained by a thread into lines."""
 
-    def __init__(self, ctx, root, args=(), listens=None, ready_timeout=5.0):
+    def __init__(self, ctx, root, args=(), listens=None, ready_timeout=5.0,
+                 env=None):
         self.ctx = ctx
         self.root = root
         if listens is None:
@@ -265,7 +267,9 @@ class Server:
         self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE,
-                                  start_new_session=True)
+                                  start_new_session=True,
+                                  env=dict(os.environ, **env) if env
+                                  else None)
         ctx.procs.append(self.p)
         t = threading.Thread(target=self._drain, daemon=True)
         t.start()
@@ -557,11 +561,12 @@ SIZES = [("0", 0), ("1", 1), ("511", 511), ("512", 512), ("513", 513),
          ("1M", MIB)]
 
 
-def client_get(ctx, size, opts=(), server_args=(), name="f.bin"):
+def client_get(ctx, size, opts=(), server_args=(), name="f.bin",
+               server_env=None):
     root = ctx.tmpdir("root")
     out = ctx.tmpdir("out")
     src = write_random(os.path.join(root, name), size)
-    srv = ctx.server(root, *server_args)
+    srv = ctx.server(root, *server_args, env=server_env)
     dst = os.path.join(out, "got.bin")
     r = ctx.tftpx("get", *opts, ctx.hp(srv.port), name, dst, timeout=90)
     ok_run(r, "tftpx get")
@@ -629,6 +634,27 @@ def _(ctx, opts):
                                     ("w16_b1468_v6", ("-w", "16", "-b", "1468"))])
 def _(ctx, opts):
     client_put(ctx, MIB, opts=opts)
+
+
+# A window leaves the server as one train (src/udp.c udp_send_train): one
+# sendmsg with UDP_SEGMENT, or one sendmmsg where GSO is off
+# (TFTPX_NO_GSO=1).  Sizes: 64 full trains, and a short last block; block
+# sizes from 64 segments per train (512) to one packet per train (65464).
+TRAINS = [("b512_w64", ("-b", "512", "-w", "64"), 512 * 64 * 8),
+          ("b1468_w16", ("-b", "1468", "-w", "16"), 1468 * (16 * 20 + 5) + 99),
+          ("b1468_w64", ("-b", "1468", "-w", "64"), 1468 * (64 * 3 + 50) + 1),
+          ("b8192_w16", ("-b", "8192", "-w", "16"), 8192 * 40 + 8191),
+          ("b65464_w4", ("-b", "65464", "-w", "4"), 65464 * 9 + 7)]
+
+
+@param_case("client_get_train", BOTH,
+            [("%s_%s" % (n, mode), (o, size, env))
+             for n, o, size in TRAINS
+             for mode, env in (("gso", None),
+                               ("mmsg", {"TFTPX_NO_GSO": "1"}))])
+def _(ctx, arg):
+    opts, size, env = arg
+    client_get(ctx, size, opts=opts, server_env=env)
 
 
 @case("client_get_ascii", fams=BOTH)
@@ -2051,6 +2077,59 @@ def _(ctx):
 @case("cli_get_missing_file_keeps_local")
 def _(ctx):
     missing_file_case(ctx, True)
+
+
+@case("cli_get_into_fifo_keeps_it")
+def _(ctx):
+    """LOCAL is a FIFO (a pipe to a flasher): the bytes go into it and it
+    stays a FIFO; a temp file renamed over it would replace it."""
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    src = write_random(os.path.join(root, "f.bin"), 300 * 1024 + 17)
+    srv = ctx.server(root)
+    fifo = os.path.join(out, "pipe")
+    os.mkfifo(fifo)
+    got = []
+
+    def reader():
+        with open(fifo, "rb") as f:
+            got.append(f.read())
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    r = ctx.tftpx("get", ctx.hp(srv.port), "f.bin", fifo, timeout=30)
+    if th.is_alive():
+        # the client never opened the FIFO: unblock the reader
+        with open(fifo, "wb"):
+            pass
+    th.join(10)
+    ok_run(r, "tftpx get into a FIFO")
+    check(stat.S_ISFIFO(os.lstat(fifo).st_mode),
+          "the FIFO was replaced by a %s" % oct(os.lstat(fifo).st_mode))
+    check(got and got[0] == read_bytes(src),
+          "bytes read from the FIFO differ from the file (%d bytes read)" %
+          (len(got[0]) if got else -1))
+    check(os.listdir(out) == ["pipe"], "left behind: %r" % os.listdir(out))
+
+
+@case("cli_get_into_device_keeps_it")
+def _(ctx):
+    """LOCAL is a character device (a null device node made here, not the
+    system's /dev/null): written into, never replaced."""
+    root = ctx.tmpdir("root")
+    out = ctx.tmpdir("out")
+    write_random(os.path.join(root, "f.bin"), 100 * 1024)
+    srv = ctx.server(root)
+    node = os.path.join(out, "null")
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError as e:
+        raise Skip("cannot make a device node here: %s" % e)
+    r = ctx.tftpx("get", ctx.hp(srv.port), "f.bin", node, timeout=30)
+    ok_run(r, "tftpx get into a device")
+    st = os.lstat(node)
+    check(stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3),
+          "the device node was replaced (mode %s)" % oct(st.st_mode))
+    check(os.listdir(out) == ["null"], "left behind: %r" % os.listdir(out))
 
 
 def timeout_case(ctx, port):

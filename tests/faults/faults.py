@@ -201,6 +201,11 @@ class FServer(lib.Server):
         self.cv = threading.Condition()
         e = {k: v for k, v in os.environ.items()
              if k not in ("TFTPX_NO_TMPFILE", "TFTPX_NO_OPENAT2")}
+        # A window leaves as one UDP_SEGMENT train (GSO), and on lo the
+        # kernel cuts it only at the receiving socket: nftables would see,
+        # count and drop a whole window as one packet.  On a NIC each
+        # datagram is on the wire alone; sendmmsg gives lo the same.
+        e["TFTPX_NO_GSO"] = "1"
         e.update(env or {})
         self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL,
