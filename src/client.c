@@ -526,6 +526,7 @@ client_run(const struct client_cfg *cfg)
 	struct udp_addr local;
 	const char *why;
 	uint64_t t0;
+	struct stat lst;
 	int rc = 1, sz = CLIENT_SOCKBUF, added;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -570,7 +571,20 @@ client_run(const struct client_cfg *cfg)
 		xc.role = XFER_RECV;
 		if (strcmp(cfg->local, "-") == 0)
 			c->out = STDOUT_FILENO;
-		else if ((c->out = open_local_tmp(c)) < 0) {
+		else if (stat(cfg->local, &lst) == 0 && !S_ISREG(lst.st_mode) &&
+		    !S_ISDIR(lst.st_mode)) {
+			/*
+			 * A device or a FIFO (/dev/null, a flash partition,
+			 * a pipe to a flasher): write into it.  A temp file
+			 * renamed over it would replace the device node.
+			 */
+			if ((c->out = open(cfg->local, O_WRONLY | O_CLOEXEC |
+			    O_NOCTTY)) < 0) {
+				log_error("%s: %s", cfg->local,
+				    strerror(errno));
+				goto out;
+			}
+		} else if ((c->out = open_local_tmp(c)) < 0) {
 			log_error("%s: cannot create a file beside it: %s",
 			    cfg->local, strerror(errno));
 			goto out;
