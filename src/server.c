@@ -1342,43 +1342,71 @@ hint_add(struct hint *h, int n, int family, const void *addr, int port)
 }
 
 /*
- * The addresses of this host a device can reach for a wildcard
- * listener of family: loopback and IPv6 link-local only when there is
- * nothing else (a device cannot use them).
+ * The addresses of this host a device can reach, for a wildcard
+ * listener of family.  Loopback only with lo (when nothing else is
+ * there); IPv6 link-local never: it needs a zone a boot loader lacks.
  */
 static int
-hint_wildcard(struct hint *h, int n, int family, int port)
+hint_wildcard(struct hint *h, int n, int family, int port, int lo)
 {
 	struct ifaddrs *ifa, *i;
+	const struct in6_addr *a6;
 	const void *ad;
-	int pass, start = n;
 
 	if (getifaddrs(&ifa) < 0)
 		return n;
-	for (pass = 0; pass < 2 && n == start; pass++) {
-		for (i = ifa; i; i = i->ifa_next) {
-			if (i->ifa_addr == NULL ||
-			    i->ifa_addr->sa_family != family ||
-			    !(i->ifa_flags & IFF_UP))
+	for (i = ifa; i; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != family ||
+		    !(i->ifa_flags & IFF_UP) ||
+		    !(i->ifa_flags & IFF_LOOPBACK) != !lo)
+			continue;
+		if (family == AF_INET) {
+			ad = &((const struct sockaddr_in *)
+			    (const void *)i->ifa_addr)->sin_addr;
+		} else {
+			a6 = &((const struct sockaddr_in6 *)
+			    (const void *)i->ifa_addr)->sin6_addr;
+			if (IN6_IS_ADDR_LINKLOCAL(a6))
 				continue;
-			if (family == AF_INET) {
-				ad = &((const struct sockaddr_in *)
-				    (const void *)i->ifa_addr)->sin_addr;
-			} else {
-				const struct in6_addr *a6 = &((const struct
-				    sockaddr_in6 *)(const void *)
-				    i->ifa_addr)->sin6_addr;
-
-				if (pass == 0 && IN6_IS_ADDR_LINKLOCAL(a6))
-					continue;
-				ad = a6;
-			}
-			if (pass == 0 && (i->ifa_flags & IFF_LOOPBACK))
-				continue;
-			n = hint_add(h, n, family, ad, port);
+			ad = a6;
 		}
+		n = hint_add(h, n, family, ad, port);
 	}
 	freeifaddrs(ifa);
+	return n;
+}
+
+/* The addresses of the listeners, IPv4 first; lo: see hint_wildcard(). */
+static int
+hint_collect(const struct server *s, struct hint *h, int lo)
+{
+	const struct udp_addr *a;
+	const struct sockaddr_in *s4;
+	const struct sockaddr_in6 *s6;
+	int i, n = 0, v6;
+
+	for (v6 = 0; v6 < 2; v6++) {
+		for (i = 0; i < s->nls; i++) {
+			a = &s->ls[i].addr;
+			s4 = (const struct sockaddr_in *)(const void *)&a->ss;
+			s6 = (const struct sockaddr_in6 *)(const void *)&a->ss;
+			if (!v6 && a->ss.ss_family == AF_INET) {
+				if (s4->sin_addr.s_addr == htonl(INADDR_ANY))
+					n = hint_wildcard(h, n, AF_INET,
+					    udp_port(a), lo);
+				else if (!lo)
+					n = hint_add(h, n, AF_INET,
+					    &s4->sin_addr, udp_port(a));
+			} else if (v6 && a->ss.ss_family == AF_INET6) {
+				if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
+					n = hint_wildcard(h, n, AF_INET6,
+					    udp_port(a), lo);
+				else if (!lo)
+					n = hint_add(h, n, AF_INET6,
+					    &s6->sin6_addr, udp_port(a));
+			}
+		}
+	}
 	return n;
 }
 
@@ -1391,34 +1419,11 @@ static void
 log_hints(const struct server *s)
 {
 	struct hint h[HINT_MAX];
-	const struct udp_addr *a;
-	const struct sockaddr_in *s4;
-	const struct sockaddr_in6 *s6;
 	char also[512] = "", port[32] = "";
-	int i, n = 0, fam, best = -1;
+	int i, n, best;
 
-	for (fam = 0; fam < 2; fam++) {
-		for (i = 0; i < s->nls; i++) {
-			a = &s->ls[i].addr;
-			s4 = (const struct sockaddr_in *)(const void *)&a->ss;
-			s6 = (const struct sockaddr_in6 *)(const void *)&a->ss;
-			if (fam == 0 && a->ss.ss_family == AF_INET) {
-				if (s4->sin_addr.s_addr == htonl(INADDR_ANY))
-					n = hint_wildcard(h, n, AF_INET,
-					    udp_port(a));
-				else
-					n = hint_add(h, n, AF_INET,
-					    &s4->sin_addr, udp_port(a));
-			} else if (fam == 1 && a->ss.ss_family == AF_INET6) {
-				if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
-					n = hint_wildcard(h, n, AF_INET6,
-					    udp_port(a));
-				else
-					n = hint_add(h, n, AF_INET6,
-					    &s6->sin6_addr, udp_port(a));
-			}
-		}
-	}
+	if ((n = hint_collect(s, h, 0)) == 0)
+		n = hint_collect(s, h, 1);
 	if (n == 0)
 		return;
 	best = 0;
