@@ -430,7 +430,7 @@ log_rec_close(struct log_rec *r)
 void
 log_rec_begin(struct log_rec *r, const char *event)
 {
-	char ts[40];
+	char ts[128];
 
 	r->len = 0;
 	r->first = 1;

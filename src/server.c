@@ -1209,8 +1209,9 @@ static int
 port_holder(int port, char *buf, size_t cap)
 {
 	unsigned long ino[HOLDER_INODES], got;
-	char dir[64], link[128], target[64], comm[64];
+	char dir[64], link[96], target[64], comm[64], *end;
 	struct dirent *pe, *fe;
+	long pid = 0, fdn;
 	DIR *pd, *fd;
 	size_t n, i;
 	FILE *f;
@@ -1221,18 +1222,19 @@ port_holder(int port, char *buf, size_t cap)
 	if ((pd = opendir("/proc")) == NULL)
 		return -1;
 	while (!found && (pe = readdir(pd)) != NULL) {
-		if (pe->d_name[0] < '1' || pe->d_name[0] > '9' ||
-		    strlen(pe->d_name) > 20)
+		pid = strtol(pe->d_name, &end, 10);
+		if (pid <= 0 || *end != '\0')
 			continue;
-		snprintf(dir, sizeof(dir), "/proc/%s/fd", pe->d_name);
+		snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
 		if ((fd = opendir(dir)) == NULL)
 			continue;
 		while (!found && (fe = readdir(fd)) != NULL) {
 			ssize_t l;
 
-			if (strlen(fe->d_name) > 20)
+			fdn = strtol(fe->d_name, &end, 10);
+			if (fdn < 0 || *end != '\0' || fe->d_name[0] == '\0')
 				continue;
-			snprintf(link, sizeof(link), "%s/%s", dir, fe->d_name);
+			snprintf(link, sizeof(link), "%s/%ld", dir, fdn);
 			l = readlink(link, target, sizeof(target) - 1);
 			if (l <= 0)
 				continue;
@@ -1244,21 +1246,20 @@ port_holder(int port, char *buf, size_t cap)
 					found = 1;
 		}
 		closedir(fd);
-		if (!found)
-			continue;
-		comm[0] = '\0';
-		snprintf(dir, sizeof(dir), "/proc/%s/comm", pe->d_name);
-		if ((f = fopen(dir, "re")) != NULL) {
-			if (fgets(comm, sizeof(comm), f) == NULL)
-				comm[0] = '\0';
-			fclose(f);
-		}
-		comm[strcspn(comm, "\n")] = '\0';
-		snprintf(buf, cap, "pid %s (%s)", pe->d_name,
-		    comm[0] ? comm : "?");
 	}
 	closedir(pd);
-	return found ? 0 : -1;
+	if (!found)
+		return -1;
+	comm[0] = '\0';
+	snprintf(dir, sizeof(dir), "/proc/%ld/comm", pid);
+	if ((f = fopen(dir, "re")) != NULL) {
+		if (fgets(comm, sizeof(comm), f) == NULL)
+			comm[0] = '\0';
+		fclose(f);
+	}
+	comm[strcspn(comm, "\n")] = '\0';
+	snprintf(buf, cap, "pid %ld (%s)", pid, comm[0] ? comm : "?");
+	return 0;
 }
 
 /* Why a listening socket could not be had, and what to do, in one line. */
