@@ -240,39 +240,46 @@ rec_key(struct log_rec *r, const char *key)
 }
 
 /*
- * Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms,
- * no surrogates, nothing above U+10FFFF), or 0 when it is not one.
+ * Length of the valid UTF-8 sequence at s (RFC 3629, Unicode table 3-7:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), or 0 when
+ * it is not one, with *bad the bytes to replace by one U+FFFD: the
+ * longest start of a valid sequence, at least 1 (Unicode's "maximal
+ * subpart" practice, which Python and browsers follow).
  */
 static size_t
-utf8_len(const unsigned char *s)
+utf8_len(const unsigned char *s, size_t *bad)
 {
-	unsigned char c = s[0];
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
 	size_t n, i;
-	unsigned long cp;
 
+	*bad = 1;
 	if (c < 0x80)
 		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
+	if (c >= 0xc2 && c <= 0xdf)
 		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
+	else if (c >= 0xe0 && c <= 0xef)
 		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
+	else if (c >= 0xf0 && c <= 0xf4)
 		n = 4;
-		cp = c & 0x07;
-	} else {
+	else
 		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		/* a NUL ends the string and fails this test too */
-		if ((s[i] & 0xc0) != 0x80)
+	if (c == 0xe0)
+		lo = 0xa0;		/* overlong */
+	else if (c == 0xed)
+		hi = 0x9f;		/* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90;		/* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f;		/* above U+10FFFF */
+	/* a NUL ends the string and fails these tests too */
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) {
+			*bad = i;
 			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
+		}
 	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
 	return n;
 }
 
@@ -285,7 +292,7 @@ log_rec_str(struct log_rec *r, const char *key, const char *val)
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)val;
 	char esc[8];
-	size_t n, i, mark = r->len;
+	size_t n, i, skip, mark = r->len;
 	int bad = 0, first = r->first;
 
 	if (!rec_room(r, strlen(key) + 6))
@@ -297,11 +304,11 @@ log_rec_str(struct log_rec *r, const char *key, const char *val)
 			r->trunc = 1;
 			break;
 		}
-		n = utf8_len(s + i);
+		n = utf8_len(s + i, &skip);
 		if (n == 0) {
-			/* not UTF-8: JSON strings cannot carry the byte */
+			/* not UTF-8: JSON strings cannot carry the bytes */
 			bad = 1;
-			n = 1;
+			n = skip;
 			if (!rec_room(r, 6))
 				goto toolong;
 			rec_raw(r, "\\ufffd", 6);

@@ -380,6 +380,11 @@ def _(ctx):
 # ---------------------------------------------------------------- JSON
 
 HOSTILE = b'we"ird\\na\nme\x01\x1b[31m\xff\xfe\x80\xc3(end'
+# bytes that are not UTF-8 in the ways a decoder can get wrong: overlong,
+# surrogate, above U+10FFFF, truncated sequences; and valid 2-4 byte ones
+NOT_UTF8 = [b"ov\xc0\xafer", b"su\xed\xa0\x80rr", b"hi\xf4\x90\x80\x80x",
+            b"tr\xe2\x82A", b"t4\xf0\x9f\x98", b"\xe0\x80\xaf",
+            "ok-\u00e9\u20ac\U0001f600".encode()]
 
 
 def json_events(lines):
@@ -460,6 +465,21 @@ def _(ctx):
           % (r.get("file_hex"), HOSTILE.hex()))
     check(r["error_code"] == 1 and r["reason"].startswith("not found: "),
           "refusal %r" % r)
+    for name in NOT_UTF8:
+        peer.send(pkt_rrq(name), srv.port)
+        peer.expect(3.0, "ERROR 1")
+    evs = wait_events(srv, lambda e: sum(x["event"] == "refusal"
+                                         for x in e) >= 1 + len(NOT_UTF8))
+    ref = [x for x in evs if x["event"] == "refusal"][1:]
+    check(len(ref) == len(NOT_UTF8), "refusals %r" % ref)
+    for name, r in zip(NOT_UTF8, ref):
+        # U+FFFD per maximal subpart, as Python decodes
+        want = name.decode("utf-8", "replace")
+        check(r["file"] == want, "%r logged as %r, expected %r" %
+              (name, r["file"], want))
+        valid = "\ufffd" not in want
+        check(("file_hex" in r) != valid, "%r: file_hex %r" %
+              (name, r.get("file_hex")))
     st = [x for x in evs if x["event"] == "start" and x["file"] == "a.bin"]
     check(st and "granted" in st[0] and "asked" in st[0], "start %r" % st)
     d = [x for x in evs if x["event"] == "duplicate"][0]
