@@ -1437,10 +1437,13 @@ log_hints(const struct server *s)
 	else
 		log_notice("U-Boot: setenv serverip6 %s; %stftpboot "
 		    "${loadaddr} <file> -ipv6", h[best].addr, port);
-	for (i = 1; i < n; i++)
+	for (i = 1; i < n; i++) {
 		append(also, sizeof(also), "%s%s%s%s", i > 1 ? ", " : "",
 		    h[i].family == AF_INET6 ? "[" : "", h[i].addr,
 		    h[i].family == AF_INET6 ? "]" : "");
+		if (h[i].port != h[best].port)
+			append(also, sizeof(also), ":%d", h[i].port);
+	}
 	if (also[0])
 		log_notice("also reachable at %s", also);
 }
