@@ -349,8 +349,13 @@ log_rec_hex(struct log_rec *r, const char *key, const char *val)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)val;
-	size_t i, n = strnlen(val, REC_STR_MAX);
+	size_t i, n = strnlen(val, REC_STR_MAX + 1);
 	char two[2];
+
+	if (n > REC_STR_MAX) {
+		n = REC_STR_MAX;
+		r->trunc = 1;
+	}
 
 	if (!rec_room(r, strlen(key) + 4 + 2 * n))
 		return;
@@ -471,7 +476,7 @@ static void vevent(int l, const char *fmt, va_list ap)
 static void
 vevent(int l, const char *fmt, va_list ap)
 {
-	char buf[2048];
+	char buf[8192];
 	size_t n, b;
 	int m;
 

@@ -390,7 +390,7 @@ log_outcome(struct transfer *t)
 		rec_opts(r, "options", &x->opts);
 		log_rec_u64(r, "bytes", x->st.bytes);
 		log_rec_num(r, "seconds", secs, 3);
-		log_rec_num(r, "mbps", rate, 1);
+		log_rec_num(r, "mbytes_per_s", rate, 1);
 		log_rec_u64(r, "retransmits", x->st.retransmits);
 		log_rec_u64(r, "probes", x->st.probes);
 		log_rec_u64(r, "answered", x->st.probes_answered);
@@ -1278,7 +1278,7 @@ listen_error(const char *verb, const struct udp_addr *a, int err)
 			log_error("%s %s: port %d is in use (another TFTP "
 			    "server?); stop it or use another --port", verb,
 			    buf, udp_port(a));
-	} else if (err == EACCES) {
+	} else if (err == EACCES && udp_port(a) < 1024) {
 		log_error("%s %s: permission denied for port %d; run as root, "
 		    "grant CAP_NET_BIND_SERVICE, or use --port 6969", verb,
 		    buf, udp_port(a));

@@ -445,7 +445,7 @@ def _(ctx):
     e = end_ok[0]
     check(e["outcome"] == "ok" and e["bytes"] == 3000 and e["op"] == "RRQ",
           "end event %r" % e)
-    for f in ("client", "mode", "seconds", "mbps", "retransmits", "probes",
+    for f in ("client", "mode", "seconds", "mbytes_per_s", "retransmits", "probes",
               "answered", "dupacks", "dupreqs", "srtt_ms", "pace_us",
               "options"):
         check(f in e, "end event lacks %r: %r" % (f, e))
