@@ -449,7 +449,6 @@ transfer_end(struct transfer *t)
 
 	if (t->dead)
 		return;
-	log_outcome(t);
 	t->dead = 1;
 	/*
 	 * --once: the first transfer that ran to its end decides the exit
@@ -470,6 +469,11 @@ transfer_end(struct transfer *t)
 			files_upload_abort(&t->up);
 		upload_del(s, t);
 	}
+	/*
+	 * Logged after the cleanup: whoever acts on the line (a person, a
+	 * script, a test) finds no temp file of a failed upload left.
+	 */
+	log_outcome(t);
 	/* a late copy of a request that was served must not run again */
 	if (t->x.status == XFER_DONE)
 		dedup_remember(s->recent, &t->key, t->req_hash,
@@ -488,7 +492,11 @@ transfer_settle(struct transfer *t)
 {
 	struct xfer *x = &t->x;
 
-	if (x->status != XFER_RUNNING)
+	/*
+	 * A finished upload dallies to re-ACK a lost final DATA: log it
+	 * now.  Any other end is logged by transfer_end(), after cleanup.
+	 */
+	if (x->status != XFER_RUNNING && x->phase != XP_END)
 		log_outcome(t);
 	if (x->phase == XP_END) {
 		transfer_end(t);
@@ -541,7 +549,9 @@ transfer_sock_cb(struct loop_fd *w, uint32_t events)
 /*
  * Answer a request we refuse, from the address it reached.  msg is the
  * short ERROR text the client gets; reason (NULL: msg) is what the log
- * says: what happened and what to do about it.
+ * says first: what happened and what to do about it.  The text line
+ * ends in "refused: error N: <msg>" as it always has, so a line can be
+ * matched with what the client printed.
  */
 static void
 refuse_at(struct server *s, int level, const struct udp_addr *local,
@@ -551,13 +561,14 @@ refuse_at(struct server *s, int level, const struct udp_addr *local,
 	struct udp_addr a = *local;
 	struct log_rec rec, *r = NULL;
 	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
-	char why[FILES_NAME_MAX * 8 + 1];
+	char why[FILES_NAME_MAX * 8 + 1], wire[PKT_ERRMSG_MAX * 4 + 1];
 	uint8_t pkt[PKT_ERRMSG_MAX + 8];
 	size_t n;
-	int fd;
+	int fd, same;
 
 	if (reason == NULL)
 		reason = msg;
+	same = strcmp(reason, msg) == 0;
 	if (log_level() >= level) {
 		if (log_format() == LOG_FMT_JSON) {
 			r = &rec;
@@ -567,10 +578,12 @@ refuse_at(struct server *s, int level, const struct udp_addr *local,
 			log_rec_str(r, "error_msg", msg);
 			rec_name(r, "reason", reason);
 		}
-		log_emit(level, r, "%s %s \"%s\" refused: error %d: %s",
+		log_emit(level, r, "%s %s \"%s\" %s%srefused: error %d: %s",
 		    udp_format(peer, pa), packet_op_name(p->op),
-		    log_safe(p->filename, safe, sizeof(safe)), code,
-		    log_safe(reason, why, sizeof(why)));
+		    log_safe(p->filename, safe, sizeof(safe)),
+		    same ? "" : log_safe(reason, why, sizeof(why)),
+		    same ? "" : "; ", code,
+		    log_safe(msg, wire, sizeof(wire)));
 	}
 	n = packet_encode_error(pkt, sizeof(pkt), (uint16_t)code, msg);
 	udp_set_port(&a, 0);

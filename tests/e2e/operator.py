@@ -119,8 +119,10 @@ def root_with(ctx, files):
 
 
 def refusal_line(srv, name_logged, timeout=3.0):
-    tag = '"%s" refused: ' % name_logged
-    return srv.wait_for(lambda l: tag in l, timeout)
+    """'... OP "name" REASON; refused: error N: TEXT' for name_logged."""
+    tag = '"%s" ' % name_logged
+    return srv.wait_for(lambda l: tag in l and "refused: error " in l,
+                        timeout)
 
 
 def get_ok(ctx, srv, name):
@@ -256,7 +258,8 @@ def _(ctx):
 REFUSALS = [
     ("not_found", (), lambda: pkt_rrq("/pxelinux.cfg/01-52-54-00-12-34-56"),
      1, "/pxelinux.cfg/01-52-54-00-12-34-56",
-     "refused: error 1: not found: pxelinux.cfg/01-52-54-00-12-34-56"),
+     " not found: pxelinux.cfg/01-52-54-00-12-34-56; refused: error 1: "
+     "file not found"),
     ("upload_off", (), lambda: pkt_wrq("new.bin"), 2, "new.bin",
      "upload refused: run with --upload"),
     ("exists", ("--upload",), lambda: pkt_wrq("a.bin"), 6, "a.bin",
@@ -578,7 +581,7 @@ def _(ctx):
         except socket.timeout:
             pass
     ok = [m for m in got if '"a.bin"' in m]
-    ref = [m for m in got if '"nope" refused' in m]
+    ref = [m for m in got if '"nope" ' in m and 'refused: error 1' in m]
     # <30> = LOG_DAEMON | LOG_INFO, <28> = LOG_DAEMON | LOG_WARNING
     check(ok and ok[0].startswith("<30>") and
           re.search(r"tftpx\[\d+\]: ", ok[0]) and ok[0].rstrip().endswith(
