@@ -56,6 +56,13 @@ static const char usage_serve[] =
 "      --rto-min MS          floor of the RTT-based retransmission and tail\n"
 "                            probe timers (default 10)\n"
 "      --classic-timers      fixed --timeout timers, no RTT (= --rto-min 0)\n"
+"      --log-format FMT      events as text lines (default) or json, one\n"
+"                            object per line\n"
+"      --log-file PATH       append events to PATH, not stderr (reopened\n"
+"                            on SIGHUP, for logrotate)\n"
+"      --syslog              send events to syslog (daemon, ident tftpx)\n"
+"      --once                exit after the first transfer: 0 if it\n"
+"                            succeeded, 1 if it failed\n"
 "  -v, --verbose             also log each request and its options\n"
 "  -q, --quiet               log errors only\n"
 "  -h, --help                this text\n"
@@ -162,6 +169,14 @@ enum {
 	OPT_CLASSIC,
 };
 
+/* serve: logging and scripted use (kept apart from the options above) */
+enum {
+	OPT_LOGFORMAT = 512,
+	OPT_LOGFILE,
+	OPT_SYSLOG,
+	OPT_ONCE,
+};
+
 /* "123", "64K", "64M", "2G" (powers of 1024), or exit 2. */
 static uint64_t
 size_arg(const char *cmd, const char *opt, const char *s)
@@ -206,6 +221,12 @@ cmd_serve(int argc, char **argv)
 		{ "max-upload", required_argument, NULL, OPT_MAXUPLOAD },
 		{ "rto-min", required_argument, NULL, OPT_RTOMIN },
 		{ "classic-timers", no_argument, NULL, OPT_CLASSIC },
+		/* logging and scripted use */
+		{ "log-format", required_argument, NULL, OPT_LOGFORMAT },
+		{ "log-file", required_argument, NULL, OPT_LOGFILE },
+		{ "syslog", no_argument, NULL, OPT_SYSLOG },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		/* end of logging and scripted use */
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -277,6 +298,22 @@ cmd_serve(int argc, char **argv)
 			cfg.max_upload = size_arg("serve", "--max-upload",
 			    optarg);
 			break;
+		/* logging and scripted use */
+		case OPT_LOGFORMAT:
+			if (log_set_format(optarg) < 0)
+				die_usage("serve", "--log-format is text or json, "
+				    "not '%s'", optarg);
+			break;
+		case OPT_LOGFILE:
+			cfg.log_file = optarg;
+			break;
+		case OPT_SYSLOG:
+			cfg.use_syslog = 1;
+			break;
+		case OPT_ONCE:
+			cfg.once = 1;
+			break;
+		/* end of logging and scripted use */
 		case 'v':
 			log_set_level(LOG_VERBOSE);
 			break;
@@ -295,6 +332,8 @@ cmd_serve(int argc, char **argv)
 		    argv[optind + 1]);
 	if (optind < argc)
 		cfg.dir = argv[optind];
+	if (cfg.log_file && cfg.use_syslog)
+		die_usage("serve", "--log-file and --syslog exclude each other");
 	return server_run(&cfg);
 }
 

@@ -13,13 +13,19 @@
  *    for it is the bug that truncates uploads in fork-per-request
  *    servers.  A different request from the same key means the client
  *    gave up on the old one: the old transfer ends, the new one starts.
- *  - one log line per transfer, when its outcome is known.
+ *  - one log line per transfer, when its outcome is known, and the reason
+ *    for every refusal in words a person can act on.
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +73,7 @@ struct transfer {
 	int			 committed;	/* upload made visible */
 	int			 logged;	/* outcome line written */
 	int			 dead;		/* ended; freed by its timer */
+	int			 superseded;	/* ended by a new request */
 	uint64_t		 start;
 	uint64_t		 dups;		/* duplicate requests dropped */
 	struct dedup_key	 key;		/* peer addr:port */
@@ -104,6 +111,8 @@ struct server {
 	unsigned		 busy_sent;
 	uint64_t		 dups;		/* duplicate requests dropped */
 	uint64_t		 busy;		/* requests refused as busy */
+	int			 once_done;	/* --once: first transfer ended */
+	int			 once_rc;	/*  and its exit status */
 	uint8_t			 rx[PKT_MAX + 1];
 	uint8_t			 scratch[XFER_SCRATCH];
 	/*
@@ -360,6 +369,47 @@ io_send(void *ctx, const uint8_t *pkt, size_t len)
 
 /* ---- transfer lifecycle ---------------------------------------------- */
 
+/* The text of a name for a JSON event, plus its bytes when not UTF-8. */
+static void
+rec_name(struct log_rec *r, const char *key, const char *name)
+{
+	char hexkey[32];
+
+	if (log_rec_str(r, key, name)) {
+		snprintf(hexkey, sizeof(hexkey), "%s_hex", key);
+		log_rec_hex(r, hexkey, name);
+	}
+}
+
+/* "blksize":1468,... for the options in o->have */
+static void
+rec_opts(struct log_rec *r, const char *key, const struct tftp_opts *o)
+{
+	struct opt_text txt;
+	struct pkt_opt l[5];
+	size_t i, n;
+
+	n = options_to_list(o, &txt, l);
+	log_rec_open(r, key);
+	for (i = 0; i < n; i++)
+		log_rec_u64(r, l[i].name, strtoull(l[i].value, NULL, 10));
+	log_rec_close(r);
+}
+
+/* The common head of a transfer's JSON events. */
+static void
+rec_head(struct log_rec *r, const char *event, const struct udp_addr *peer,
+    int op, const char *name, const char *mode)
+{
+	char pa[UDP_ADDRSTR];
+
+	log_rec_begin(r, event);
+	log_rec_str(r, "client", udp_format(peer, pa));
+	log_rec_str(r, "op", packet_op_name(op));
+	rec_name(r, "file", name);
+	rec_name(r, "mode", mode);
+}
+
 static void
 log_outcome(struct transfer *t)
 {
@@ -368,11 +418,36 @@ log_outcome(struct transfer *t)
 	char outcome[PKT_ERRMSG_MAX * 4 + 32], msg[PKT_ERRMSG_MAX * 4 + 1];
 	double secs = (double)(loop_now(t->srv->loop) - t->start) / 1e6;
 	double rate = secs > 0 ? (double)x->st.bytes / secs / 1e6 : 0;
-	int ok = x->status == XFER_DONE;
+	int ok = x->status == XFER_DONE, level = ok ? LOG_NORMAL : LOG_QUIET;
+	struct log_rec *r = NULL, rec;
 
 	if (t->logged)
 		return;
 	t->logged = 1;
+	if (log_level() < level)
+		return;
+	if (log_format() == LOG_FMT_JSON) {
+		r = &rec;
+		rec_head(r, "end", &t->peer, t->op, t->name, t->mode);
+		rec_opts(r, "options", &x->opts);
+		log_rec_u64(r, "bytes", x->st.bytes);
+		log_rec_num(r, "seconds", secs, 3);
+		log_rec_num(r, "mbytes_per_s", rate, 1);
+		log_rec_u64(r, "retransmits", x->st.retransmits);
+		log_rec_u64(r, "probes", x->st.probes);
+		log_rec_u64(r, "answered", x->st.probes_answered);
+		log_rec_u64(r, "dupacks", x->st.dup_acks);
+		log_rec_u64(r, "dupreqs", t->dups);
+		log_rec_num(r, "srtt_ms", (double)x->srtt / 1000.0, 2);
+		log_rec_u64(r, "pace_us", x->st.pace_max_us);
+		log_rec_str(r, "outcome", ok ? "ok" : "failed");
+		if (!ok) {
+			log_rec_int(r, "error_code", x->err_code);
+			log_rec_str(r, "error_from", x->err_peer ? "client" :
+			    "server");
+			rec_name(r, "error_msg", x->err_msg);
+		}
+	}
 	if (ok)
 		snprintf(outcome, sizeof(outcome), "ok");
 	else
@@ -380,7 +455,7 @@ log_outcome(struct transfer *t)
 		    x->err_code, x->err_peer ? "from client: " : "",
 		    log_safe(x->err_msg, msg, sizeof(msg)));
 	options_format(&x->opts, opts, sizeof(opts));
-	log_event(ok ? LOG_NORMAL : LOG_QUIET,
+	log_emit(level, r,
 	    "%s %s \"%s\" %s%s%s %llu bytes %.3f s %.1f MB/s "
 	    "retransmits=%llu probes=%llu answered=%llu dupacks=%llu "
 	    "dupreqs=%llu srtt=%.2fms pace=%lluus %s",
@@ -418,8 +493,17 @@ transfer_end(struct transfer *t)
 		return;
 	if (s->train_owner == t)
 		train_flush(s);
-	log_outcome(t);
 	t->dead = 1;
+	/*
+	 * --once: the first transfer that ran to its end decides the exit
+	 * status.  One ended by the client's own new request does not: the
+	 * new one (UEFI retrying without options) is the real attempt.
+	 */
+	if (s->cfg->once && !s->once_done && !t->superseded) {
+		s->once_done = 1;
+		s->once_rc = t->x.status == XFER_DONE ? 0 : 1;
+		loop_stop(s->loop);
+	}
 	loop_fd_stop(s->loop, &t->w);
 	close(t->sock);
 	if (t->fd >= 0)
@@ -429,6 +513,11 @@ transfer_end(struct transfer *t)
 			files_upload_abort(&t->up);
 		upload_del(s, t);
 	}
+	/*
+	 * Logged after the cleanup: whoever acts on the line (a person, a
+	 * script, a test) finds no temp file of a failed upload left.
+	 */
+	log_outcome(t);
 	/* a late copy of a request that was served must not run again */
 	if (t->x.status == XFER_DONE)
 		dedup_remember(s->recent, &t->key, t->req_hash,
@@ -448,7 +537,11 @@ transfer_settle(struct transfer *t)
 	struct xfer *x = &t->x;
 
 	train_flush(t->srv);
-	if (x->status != XFER_RUNNING)
+	/*
+	 * A finished upload dallies to re-ACK a lost final DATA: log it
+	 * now.  Any other end is logged by transfer_end(), after cleanup.
+	 */
+	if (x->status != XFER_RUNNING && x->phase != XP_END)
 		log_outcome(t);
 	if (x->phase == XP_END) {
 		transfer_end(t);
@@ -508,21 +601,45 @@ transfer_sock_cb(struct loop_fd *w, uint32_t events)
 
 /* ---- requests -------------------------------------------------------- */
 
-/* Answer a request we refuse, from the address it reached. */
+/*
+ * Answer a request we refuse, from the address it reached.  msg is the
+ * short ERROR text the client gets; reason (NULL: msg) is what the log
+ * says first: what happened and what to do about it.  The text line
+ * ends in "refused: error N: <msg>" as it always has, so a line can be
+ * matched with what the client printed.
+ */
 static void
 refuse_at(struct server *s, int level, const struct udp_addr *local,
-    const struct udp_addr *peer, int op, const char *name, int code,
-    const char *msg)
+    const struct udp_addr *peer, const struct packet *p, int code,
+    const char *msg, const char *reason)
 {
 	struct udp_addr a = *local;
-	char p[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+	struct log_rec rec, *r = NULL;
+	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+	char why[FILES_NAME_MAX * 8 + 1], wire[PKT_ERRMSG_MAX * 4 + 1];
 	uint8_t pkt[PKT_ERRMSG_MAX + 8];
 	size_t n;
-	int fd;
+	int fd, same;
 
-	log_event(level, "%s %s \"%s\" refused: error %d: %s",
-	    udp_format(peer, p), packet_op_name(op),
-	    log_safe(name, safe, sizeof(safe)), code, msg);
+	if (reason == NULL)
+		reason = msg;
+	same = strcmp(reason, msg) == 0;
+	if (log_level() >= level) {
+		if (log_format() == LOG_FMT_JSON) {
+			r = &rec;
+			rec_head(r, "refusal", peer, p->op, p->filename,
+			    p->mode);
+			log_rec_int(r, "error_code", code);
+			log_rec_str(r, "error_msg", msg);
+			rec_name(r, "reason", reason);
+		}
+		log_emit(level, r, "%s %s \"%s\" %s%srefused: error %d: %s",
+		    udp_format(peer, pa), packet_op_name(p->op),
+		    log_safe(p->filename, safe, sizeof(safe)),
+		    same ? "" : log_safe(reason, why, sizeof(why)),
+		    same ? "" : "; ", code,
+		    log_safe(msg, wire, sizeof(wire)));
+	}
 	n = packet_encode_error(pkt, sizeof(pkt), (uint16_t)code, msg);
 	udp_set_port(&a, 0);
 	if ((fd = udp_bind(&a, 0)) < 0)
@@ -534,10 +651,69 @@ refuse_at(struct server *s, int level, const struct udp_addr *local,
 
 static void
 refuse(struct server *s, const struct udp_addr *local,
-    const struct udp_addr *peer, int op, const char *name, int code,
-    const char *msg)
+    const struct udp_addr *peer, const struct packet *p, int code,
+    const char *msg, const char *reason)
 {
-	refuse_at(s, LOG_QUIET, local, peer, op, name, code, msg);
+	refuse_at(s, LOG_QUIET, local, peer, p, code, msg, reason);
+}
+
+/*
+ * The words for a refusal files.c decided: what was wrong with which
+ * name, and what to do when the operator can do something.  path is the
+ * normalized name (leading '/' gone, '\' mapped with --backslash).
+ */
+static const char *
+files_reason(const struct files_err *err, int op, const char *path,
+    char *buf, size_t cap)
+{
+	const char *m = err->msg ? err->msg : "refused";
+
+	switch (err->code) {
+	case TFTP_ENOTFOUND:
+		if (op == TFTP_WRQ)
+			snprintf(buf, cap, "directory not found: %s (uploads "
+			    "do not create directories)", path);
+		else
+			snprintf(buf, cap, "not found: %s", path);
+		return buf;
+	case TFTP_EEXISTS:
+		snprintf(buf, cap, "exists: %s; run with --overwrite to "
+		    "replace", path);
+		return buf;
+	case TFTP_EACCESS:
+		if (err->sys == EXDEV || strcmp(m, "path leaves the root") == 0)
+			return "access denied: path leaves the root";
+		if (err->sys == EACCES || err->sys == EPERM) {
+			snprintf(buf, cap, "access denied: %s is not %s by the "
+			    "server (uid %u)", path, op == TFTP_WRQ ?
+			    "writable" : "readable", (unsigned)geteuid());
+			return buf;
+		}
+		if (strcmp(m, "symlink refused") == 0) {
+			snprintf(buf, cap, "access denied: %s goes through a "
+			    "symlink (without openat2 every symlink is "
+			    "refused)", path);
+			return buf;
+		}
+		if (strcmp(m, "not a regular file") == 0) {
+			snprintf(buf, cap, "access denied: %s is not a regular "
+			    "file", path);
+			return buf;
+		}
+		if (strcmp(m, "reserved file name") == 0)
+			return "access denied: names starting with .tftpx- "
+			    "are the server's temp files";
+		snprintf(buf, cap, "access denied: %s", m);
+		return buf;
+	case TFTP_ENOSPACE:
+		snprintf(buf, cap, "no space: %s", m);
+		return buf;
+	default:
+		if (err->sys == 0)
+			return m;
+		snprintf(buf, cap, "%s: %s: %s", m, path, strerror(err->sys));
+		return buf;
+	}
 }
 
 static int
@@ -576,7 +752,8 @@ set_bufs(int fd)
  */
 static int
 upload_size_ok(struct server *s, struct transfer *t,
-    const struct tftp_opts *req, struct files_err *err)
+    const struct tftp_opts *req, struct files_err *err, char *why,
+    size_t cap)
 {
 	uint64_t max = s->cfg->max_upload;
 	struct statvfs vfs;
@@ -586,12 +763,18 @@ upload_size_ok(struct server *s, struct transfer *t,
 	if (max && req->tsize > max) {
 		err->code = TFTP_ENOSPACE;
 		err->msg = "file too large (over the server's --max-upload)";
+		snprintf(why, cap, "too large: tsize %llu is over --max-upload "
+		    "%llu", (unsigned long long)req->tsize,
+		    (unsigned long long)max);
 		return -1;
 	}
 	if (fstatvfs(t->up.dirfd, &vfs) == 0 &&
 	    req->tsize > (uint64_t)vfs.f_bavail * vfs.f_frsize) {
 		err->code = TFTP_ENOSPACE;
 		err->msg = "not enough free space for the announced tsize";
+		snprintf(why, cap, "no space: tsize %llu, %llu bytes free in "
+		    "the target directory", (unsigned long long)req->tsize,
+		    (unsigned long long)vfs.f_bavail * vfs.f_frsize);
 		return -1;
 	}
 	return 0;
@@ -599,18 +782,23 @@ upload_size_ok(struct server *s, struct transfer *t,
 
 /* Claim the target name: one upload per name at a time. */
 static int
-upload_claim(struct server *s, struct transfer *t, struct files_err *err)
+upload_claim(struct server *s, struct transfer *t, struct files_err *err,
+    char *why, size_t cap)
 {
 	struct stat st;
 
 	if (fstat(t->up.dirfd, &st) < 0) {
 		err->code = TFTP_EUNDEF;
 		err->msg = "cannot stat the target directory";
+		snprintf(why, cap, "cannot stat the target directory: %s",
+		    strerror(errno));
 		return -1;
 	}
 	if (upload_find(s, st.st_dev, st.st_ino, t->up.base)) {
 		err->code = TFTP_EACCESS;
 		err->msg = "another upload of this name is in progress";
+		snprintf(why, cap, "busy name: another upload of %s is in "
+		    "progress", t->name);
 		return -1;
 	}
 	t->up_dev = st.st_dev;
@@ -618,6 +806,167 @@ upload_claim(struct server *s, struct transfer *t, struct files_err *err)
 	t->unext = s->uploads;
 	s->uploads = t;
 	return 0;
+}
+
+/* ---- option negotiation, told at -v --------------------------------- */
+
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} opt_names[] = {
+	{ "blksize", OPT_BLKSIZE },
+	{ "timeout", OPT_TIMEOUT },
+	{ "tsize", OPT_TSIZE },
+	{ "windowsize", OPT_WINDOWSIZE },
+	{ "rollover", OPT_ROLLOVER },
+};
+
+#define OPT_NAMES	(sizeof(opt_names) / sizeof(opt_names[0]))
+
+static uint64_t
+opt_value(const struct tftp_opts *o, unsigned bit)
+{
+	switch (bit) {
+	case OPT_BLKSIZE:
+		return o->blksize;
+	case OPT_TIMEOUT:
+		return o->timeout;
+	case OPT_TSIZE:
+		return o->tsize;
+	case OPT_WINDOWSIZE:
+		return o->windowsize;
+	default:
+		return o->rollover;
+	}
+}
+
+/* Plain decimal, as options.c reads it; -1 for anything else. */
+static int
+opt_decimal(const char *v, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (*v == '\0')
+		return -1;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*v - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+static void
+append(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+append(char *buf, size_t cap, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	va_list ap;
+
+	if (n + 1 >= cap)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, cap - n, fmt, ap);
+	va_end(ap);
+}
+
+/* Why a granted value is below the asked one. */
+static const char *
+clamp_reason(const struct server *s, unsigned bit, uint64_t asked)
+{
+	if (bit == OPT_BLKSIZE)
+		return "--blksize-max";
+	if (bit == OPT_WINDOWSIZE)
+		return asked > s->cfg->windowsize_max ? "--windowsize-max" :
+		    "blksize x windowsize at most 1 MiB";
+	return "server limit";
+}
+
+/*
+ * At -v: the start of a transfer with what the client asked, what it
+ * was granted and which options were ignored, and why:
+ *   options: blksize 65464->1468 (--blksize-max) tsize 0->1048576;
+ *   ignored: foo (unknown), blksize=7 (repeated)
+ */
+static void
+log_start(struct transfer *t, const struct packet *p,
+    const struct tftp_opts *req, const struct tftp_opts *got, int netascii,
+    uint64_t size)
+{
+	struct server *s = t->srv;
+	struct log_rec rec, *r = NULL;
+	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+	char neg[1024] = "", ign[1024] = "", v[64], w[64];
+	unsigned seen = 0, bit;
+	uint64_t val;
+	size_t i, j;
+
+	if (log_level() < LOG_VERBOSE)
+		return;
+	/* every option sent, in the order sent: what options_parse() did */
+	for (i = 0; i < p->nopts; i++) {
+		for (j = 0; j < OPT_NAMES; j++)
+			if (strcasecmp(p->opts[i].name, opt_names[j].name) == 0)
+				break;
+		log_safe(p->opts[i].name, v, sizeof(v));
+		log_safe(p->opts[i].value, w, sizeof(w));
+		if (j == OPT_NAMES) {
+			append(ign, sizeof(ign), "%s%s (unknown)",
+			    ign[0] ? ", " : "", v);
+			continue;
+		}
+		bit = opt_names[j].bit;
+		if (seen & bit) {
+			append(ign, sizeof(ign), "%s%s=%s (repeated)",
+			    ign[0] ? ", " : "", v, w);
+		} else if (!(req->have & bit) ||
+		    opt_decimal(p->opts[i].value, &val) < 0 ||
+		    val != opt_value(req, bit)) {
+			append(ign, sizeof(ign), "%s%s=%s (malformed or out "
+			    "of range)", ign[0] ? ", " : "", v, w);
+		} else {
+			seen |= bit;
+		}
+	}
+	for (j = 0; j < OPT_NAMES; j++) {
+		bit = opt_names[j].bit;
+		if (!(req->have & bit))
+			continue;
+		if (!(got->have & bit)) {
+			append(neg, sizeof(neg), "%s%s %llu->none (%s)",
+			    neg[0] ? " " : "", opt_names[j].name,
+			    (unsigned long long)opt_value(req, bit),
+			    netascii ? "netascii size differs" : size == 0 ?
+			    "empty file" : "not granted");
+			continue;
+		}
+		append(neg, sizeof(neg), "%s%s %llu->%llu", neg[0] ? " " : "",
+		    opt_names[j].name, (unsigned long long)opt_value(req, bit),
+		    (unsigned long long)opt_value(got, bit));
+		if ((bit == OPT_BLKSIZE || bit == OPT_WINDOWSIZE) &&
+		    opt_value(got, bit) < opt_value(req, bit))
+			append(neg, sizeof(neg), " (%s)", clamp_reason(s, bit,
+			    opt_value(req, bit)));
+	}
+	if (log_format() == LOG_FMT_JSON) {
+		r = &rec;
+		rec_head(r, "start", &t->peer, t->op, t->name, t->mode);
+		rec_opts(r, "asked", req);
+		rec_opts(r, "granted", got);
+		if (neg[0])
+			log_rec_str(r, "negotiation", neg);
+		if (ign[0])
+			log_rec_str(r, "ignored", ign);
+	}
+	log_emit(LOG_VERBOSE, r, "%s %s \"%s\" %s start%s%s%s%s",
+	    udp_format(&t->peer, pa), packet_op_name(t->op),
+	    log_safe(t->name, safe, sizeof(safe)), t->mode,
+	    neg[0] || ign[0] ? ", options: " : "", neg[0] ? neg : ign[0] ?
+	    "none" : "", ign[0] ? "; ignored: " : "", ign);
 }
 
 static int
@@ -633,28 +982,31 @@ start_transfer(struct server *s, const struct packet *p,
 	struct xfer_io io;
 	struct files_err err;
 	struct udp_addr a;
-	char path[FILES_NAME_MAX];
-	const char *why;
+	char path[FILES_NAME_MAX], why[FILES_NAME_MAX * 2];
+	const char *msg, *reason = NULL;
 	uint64_t size = 0;
 	int netascii;
 
-	if (parse_mode(p->mode, &netascii, &why) < 0) {
-		refuse(s, local, peer, p->op, p->filename, TFTP_EBADOP, why);
+	if (parse_mode(p->mode, &netascii, &msg) < 0) {
+		snprintf(why, sizeof(why), "bad mode: %s", msg);
+		refuse(s, local, peer, p, TFTP_EBADOP, msg, why);
 		return 0;
 	}
 	if (p->op == TFTP_WRQ && !cfg->upload) {
-		refuse(s, local, peer, p->op, p->filename, TFTP_EACCESS,
-		    "uploads are disabled (run the server with --upload)");
+		refuse(s, local, peer, p, TFTP_EACCESS,
+		    "uploads are disabled (run the server with --upload)",
+		    "upload refused: run with --upload");
 		return 0;
 	}
 	if (files_normalize(p->filename, cfg->backslash, path, sizeof(path),
 	    &err) < 0) {
-		refuse(s, local, peer, p->op, p->filename, err.code, err.msg);
+		refuse(s, local, peer, p, err.code, err.msg, files_reason(&err,
+		    p->op, p->filename, why, sizeof(why)));
 		return 0;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		refuse(s, local, peer, p->op, p->filename, TFTP_EUNDEF,
-		    "server out of memory");
+		refuse(s, local, peer, p, TFTP_EUNDEF, "server out of memory",
+		    NULL);
 		return 0;
 	}
 	t->req_hash = req_hash;
@@ -685,9 +1037,11 @@ start_transfer(struct server *s, const struct packet *p,
 		if (files_upload_begin(s->rootfd, path, cfg->overwrite,
 		    &t->up, &err) < 0)
 			goto refused;
-		if (upload_size_ok(s, t, &req, &err) < 0 ||
-		    upload_claim(s, t, &err) < 0)
+		if (upload_size_ok(s, t, &req, &err, why, sizeof(why)) < 0 ||
+		    upload_claim(s, t, &err, why, sizeof(why)) < 0) {
+			reason = why;
 			goto refused;
+		}
 		xc.role = XFER_RECV;
 		options_negotiate(&req, &s->lim, 0, -1, &xc.opts);
 	}
@@ -696,6 +1050,10 @@ start_transfer(struct server *s, const struct packet *p,
 	if ((t->sock = udp_bind(&a, 0)) < 0) {
 		err.code = TFTP_EUNDEF;
 		err.msg = "server busy (out of sockets), try again later";
+		snprintf(why, sizeof(why), "out of sockets: %s; raise the fd "
+		    "limit (ulimit -n) or lower --max-transfers",
+		    strerror(errno));
+		reason = why;
 		goto refused;
 	}
 	set_bufs(t->sock);
@@ -720,26 +1078,21 @@ start_transfer(struct server *s, const struct packet *p,
 	if (loop_fd_start(s->loop, &t->w, t->sock, transfer_sock_cb, t) < 0) {
 		err.code = TFTP_EUNDEF;
 		err.msg = "server out of memory";
+		reason = "server out of memory";
 		goto refused;
 	}
 	t->cc = cc;
 	cc->n++;
 	table_add(s, t);
 	s->live++;
-	if (log_level() >= LOG_VERBOSE) {
-		char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1], o[160];
-
-		options_format(&xc.opts, o, sizeof(o));
-		log_event(LOG_VERBOSE, "%s %s \"%s\" %s start%s%s",
-		    udp_format(peer, pa), packet_op_name(t->op),
-		    log_safe(t->name, safe, sizeof(safe)), t->mode,
-		    o[0] ? ", granted " : "", o);
-	}
+	log_start(t, p, &req, &xc.opts, netascii, size);
 	xfer_start(&t->x, loop_now(s->loop));
 	transfer_settle(t);
 	return 1;
 refused:
-	refuse(s, local, peer, p->op, p->filename, err.code, err.msg);
+	if (reason == NULL)
+		reason = files_reason(&err, p->op, path, why, sizeof(why));
+	refuse(s, local, peer, p, err.code, err.msg, reason);
 	if (t->sock >= 0)
 		close(t->sock);
 	if (t->fd >= 0)
@@ -752,6 +1105,26 @@ refused:
 	return 0;
 }
 
+/* At -v: a repeated request was dropped (late: its transfer had ended). */
+static void
+log_duplicate(const struct udp_addr *peer, const struct packet *p, int late)
+{
+	struct log_rec rec, *r = NULL;
+	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+
+	if (log_level() < LOG_VERBOSE)
+		return;
+	if (log_format() == LOG_FMT_JSON) {
+		r = &rec;
+		rec_head(r, "duplicate", peer, p->op, p->filename, p->mode);
+		log_rec_bool(r, "finished", late);
+	}
+	log_emit(LOG_VERBOSE, r, "%s %s \"%s\" %s", udp_format(peer, pa),
+	    packet_op_name(p->op), log_safe(p->filename, safe, sizeof(safe)),
+	    late ? "late duplicate of a finished transfer dropped" :
+	    "duplicate request dropped");
+}
+
 static void
 handle_request(struct server *s, const uint8_t *buf, size_t len,
     const struct udp_addr *local, const struct udp_addr *peer)
@@ -762,7 +1135,7 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 	struct transfer *old;
 	struct packet p;
 	uint64_t h;
-	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+	char why[128];
 
 	if (packet_decode(buf, len, &p) < 0)
 		return;
@@ -775,10 +1148,7 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 		if (old->req_hash == h) {
 			old->dups++;
 			s->dups++;
-			log_event(LOG_VERBOSE, "%s %s \"%s\" duplicate request "
-			    "dropped", udp_format(peer, pa),
-			    packet_op_name(p.op),
-			    log_safe(p.filename, safe, sizeof(safe)));
+			log_duplicate(peer, &p, 0);
 			return;
 		}
 		/*
@@ -789,27 +1159,33 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 		 */
 		xfer_abort(&old->x, -1,
 		    "superseded by a new request from the same port");
+		old->superseded = 1;
 		transfer_end(old);
 	} else if (dedup_seen(s->recent, &key, h, loop_now(s->loop))) {
 		s->dups++;
-		log_event(LOG_VERBOSE, "%s %s \"%s\" late duplicate of a "
-		    "finished transfer dropped", udp_format(peer, pa),
-		    packet_op_name(p.op),
-		    log_safe(p.filename, safe, sizeof(safe)));
+		log_duplicate(peer, &p, 1);
 		return;
 	}
 	if ((cc = host_get(s, &key)) == NULL) {
-		refuse(s, local, peer, p.op, p.filename, TFTP_EUNDEF,
-		    "server out of memory");
+		refuse(s, local, peer, &p, TFTP_EUNDEF, "server out of memory",
+		    NULL);
 		return;
 	}
 	if (s->live >= cfg->max_transfers || cc->n >= cfg->max_per_client) {
 		s->busy++;
 		/* a flood must not become a flood of ERRORs or log lines */
-		if (busy_allowed(s))
-			refuse_at(s, LOG_VERBOSE, local, peer, p.op,
-			    p.filename, TFTP_EUNDEF,
-			    "server busy, try again later");
+		if (busy_allowed(s)) {
+			if (s->live >= cfg->max_transfers)
+				snprintf(why, sizeof(why), "server busy: %zu "
+				    "transfers live (--max-transfers)",
+				    s->live);
+			else
+				snprintf(why, sizeof(why), "server busy: %u "
+				    "transfers live from this host "
+				    "(--max-per-client)", cc->n);
+			refuse_at(s, LOG_VERBOSE, local, peer, &p,
+			    TFTP_EUNDEF, "server busy, try again later", why);
+		}
 		/* a refused request leaves no host entry behind */
 		if (cc->n == 0)
 			host_put_empty(s, cc);
@@ -851,11 +1227,298 @@ signal_cb(struct loop_fd *w, uint32_t events)
 	struct signalfd_siginfo si;
 
 	(void)events;
-	if (read(w->fd, &si, sizeof(si)) > 0)
-		loop_stop(s->loop);
+	if (read(w->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		/* logrotate moved the file: write to a new one by that name */
+		if (log_reopen() < 0)
+			log_error("cannot reopen log file %s: %s; still writing "
+			    "to the old one", s->cfg->log_file, strerror(errno));
+		return;
+	}
+	loop_stop(s->loop);
 }
 
-/* ---- start-up -------------------------------------------------------- */
+/* ---- start-up ------------------------------------------------------- */
+
+#define HOLDER_INODES	16	/* sockets on one port looked up at most */
+
+/*
+ * The inodes of the UDP sockets bound to port, from /proc/net/udp and
+ * /proc/net/udp6.  Best effort: an unreadable file gives nothing.
+ */
+static size_t
+port_inodes(int port, unsigned long *ino, size_t cap)
+{
+	static const char *const tab[] = { "/proc/net/udp", "/proc/net/udp6" };
+	char line[512];
+	unsigned lport;
+	unsigned long inode;
+	size_t i, n = 0;
+	FILE *f;
+
+	for (i = 0; i < 2; i++) {
+		if ((f = fopen(tab[i], "re")) == NULL)
+			continue;
+		/* "sl local rem st tx:rx tr:tm retr uid timeout inode" */
+		while (n < cap && fgets(line, sizeof(line), f) != NULL) {
+			if (sscanf(line, " %*s %*[0-9A-Fa-f]:%x %*s %*s %*s "
+			    "%*s %*s %*s %*s %lu", &lport, &inode) == 2 &&
+			    (int)lport == port && inode != 0)
+				ino[n++] = inode;
+		}
+		fclose(f);
+	}
+	return n;
+}
+
+/*
+ * "pid 1234 (python3)" for the process holding UDP port, from the
+ * socket inodes and the /proc/PID/fd links.  Best effort: processes we
+ * may not look into are skipped.  Returns 0 or -1 (unknown).
+ */
+static int
+port_holder(int port, char *buf, size_t cap)
+{
+	unsigned long ino[HOLDER_INODES], got;
+	char dir[64], link[96], target[64], comm[64], *end;
+	struct dirent *pe, *fe;
+	long pid = 0, fdn;
+	DIR *pd, *fd;
+	size_t n, i;
+	FILE *f;
+	int found = 0;
+
+	if ((n = port_inodes(port, ino, HOLDER_INODES)) == 0)
+		return -1;
+	if ((pd = opendir("/proc")) == NULL)
+		return -1;
+	while (!found && (pe = readdir(pd)) != NULL) {
+		pid = strtol(pe->d_name, &end, 10);
+		if (pid <= 0 || *end != '\0')
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
+		if ((fd = opendir(dir)) == NULL)
+			continue;
+		while (!found && (fe = readdir(fd)) != NULL) {
+			ssize_t l;
+
+			fdn = strtol(fe->d_name, &end, 10);
+			if (fdn < 0 || *end != '\0' || fe->d_name[0] == '\0')
+				continue;
+			snprintf(link, sizeof(link), "%s/%ld", dir, fdn);
+			l = readlink(link, target, sizeof(target) - 1);
+			if (l <= 0)
+				continue;
+			target[l] = '\0';
+			if (sscanf(target, "socket:[%lu]", &got) != 1)
+				continue;
+			for (i = 0; i < n; i++)
+				if (ino[i] == got)
+					found = 1;
+		}
+		closedir(fd);
+	}
+	closedir(pd);
+	if (!found)
+		return -1;
+	comm[0] = '\0';
+	snprintf(dir, sizeof(dir), "/proc/%ld/comm", pid);
+	if ((f = fopen(dir, "re")) != NULL) {
+		if (fgets(comm, sizeof(comm), f) == NULL)
+			comm[0] = '\0';
+		fclose(f);
+	}
+	comm[strcspn(comm, "\n")] = '\0';
+	snprintf(buf, cap, "pid %ld (%s)", pid, comm[0] ? comm : "?");
+	return 0;
+}
+
+/* Why a listening socket could not be had, and what to do, in one line. */
+static void
+listen_error(const char *verb, const struct udp_addr *a, int err)
+{
+	char buf[UDP_ADDRSTR], who[128];
+
+	udp_format(a, buf);
+	if (err == EADDRINUSE) {
+		if (port_holder(udp_port(a), who, sizeof(who)) == 0)
+			log_error("%s %s: port %d is in use by %s; stop it "
+			    "or use another --port", verb, buf, udp_port(a),
+			    who);
+		else
+			log_error("%s %s: port %d is in use (another TFTP "
+			    "server?); stop it or use another --port", verb,
+			    buf, udp_port(a));
+	} else if (err == EACCES && udp_port(a) < 1024) {
+		log_error("%s %s: permission denied for port %d; run as root, "
+		    "grant CAP_NET_BIND_SERVICE, or use --port 6969", verb,
+		    buf, udp_port(a));
+	} else if (err == EADDRNOTAVAIL) {
+		log_error("%s %s: no interface of this host has that address",
+		    verb, buf);
+	} else {
+		log_error("%s %s: %s", verb, buf, strerror(err));
+	}
+}
+
+/* DIR cannot be served: say why and what to do, in one line. */
+static void
+dir_error(const char *dir, int err)
+{
+	switch (err) {
+	case ENOENT:
+		log_error("cannot serve '%s': no such directory; create it or "
+		    "name another DIR", dir);
+		break;
+	case ENOTDIR:
+		log_error("cannot serve '%s': not a directory; name the "
+		    "directory that holds the files", dir);
+		break;
+	case EACCES:
+	case EPERM:
+		log_error("cannot serve '%s': permission denied for uid %u; "
+		    "make it readable and searchable (chmod a+rx) or run as "
+		    "its owner", dir, (unsigned)geteuid());
+		break;
+	default:
+		log_error("cannot serve '%s': %s", dir, strerror(err));
+		break;
+	}
+}
+
+#define HINT_MAX	16	/* addresses named at start-up */
+
+struct hint {
+	int	family;
+	char	addr[INET6_ADDRSTRLEN];
+	int	port;
+};
+
+static int
+hint_add(struct hint *h, int n, int family, const void *addr, int port)
+{
+	char txt[INET6_ADDRSTRLEN];
+	int i;
+
+	if (n >= HINT_MAX ||
+	    inet_ntop(family, addr, txt, sizeof(txt)) == NULL)
+		return n;
+	for (i = 0; i < n; i++)
+		if (h[i].family == family && h[i].port == port &&
+		    strcmp(h[i].addr, txt) == 0)
+			return n;
+	h[n].family = family;
+	h[n].port = port;
+	memcpy(h[n].addr, txt, sizeof(txt));
+	return n + 1;
+}
+
+/*
+ * The addresses of this host a device can reach, for a wildcard
+ * listener of family.  Loopback only with lo (when nothing else is
+ * there); IPv6 link-local never: it needs a zone a boot loader lacks.
+ */
+static int
+hint_wildcard(struct hint *h, int n, int family, int port, int lo)
+{
+	struct ifaddrs *ifa, *i;
+	const struct in6_addr *a6;
+	const void *ad;
+
+	if (getifaddrs(&ifa) < 0)
+		return n;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != family ||
+		    !(i->ifa_flags & IFF_UP) ||
+		    !(i->ifa_flags & IFF_LOOPBACK) != !lo)
+			continue;
+		if (family == AF_INET) {
+			ad = &((const struct sockaddr_in *)
+			    (const void *)i->ifa_addr)->sin_addr;
+		} else {
+			a6 = &((const struct sockaddr_in6 *)
+			    (const void *)i->ifa_addr)->sin6_addr;
+			if (IN6_IS_ADDR_LINKLOCAL(a6))
+				continue;
+			ad = a6;
+		}
+		n = hint_add(h, n, family, ad, port);
+	}
+	freeifaddrs(ifa);
+	return n;
+}
+
+/* The addresses of the listeners, IPv4 first; lo: see hint_wildcard(). */
+static int
+hint_collect(const struct server *s, struct hint *h, int lo)
+{
+	const struct udp_addr *a;
+	const struct sockaddr_in *s4;
+	const struct sockaddr_in6 *s6;
+	int i, n = 0, v6;
+
+	for (v6 = 0; v6 < 2; v6++) {
+		for (i = 0; i < s->nls; i++) {
+			a = &s->ls[i].addr;
+			s4 = (const struct sockaddr_in *)(const void *)&a->ss;
+			s6 = (const struct sockaddr_in6 *)(const void *)&a->ss;
+			if (!v6 && a->ss.ss_family == AF_INET) {
+				if (s4->sin_addr.s_addr == htonl(INADDR_ANY))
+					n = hint_wildcard(h, n, AF_INET,
+					    udp_port(a), lo);
+				else if (!lo)
+					n = hint_add(h, n, AF_INET,
+					    &s4->sin_addr, udp_port(a));
+			} else if (v6 && a->ss.ss_family == AF_INET6) {
+				if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
+					n = hint_wildcard(h, n, AF_INET6,
+					    udp_port(a), lo);
+				else if (!lo)
+					n = hint_add(h, n, AF_INET6,
+					    &s6->sin6_addr, udp_port(a));
+			}
+		}
+	}
+	return n;
+}
+
+/*
+ * After the "serving" line: what to type on a device, with a real
+ * address of this host (IPv4 first: most boot loaders speak only that),
+ * and the other addresses it answers on.
+ */
+static void
+log_hints(const struct server *s)
+{
+	struct hint h[HINT_MAX];
+	char also[512] = "", port[32] = "";
+	int i, n, best;
+
+	if ((n = hint_collect(s, h, 0)) == 0)
+		n = hint_collect(s, h, 1);
+	if (n == 0)
+		return;
+	best = 0;
+	if (h[best].port != 69)
+		snprintf(port, sizeof(port), "setenv tftpdstp %d; ",
+		    h[best].port);
+	if (h[best].family == AF_INET)
+		log_notice("U-Boot: setenv serverip %s; %stftpboot ${loadaddr} "
+		    "<file>", h[best].addr, port);
+	else
+		log_notice("U-Boot: setenv serverip6 %s; %stftpboot "
+		    "${loadaddr} <file> -ipv6", h[best].addr, port);
+	for (i = 1; i < n; i++) {
+		append(also, sizeof(also), "%s%s%s%s", i > 1 ? ", " : "",
+		    h[i].family == AF_INET6 ? "[" : "", h[i].addr,
+		    h[i].family == AF_INET6 ? "]" : "");
+		if (h[i].port != h[best].port)
+			append(also, sizeof(also), ":%d", h[i].port);
+	}
+	if (also[0])
+		log_notice("also reachable at %s", also);
+}
 
 static int
 add_listener(struct server *s, struct udp_addr *a)
@@ -885,7 +1548,7 @@ open_listeners(struct server *s)
 {
 	const struct server_cfg *cfg = s->cfg;
 	struct udp_addr a;
-	char host[256], buf[UDP_ADDRSTR];
+	char host[256];
 	const char *why;
 	int i, port;
 
@@ -893,15 +1556,13 @@ open_listeners(struct server *s)
 		/* all IPv4 and IPv6 addresses, on one port */
 		udp_resolve("", cfg->port, AF_INET, &a, &why);
 		if (add_listener(s, &a) < 0) {
-			log_error("cannot listen on %s: %s",
-			    udp_format(&a, buf), strerror(errno));
+			listen_error("cannot listen on", &a, errno);
 			return -1;
 		}
 		port = udp_port(&a);
 		udp_resolve("", port, AF_INET6, &a, &why);
 		if (add_listener(s, &a) < 0 && errno != EAFNOSUPPORT)
-			log_error("not listening on %s: %s",
-			    udp_format(&a, buf), strerror(errno));
+			listen_error("not listening on", &a, errno);
 		return 0;
 	}
 	for (i = 0; i < cfg->nlisten; i++) {
@@ -913,10 +1574,7 @@ open_listeners(struct server *s)
 			return -2;
 		}
 		if (add_listener(s, &a) < 0) {
-			log_error("cannot listen on %s: %s%s",
-			    udp_format(&a, buf), strerror(errno),
-			    errno == EACCES ? " (ports below 1024 need root "
-			    "or CAP_NET_BIND_SERVICE; try --port 6969)" : "");
+			listen_error("cannot listen on", &a, errno);
 			return -1;
 		}
 	}
@@ -932,6 +1590,9 @@ open_signals(struct server *s)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	/* only with a log file: otherwise a hangup ends the server as ever */
+	if (s->cfg->log_file)
+		sigaddset(&set, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -1;
 	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
@@ -986,8 +1647,19 @@ server_run(const struct server_cfg *cfg)
 	s->lim.blksize_max = cfg->blksize_max;
 	s->lim.windowsize_max = cfg->windowsize_max;
 	s->lim.window_bytes_max = cfg->window_bytes_max;
-	if ((s->rootfd = files_open_root(cfg->dir)) < 0) {
-		log_error("cannot serve '%s': %s", cfg->dir, strerror(errno));
+	/* events go where asked before anything can happen */
+	if (cfg->log_file && log_open_file(cfg->log_file) < 0) {
+		log_error("cannot open log file '%s': %s; check that its "
+		    "directory exists and is writable", cfg->log_file,
+		    strerror(errno));
+		goto out;
+	}
+	if (cfg->use_syslog)
+		log_open_syslog();
+	/* an unsearchable root would refuse every request: say so now */
+	if ((s->rootfd = files_open_root(cfg->dir)) < 0 ||
+	    faccessat(AT_FDCWD, cfg->dir, R_OK | X_OK, AT_EACCESS) < 0) {
+		dir_error(cfg->dir, errno);
 		goto out;
 	}
 	if ((s->recent = dedup_new(DEDUP_CAP,
@@ -1016,11 +1688,13 @@ server_run(const struct server_cfg *cfg)
 	    cfg->overwrite ? "with uploads and overwrite" :
 	    cfg->upload ? "with uploads" : "read-only");
 	free(abs);
+	log_hints(s);
 	if (loop_run(s->loop) < 0) {
 		log_error("event loop failed: %s", strerror(errno));
 		goto out;
 	}
-	rc = 0;
+	/* --once: the first transfer's outcome (0 when stopped before) */
+	rc = s->once_done ? s->once_rc : 0;
 out:
 	shutdown_all(s);
 	for (i = 0; i < s->nls; i++)

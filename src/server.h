@@ -28,11 +28,20 @@ struct server_cfg {
 	unsigned	 max_per_client;	/* live transfers per host */
 	uint64_t	 max_upload;		/* bytes, 0 = no limit */
 	unsigned	 rto_min;		/* ms, tail-probe floor; 0 = off */
+
+	/* operator: where events go, scripted use */
+	const char	*log_file;		/* events appended here, or NULL */
+	int		 use_syslog;		/* events to syslog(3) */
+	int		 once;			/* exit after the first transfer */
 };
 
 void	server_cfg_init(struct server_cfg *cfg);
 
-/* Serve until SIGINT/SIGTERM.  Returns a process exit status. */
+/*
+ * Serve until SIGINT/SIGTERM (with once: until the first transfer ends).
+ * Returns a process exit status: 0, or 1 when start-up or (once) the
+ * transfer failed, 2 for a bad listen address.
+ */
 int	server_run(const struct server_cfg *cfg);
 
 #endif

@@ -1,0 +1,712 @@
+#!/usr/bin/env python3
+"""tests/e2e/operator.py - what a person running `tftpx serve` sees.
+
+Run from the repo root:  python3 tests/e2e/operator.py [-k SUBSTRING] [-j N]
+
+Built on the harness in run.py (imported as a library, its own cases
+dropped).  Each case prints one line "PASS name", "FAIL name: reason" or
+"SKIP name: reason".
+
+What is covered (each case fails when the behaviour it names is removed):
+  start_*     the start-up lines: listening, serving and mode, the U-Boot
+              line with a real address (a wildcard listener in a private
+              network namespace with and without a non-loopback address)
+  refuse_*    the reason for each refusal, in words, for a raw RRQ/WRQ
+  verbose_*   -v: the option negotiation, asked -> granted, and what was
+              ignored and why
+  json_*      --log-format json: every event line parses, with the fields
+              of the text line, a hostile file name included
+  logfile_*   --log-file, and SIGHUP after a rename (logrotate)
+  syslog_*    --syslog into a socket bound over /dev/log in a private
+              mount namespace
+  once_*      --once: exit 0 after a good transfer, 1 after a failed one
+  fail_*      start-up failures: port in use (naming the holder),
+              privileged port as nobody, DIR missing / not a directory /
+              unreadable
+
+Traffic goes only to 127.0.0.1 / ::1, or into network namespaces made
+here with `unshare -n` (gone with their last process).
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as lib  # noqa: E402
+
+lib.CASES[:] = []
+
+case = lib.case
+param_case = lib.param_case
+check = lib.check
+Fail = lib.Fail
+Skip = lib.Skip
+DATA, ACK, ERROR, OACK = lib.DATA, lib.ACK, lib.ERROR, lib.OACK
+pkt_rrq, pkt_wrq, pkt_ack, pkt_error = (lib.pkt_rrq, lib.pkt_wrq,
+                                        lib.pkt_ack, lib.pkt_error)
+op_of, err_of, describe = lib.op_of, lib.err_of, lib.describe
+write_random, write_bytes = lib.write_random, lib.write_bytes
+outcome = lib.outcome
+
+
+# ---------------------------------------------------------------- helpers
+
+
+class OServer(lib.Server):
+    """lib.Server started from a whole argv (for unshare/setpriv wrappers)
+    and ready at the "serving" line, after the listening lines."""
+
+    def __init__(self, ctx, root, args=(), argv=None, ready_timeout=5.0):
+        self.ctx = ctx
+        self.root = root
+        if argv is None:
+            argv = [lib.TFTPX, "serve", "-l", ctx.listen_spec()]
+            argv += list(args) + [root]
+        self.argv = argv
+        self.lines = []
+        self.eof = False
+        self.cv = threading.Condition()
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE,
+                                  start_new_session=True)
+        ctx.procs.append(self.p)
+        threading.Thread(target=self._drain, daemon=True).start()
+        l = self.wait_for(lambda l: l.startswith("tftpx: serving "),
+                          ready_timeout)
+        ls = [x for x in self.lines if "listening on" in x]
+        if l is None or not ls:
+            self.stop()
+            raise Fail("server did not start (exit %s); stderr: %s" %
+                       (self.p.poll(), self.tail()))
+        m = re.search(r"listening on (\S+):(\d+)\s*$", ls[0])
+        if not m:
+            self.stop()
+            raise Fail("cannot parse listening line %r" % ls[0])
+        self.port = int(m.group(2))
+        self.ports = [self.port]
+
+    def exit_code(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def oserver(ctx, root, *args):
+    return OServer(ctx, root, args)
+
+
+def root_with(ctx, files):
+    root = ctx.tmpdir("root")
+    for n, c in files.items():
+        p = os.path.join(root, n)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        if isinstance(c, int):
+            write_random(p, c)
+        else:
+            write_bytes(p, c)
+    return root
+
+
+def refusal_line(srv, name_logged, timeout=3.0):
+    """'... OP "name" REASON; refused: error N: TEXT' for name_logged."""
+    tag = '"%s" ' % name_logged
+    return srv.wait_for(lambda l: tag in l and "refused: error " in l,
+                        timeout)
+
+
+def get_ok(ctx, srv, name):
+    out = ctx.tmpdir("out")
+    lib.ok_run(ctx.tftpx("get", ctx.hp(srv.port), name,
+                         os.path.join(out, "x")), "get %s" % name)
+
+
+def wait_file_line(path, pred, timeout=3.0):
+    """The first line of the file at path matching pred (bounded poll)."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path, "rb") as f:
+                for raw in f.read().decode("utf-8", "replace").splitlines():
+                    if pred(raw):
+                        return raw
+        except FileNotFoundError:
+            pass
+        if time.monotonic() > end:
+            return None
+        time.sleep(0.05)
+
+
+def have_root_tools(*tools):
+    if os.geteuid() != 0:
+        raise Skip("needs root (namespaces, setpriv)")
+    for t in tools:
+        if shutil.which(t) is None:
+            raise Skip("%s not installed" % t)
+
+
+def hint_line(srv):
+    l = srv.wait_for(lambda l: l.startswith("tftpx: U-Boot: "), 2)
+    check(l is not None, "no U-Boot line after the serving line; stderr: %s"
+          % srv.tail())
+    return l
+
+
+# ---------------------------------------------------------------- start-up
+
+
+@param_case("start_lines", (4,),
+            [("readonly", ((), "read-only")),
+             ("upload", (("--upload",), "with uploads"))])
+def _(ctx, arg):
+    args, words = arg
+    root = ctx.tmpdir("root")
+    srv = oserver(ctx, root, *args)
+    want = ["tftpx: listening on 127.0.0.1:%d" % srv.port,
+            "tftpx: serving %s %s" % (os.path.realpath(root), words)]
+    check(srv.lines[:2] == want, "first lines %r, expected %r" %
+          (srv.lines[:2], want))
+    l = hint_line(srv)
+    want = ("tftpx: U-Boot: setenv serverip 127.0.0.1; setenv tftpdstp %d; "
+            "tftpboot ${loadaddr} <file>" % srv.port)
+    check(l == want, "U-Boot line %r, expected %r" % (l, want))
+
+
+@case("start_hint_ipv6_only")
+def _(ctx):
+    if not lib.ipv6_usable():
+        raise Skip("::1 unusable")
+    root = ctx.tmpdir("root")
+    srv = OServer(ctx, root, argv=[lib.TFTPX, "serve", "-l", "[::1]:0",
+                                   root])
+    l = hint_line(srv)
+    want = ("tftpx: U-Boot: setenv serverip6 ::1; setenv tftpdstp %d; "
+            "tftpboot ${loadaddr} <file> -ipv6" % srv.port)
+    check(l == want, "U-Boot line %r, expected %r" % (l, want))
+
+
+def netns_argv(setup, root):
+    """A wildcard server in a private network namespace after setup."""
+    script = ("ip link set lo up && %s exec %s serve -p 0 %s" %
+              (setup, lib.TFTPX, root))
+    return ["unshare", "-n", "sh", "-c", script]
+
+
+@case("start_hint_wildcard_real_address")
+def _(ctx):
+    have_root_tools("unshare", "ip")
+    root = ctx.tmpdir("root")
+    # a veth pair: an interface that is up and not loopback
+    setup = ("ip link add tx0 type veth peer name tx1 && "
+             "ip addr add 10.213.7.1/24 dev tx0 && ip link set tx0 up && "
+             "ip link set tx1 up &&")
+    probe = subprocess.run(["unshare", "-n", "sh", "-c",
+                            "ip link add tx0 type veth peer name tx1"],
+                           capture_output=True, timeout=10)
+    if probe.returncode != 0:
+        raise Skip("no veth in a private namespace: %s" %
+                   probe.stderr.decode(errors="replace").strip())
+    srv = OServer(ctx, root, argv=netns_argv(setup, root))
+    check(any(l.startswith("tftpx: listening on 0.0.0.0:")
+              for l in srv.lines), "no wildcard listening line: %s" %
+          srv.lines)
+    l = hint_line(srv)
+    check("setenv serverip 10.213.7.1;" in l,
+          "U-Boot line %r does not name the host's address 10.213.7.1 "
+          "(loopback must be skipped when there is another)" % l)
+    check("127.0.0.1" not in " ".join(srv.lines), "loopback named beside a "
+          "real address: %s" % srv.lines)
+
+
+@case("start_hint_wildcard_loopback_only")
+def _(ctx):
+    have_root_tools("unshare", "ip")
+    root = ctx.tmpdir("root")
+    srv = OServer(ctx, root, argv=netns_argv("", root))
+    l = hint_line(srv)
+    check("setenv serverip 127.0.0.1;" in l, "with only lo the U-Boot line "
+          "must name 127.0.0.1: %r" % l)
+
+
+@case("start_help_lists_options")
+def _(ctx):
+    rc, out, err, _ = ctx.tftpx("serve", "--help")
+    check(rc == 0, "serve --help exited %d" % rc)
+    text = out.decode()
+    missing = [o for o in ("--log-format", "--log-file", "--syslog",
+                           "--once") if o not in text]
+    check(not missing, "serve --help lacks %s" % missing)
+    rc, _, err, _ = ctx.tftpx("serve", "--log-format", "xml", ".")
+    check(rc == 2 and "text or json" in err, "--log-format xml: exit %d, %r"
+          % (rc, err))
+
+
+# ---------------------------------------------------------------- refusals
+
+# (suffix, server args, request maker(peer_port), ERROR code,
+#  logged name, words in the log)
+REFUSALS = [
+    ("not_found", (), lambda: pkt_rrq("/pxelinux.cfg/01-52-54-00-12-34-56"),
+     1, "/pxelinux.cfg/01-52-54-00-12-34-56",
+     " not found: pxelinux.cfg/01-52-54-00-12-34-56; refused: error 1: "
+     "file not found"),
+    ("upload_off", (), lambda: pkt_wrq("new.bin"), 2, "new.bin",
+     "upload refused: run with --upload"),
+    ("exists", ("--upload",), lambda: pkt_wrq("a.bin"), 6, "a.bin",
+     "exists: a.bin; run with --overwrite to replace"),
+    ("escape", (), lambda: pkt_rrq("../../etc/passwd"), 2,
+     "../../etc/passwd", "access denied: path leaves the root"),
+    ("directory", (), lambda: pkt_rrq("sub"), 2, "sub",
+     "access denied: sub is not a regular file"),
+    ("empty_name", (), lambda: pkt_rrq("/"), 2, "/",
+     "access denied: empty file name"),
+    ("mode_mail", (), lambda: pkt_rrq("a.bin", "mail"), 4, "a.bin",
+     "bad mode: mode mail is not supported; use octet or netascii"),
+    ("mode_unknown", (), lambda: pkt_rrq("a.bin", "binary"), 4, "a.bin",
+     "bad mode: unknown transfer mode"),
+    ("no_dir", ("--upload",), lambda: pkt_wrq("nodir/x.bin"), 1,
+     "nodir/x.bin", "directory not found: nodir/x.bin (uploads do not "
+     "create directories)"),
+    ("reserved", ("--upload",), lambda: pkt_wrq(".tftpx-1.tmp"), 2,
+     ".tftpx-1.tmp", "names starting with .tftpx- are the server's temp"),
+    ("too_large", ("--upload", "--max-upload", "1K"),
+     lambda: pkt_wrq("big.bin", opts=[("tsize", "5000")]), 3, "big.bin",
+     "too large: tsize 5000 is over --max-upload 1024"),
+]
+
+
+@param_case("refuse", (4,), [(r[0], r) for r in REFUSALS])
+def _(ctx, r):
+    _, args, req, code, logged, words = r
+    root = root_with(ctx, {"a.bin": 700, "sub/x": b"x"})
+    srv = oserver(ctx, root, *args)
+    peer = ctx.peer()
+    peer.send(req(), srv.port)
+    pkt, _ = peer.expect(3.0, "ERROR %d" % code)
+    check(op_of(pkt) == ERROR and err_of(pkt)[0] == code,
+          "expected ERROR %d, got %s" % (code, describe(pkt)))
+    l = refusal_line(srv, logged)
+    check(l is not None, "no refusal line for %r; stderr: %s" %
+          (logged, srv.tail()))
+    check(words in l, "refusal line %r does not say %r" % (l, words))
+
+
+@case("refuse_busy_name")
+def _(ctx):
+    root = root_with(ctx, {})
+    srv = oserver(ctx, root, "--upload")
+    a, b = ctx.peer(), ctx.peer()
+    a.send(pkt_wrq("same.bin"), srv.port)
+    pkt, tid = a.expect(3.0, "ACK 0")
+    check(op_of(pkt) == ACK, "first WRQ: %s" % describe(pkt))
+    b.send(pkt_wrq("same.bin"), srv.port)
+    pkt, _ = b.expect(3.0, "ERROR 2")
+    check(op_of(pkt) == ERROR, "second WRQ: %s" % describe(pkt))
+    a.send(pkt_error(0), tid)
+    l = refusal_line(srv, "same.bin")
+    check(l is not None and "busy name: another upload of same.bin is in "
+          "progress" in l, "refusal line %r; stderr: %s" % (l, srv.tail()))
+
+
+@param_case("refuse_busy", (4,),
+            [("total", (("--max-transfers", "1"),
+                        "server busy: 1 transfers live (--max-transfers)")),
+             ("per_client", (("--max-per-client", "1"),
+                             "server busy: 1 transfers live from this host "
+                             "(--max-per-client)"))])
+def _(ctx, arg):
+    args, words = arg
+    root = root_with(ctx, {"a.bin": 5000})
+    srv = oserver(ctx, root, "-v", *args)
+    a, b = ctx.peer(), ctx.peer()
+    a.send(pkt_rrq("a.bin"), srv.port)      # held: DATA 1 never ACKed
+    pkt, tid = a.expect(3.0, "DATA 1")
+    b.send(pkt_rrq("a.bin"), srv.port)
+    pkt2, _ = b.expect(3.0, "ERROR 0")
+    check(op_of(pkt2) == ERROR and err_of(pkt2)[0] == 0,
+          "over the limit: %s" % describe(pkt2))
+    a.send(pkt_error(0), tid)
+    l = srv.wait_for(lambda l: "refused: error 0: " in l, 3)
+    check(l is not None and words in l, "busy refusal %r does not say %r"
+          % (l, words))
+
+
+# ---------------------------------------------------------------- -v
+
+
+@case("verbose_negotiation")
+def _(ctx):
+    root = root_with(ctx, {"a.bin": 100000})
+    srv = oserver(ctx, root, "-v", "--blksize-max", "1468",
+                  "--windowsize-max", "16")
+    peer = ctx.peer()
+    peer.send(pkt_rrq("a.bin", opts=[
+        ("blksize", "65464"), ("windowsize", "64"), ("tsize", "0"),
+        ("timeout", "1"), ("foo", "bar"), ("blksize", "7"),
+        ("rollover", "9")]), srv.port)
+    pkt, tid = peer.expect(3.0, "OACK")
+    check(op_of(pkt) == OACK, "expected OACK, got %s" % describe(pkt))
+    peer.send(pkt_error(0), tid)
+    l = srv.wait_for(lambda l: ' RRQ "a.bin" octet start' in l, 3)
+    check(l is not None, "no start line at -v; stderr: %s" % srv.tail())
+    for want in ("options: blksize 65464->1468 (--blksize-max)",
+                 "timeout 1->1", "tsize 0->100000",
+                 "windowsize 64->16 (--windowsize-max)",
+                 "ignored: foo (unknown), blksize=7 (repeated), "
+                 "rollover=9 (malformed or out of range)"):
+        check(want in l, "start line %r lacks %r" % (l, want))
+
+
+@case("verbose_tsize_empty_file")
+def _(ctx):
+    root = root_with(ctx, {"e.bin": b""})
+    srv = oserver(ctx, root, "-v")
+    get_ok(ctx, srv, "e.bin")
+    rc, _, err, _ = ctx.tftpx("get", "--tsize", ctx.hp(srv.port), "e.bin",
+                              os.path.join(ctx.tmpdir("o"), "e"))
+    check(rc == 0, "get --tsize of an empty file: %s" % err)
+    l = srv.wait_for(lambda l: "tsize 0->none (empty file)" in l, 3)
+    check(l is not None, "no 'tsize 0->none (empty file)'; stderr: %s" %
+          srv.tail())
+
+
+# ---------------------------------------------------------------- JSON
+
+HOSTILE = b'we"ird\\na\nme\x01\x1b[31m\xff\xfe\x80\xc3(end'
+# bytes that are not UTF-8 in the ways a decoder can get wrong: overlong,
+# surrogate, above U+10FFFF, truncated sequences; and valid 2-4 byte ones
+NOT_UTF8 = [b"ov\xc0\xafer", b"su\xed\xa0\x80rr", b"hi\xf4\x90\x80\x80x",
+            b"tr\xe2\x82A", b"t4\xf0\x9f\x98", b"\xe0\x80\xaf",
+            "ok-\u00e9\u20ac\U0001f600".encode()]
+
+
+def json_events(lines):
+    """Parse every event line (all lines but "tftpx: ..."); Fail on one
+    that is not a JSON object."""
+    evs = []
+    for l in lines:
+        if l.startswith("tftpx: "):
+            continue
+        try:
+            o = json.loads(l)
+        except ValueError as e:
+            raise Fail("not JSON (%s): %r" % (e, l))
+        check(isinstance(o, dict) and "event" in o and "ts" in o,
+              "not an event object: %r" % l)
+        evs.append(o)
+    return evs
+
+
+def wait_events(srv, pred, timeout=3.0):
+    end = time.monotonic() + timeout
+    while True:
+        with srv.cv:
+            lines = list(srv.lines)
+        evs = json_events(lines)
+        if pred(evs) or time.monotonic() > end:
+            return evs
+        time.sleep(0.05)
+
+
+@case("json_events")
+def _(ctx):
+    root = root_with(ctx, {"a.bin": 3000, "d.bin": 2000})
+    srv = oserver(ctx, root, "-v", "--log-format", "json")
+    get_ok(ctx, srv, "a.bin")
+    # a refusal for a hostile name: quotes, backslashes, newline, control
+    # and escape bytes, bytes that are not UTF-8
+    peer = ctx.peer()
+    peer.send(pkt_rrq(HOSTILE), srv.port)
+    pkt, _ = peer.expect(3.0, "ERROR 1")
+    check(op_of(pkt) == ERROR, "hostile RRQ: %s" % describe(pkt))
+    # a duplicate: the same RRQ again from the same port while it is live
+    dup = ctx.peer()
+    dup.send(pkt_rrq("d.bin"), srv.port)
+    pkt, tid = dup.expect(3.0, "DATA 1")
+    dup.send(pkt_rrq("d.bin"), srv.port)
+    evs = wait_events(srv, lambda e: any(x["event"] == "duplicate"
+                                         for x in e))
+    dup.send(pkt_error(0), tid)
+    evs = wait_events(srv, lambda e: sum(x["event"] == "end"
+                                         for x in e) >= 2)
+    kinds = [e["event"] for e in evs]
+    for k in ("start", "end", "refusal", "duplicate"):
+        check(k in kinds, "no %r event in %r" % (k, kinds))
+    end_ok = [e for e in evs if e["event"] == "end" and
+              e.get("file") == "a.bin"]
+    check(end_ok, "no end event for a.bin: %r" % evs)
+    e = end_ok[0]
+    check(e["outcome"] == "ok" and e["bytes"] == 3000 and e["op"] == "RRQ",
+          "end event %r" % e)
+    for f in ("client", "mode", "seconds", "mbytes_per_s", "retransmits", "probes",
+              "answered", "dupacks", "dupreqs", "srtt_ms", "pace_us",
+              "options"):
+        check(f in e, "end event lacks %r: %r" % (f, e))
+    check(e["client"].startswith("127.0.0.1:"), "client %r" % e["client"])
+    end_fail = [x for x in evs if x["event"] == "end" and
+                x.get("file") == "d.bin"]
+    check(end_fail and end_fail[0]["outcome"] == "failed" and
+          end_fail[0]["error_from"] == "client" and
+          end_fail[0]["dupreqs"] == 1,
+          "failed end event for d.bin: %r" % end_fail)
+    ref = [x for x in evs if x["event"] == "refusal"]
+    check(len(ref) == 1, "refusals %r" % ref)
+    r = ref[0]
+    want = HOSTILE.decode("utf-8", "replace")
+    check(r["file"] == want, "file %r, expected %r" % (r["file"], want))
+    check(r.get("file_hex") == HOSTILE.hex(), "file_hex %r, expected %r"
+          % (r.get("file_hex"), HOSTILE.hex()))
+    check(r["error_code"] == 1 and r["reason"].startswith("not found: "),
+          "refusal %r" % r)
+    for name in NOT_UTF8:
+        peer.send(pkt_rrq(name), srv.port)
+        peer.expect(3.0, "ERROR 1")
+    evs = wait_events(srv, lambda e: sum(x["event"] == "refusal"
+                                         for x in e) >= 1 + len(NOT_UTF8))
+    ref = [x for x in evs if x["event"] == "refusal"][1:]
+    check(len(ref) == len(NOT_UTF8), "refusals %r" % ref)
+    for name, r in zip(NOT_UTF8, ref):
+        # U+FFFD per maximal subpart, as Python decodes
+        want = name.decode("utf-8", "replace")
+        check(r["file"] == want, "%r logged as %r, expected %r" %
+              (name, r["file"], want))
+        valid = "\ufffd" not in want
+        check(("file_hex" in r) != valid, "%r: file_hex %r" %
+              (name, r.get("file_hex")))
+    st = [x for x in evs if x["event"] == "start" and x["file"] == "a.bin"]
+    check(st and "granted" in st[0] and "asked" in st[0], "start %r" % st)
+    d = [x for x in evs if x["event"] == "duplicate"][0]
+    check(d["file"] == "d.bin" and d["finished"] is False,
+          "duplicate %r" % d)
+
+
+@case("json_quiet_without_v")
+def _(ctx):
+    # without -v: end and refusal only, still one object per line
+    root = root_with(ctx, {"a.bin": 600})
+    srv = oserver(ctx, root, "--log-format", "json")
+    get_ok(ctx, srv, "a.bin")
+    peer = ctx.peer()
+    peer.send(pkt_rrq("nope"), srv.port)
+    peer.expect(3.0, "ERROR 1")
+    evs = wait_events(srv, lambda e: len(e) >= 2)
+    check(sorted(e["event"] for e in evs) == ["end", "refusal"],
+          "events %r" % evs)
+
+
+# ---------------------------------------------------------------- log file
+
+
+@case("logfile_sighup_reopens")
+def _(ctx):
+    root = root_with(ctx, {"one.bin": 600, "two.bin": 700})
+    logd = ctx.tmpdir("log")
+    path = os.path.join(logd, "tftpx.log")
+    srv = oserver(ctx, root, "--log-file", path)
+    get_ok(ctx, srv, "one.bin")
+    l = wait_file_line(path, lambda l: '"one.bin"' in l and
+                       outcome(l) == "ok")
+    check(l is not None, "no line for one.bin in the log file")
+    check(not any('"one.bin"' in x for x in srv.lines),
+          "the event went to stderr too: %s" % srv.tail())
+    os.rename(path, path + ".1")
+    srv.p.send_signal(signal.SIGHUP)
+    # the reopen is done when the new file exists (bounded wait)
+    end = time.monotonic() + 3
+    while not os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.05)
+    check(os.path.exists(path), "SIGHUP did not create a new log file")
+    check(srv.p.poll() is None, "server exited on SIGHUP")
+    get_ok(ctx, srv, "two.bin")
+    l = wait_file_line(path, lambda l: '"two.bin"' in l and
+                       outcome(l) == "ok")
+    check(l is not None, "no line for two.bin in the new log file")
+    with open(path + ".1") as f:
+        old = f.read()
+    check('"two.bin"' not in old, "two.bin went to the rotated file")
+
+
+@case("logfile_unwritable")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    rc, _, err, _ = ctx.tftpx("serve", "-l", "127.0.0.1:0", "--log-file",
+                              os.path.join(root, "no", "dir", "x.log"),
+                              root, timeout=10)
+    check(rc == 1, "exit %d, expected 1" % rc)
+    check("cannot open log file" in err and err.count("\n") == 1,
+          "stderr %r" % err)
+
+
+# ---------------------------------------------------------------- syslog
+
+
+@case("syslog_events")
+def _(ctx):
+    have_root_tools("unshare", "mount")
+    root = root_with(ctx, {"a.bin": 900})
+    devdir = ctx.tmpdir("dev")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ctx.socks.append(sock)
+    sock.bind(os.path.join(devdir, "log"))
+    # in a private mount namespace, our directory is /dev: syslog(3)
+    # writes to /dev/log, which is now our socket
+    script = "mount --bind %s /dev && exec %s serve --syslog -l %s %s" % (
+        devdir, lib.TFTPX, ctx.listen_spec(), root)
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True,
+                           timeout=10)
+    if probe.returncode != 0:
+        raise Skip("unshare -m failed: %s" %
+                   probe.stderr.decode(errors="replace").strip())
+    srv = OServer(ctx, root, argv=["unshare", "-m", "sh", "-c", script])
+    get_ok(ctx, srv, "a.bin")
+    peer = ctx.peer()
+    peer.send(pkt_rrq("nope"), srv.port)
+    peer.expect(3.0, "ERROR 1")
+    got = []
+    sock.settimeout(0.2)
+    end = time.monotonic() + 3
+    while time.monotonic() < end and len(got) < 2:
+        try:
+            got.append(sock.recv(4096).decode("utf-8", "replace"))
+        except socket.timeout:
+            pass
+    ok = [m for m in got if '"a.bin"' in m]
+    ref = [m for m in got if '"nope" ' in m and 'refused: error 1' in m]
+    # <30> = LOG_DAEMON | LOG_INFO, <28> = LOG_DAEMON | LOG_WARNING
+    check(ok and ok[0].startswith("<30>") and
+          re.search(r"tftpx\[\d+\]: ", ok[0]) and ok[0].rstrip().endswith(
+              " ok"), "syslog messages for the get: %r" % got)
+    check(ref and ref[0].startswith("<28>") and "not found: nope" in ref[0],
+          "syslog message for the refusal: %r" % got)
+    check(not any('"a.bin"' in l for l in srv.lines),
+          "the event went to stderr too")
+
+
+# ---------------------------------------------------------------- --once
+
+
+@case("once_exits_0_after_good_get")
+def _(ctx):
+    root = root_with(ctx, {"a.bin": 5000})
+    srv = oserver(ctx, root, "--once")
+    # a refusal first does not end it
+    peer = ctx.peer()
+    peer.send(pkt_rrq("nope"), srv.port)
+    peer.expect(3.0, "ERROR 1")
+    check(srv.exit_code(0.3) is None, "--once server ended on a refusal")
+    get_ok(ctx, srv, "a.bin")
+    rc = srv.exit_code(5)
+    check(rc == 0, "--once server after a good get: exit %r" % rc)
+
+
+@case("once_exits_1_after_failed_transfer")
+def _(ctx):
+    root = root_with(ctx, {"a.bin": 5000})
+    srv = oserver(ctx, root, "--once")
+    peer = ctx.peer()
+    peer.send(pkt_rrq("a.bin"), srv.port)
+    pkt, tid = peer.expect(3.0, "DATA 1")
+    check(op_of(pkt) == DATA, "expected DATA 1, got %s" % describe(pkt))
+    peer.send(pkt_error(0, "user abort"), tid)
+    rc = srv.exit_code(5)
+    check(rc == 1, "--once server after a failed transfer: exit %r" % rc)
+
+
+@case("once_upload")
+def _(ctx):
+    root = root_with(ctx, {})
+    srv = oserver(ctx, root, "--once", "--upload")
+    src = write_random(os.path.join(ctx.tmpdir("src"), "u.bin"), 3000)
+    lib.ok_run(ctx.tftpx("put", ctx.hp(srv.port), src, "u.bin"), "put")
+    rc = srv.exit_code(5)
+    check(rc == 0, "--once server after a good put: exit %r" % rc)
+    check(lib.same_file(src, os.path.join(root, "u.bin")) is None,
+          "uploaded file differs")
+
+
+# ---------------------------------------------------------------- start-up failures
+
+
+def one_line(err):
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(len(lines) == 1, "expected one line on stderr, got %r" % lines)
+    return lines[0]
+
+
+@case("fail_port_in_use_names_holder")
+def _(ctx):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ctx.socks.append(s)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    root = ctx.tmpdir("root")
+    rc, _, err, _ = ctx.tftpx("serve", "-l", "127.0.0.1:%d" % port, root,
+                              timeout=10)
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err))
+    l = one_line(err)
+    with open("/proc/self/comm") as f:
+        comm = f.read().strip()
+    want = "port %d is in use by pid %d (%s)" % (port, os.getpid(), comm)
+    check(want in l, "%r does not say %r" % (l, want))
+    check("--port" in l, "%r does not say what to do" % l)
+
+
+@case("fail_privileged_port_as_nobody")
+def _(ctx):
+    have_root_tools("setpriv")
+    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+        first = int(f.read())
+    if first <= 1:
+        raise Skip("every port is unprivileged here "
+                   "(ip_unprivileged_port_start=%d)" % first)
+    port = random.randrange(1, min(first, 1024))
+    root = ctx.tmpdir("root")
+    os.chmod(root, 0o755)
+    rc, _, err, _ = ctx.run(["setpriv", "--reuid", "nobody", "--regid",
+                             "nogroup", "--clear-groups", lib.TFTPX,
+                             "serve", "-l", "127.0.0.1:%d" % port, root],
+                            timeout=10)
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err))
+    l = one_line(err)
+    check("run as root, grant CAP_NET_BIND_SERVICE, or use --port 6969" in l,
+          "%r does not say what to do" % l)
+
+
+@param_case("fail_dir", (4,),
+            [("missing", "missing"), ("not_dir", "file"),
+             ("unreadable", "closed")])
+def _(ctx, kind):
+    base = ctx.tmpdir("base")
+    os.chmod(base, 0o755)
+    argv = [lib.TFTPX, "serve", "-l", "127.0.0.1:0"]
+    if kind == "missing":
+        d, want = os.path.join(base, "nope"), "no such directory"
+    elif kind == "file":
+        d = write_bytes(os.path.join(base, "f"), b"x")
+        want = "not a directory"
+    else:
+        have_root_tools("setpriv")
+        d = os.path.join(base, "closed")
+        os.mkdir(d, 0o700)
+        want = "permission denied"
+        argv = ["setpriv", "--reuid", "nobody", "--regid", "nogroup",
+                "--clear-groups"] + argv
+    rc, _, err, _ = ctx.run(argv + [d], timeout=10)
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err))
+    l = one_line(err)
+    check(l.startswith("tftpx: cannot serve '%s': %s" % (d, want)),
+          "%r does not say %r" % (l, want))
+
+
+if __name__ == "__main__":
+    sys.exit(lib.main())
