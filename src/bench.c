@@ -418,16 +418,26 @@ signal_cb(struct loop_fd *w, uint32_t events)
 		loop_stop(b->loop);
 }
 
-/* Interrupted: tell the server about each live transfer, count none. */
+/*
+ * Interrupted: tell the server about each live transfer.  They are not
+ * counted as transfers, but the bytes they moved until now are, so the
+ * rate stays the rate of the run.
+ */
 static void
 abort_all(struct bench *b)
 {
+	struct xfer *x;
 	unsigned i;
 
+	b->t1 = loop_clock_us();
 	for (i = 0; i < b->nslots; i++) {
 		if (b->slots[i].sock < 0)
 			continue;
-		xfer_abort(&b->slots[i].x, TFTP_EUNDEF, "bench interrupted");
+		x = &b->slots[i].x;
+		b->bytes += x->st.bytes;
+		b->retransmits += x->st.retransmits;
+		b->timeouts += x->st.timeouts;
+		xfer_abort(x, TFTP_EUNDEF, "bench interrupted");
 		loop_timer_stop(b->loop, &b->slots[i].t);
 		loop_fd_stop(b->loop, &b->slots[i].w);
 		close(b->slots[i].sock);

@@ -29,6 +29,7 @@ Traffic goes only to 127.0.0.1 and ::1.
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -312,6 +313,32 @@ def _(ctx):
                             "0", ctx.hp(srv.port), "f.bin", timeout=40)
     check(rc == 0 and o["ok"] == 2000, "exit %d, ok %d of 2000, timeouts "
           "%d; stderr: %s" % (rc, o["ok"], o["timeouts"], err.strip()))
+
+
+@case("bench_interrupt_reports_and_aborts")
+def _(ctx):
+    _, _, srv = served(ctx, 64 * MIB, args=("-v",))
+    p = subprocess.Popen([lib.TFTPX, "bench", "-c", "2", "-n", "1000",
+                          ctx.hp(srv.port), "f.bin"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    ctx.procs.append(p)
+    started = srv.wait_for(lambda l: l.endswith(" start"), 10)
+    check(started is not None, "server never saw a request: %s" % srv.tail())
+    p.send_signal(signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        raise Fail("bench did not end within 10 s of SIGINT")
+    out = out.decode("utf-8", "replace")
+    check(p.returncode == 1, "exit %d after SIGINT, expected 1" %
+          p.returncode)
+    check("(interrupted)" in out and "  outcome " in out,
+          "no summary marked interrupted: %r" % out)
+    # the live transfers were ended with an ERROR, not left to time out
+    l = srv.wait_for(lambda l: "from client: bench interrupted" in l, 5)
+    check(l is not None, "server saw no ERROR from the interrupted bench: "
+          "%s" % srv.tail())
 
 
 # ---------------------------------------------------------------- output
