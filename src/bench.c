@@ -129,9 +129,9 @@ io_verify(void *ctx, const uint8_t *buf, size_t len)
 		n = files_pread_full(b->fd, b->cmp, len, s->off);
 		if (n < 0)
 			return (int)n;
-		for (i = 0; i < (size_t)n && b->cmp[i] == buf[i]; i++)
-			;
-		if (i < len) {
+		if ((size_t)n != len || memcmp(b->cmp, buf, len) != 0) {
+			for (i = 0; i < (size_t)n && b->cmp[i] == buf[i]; i++)
+				;
 			s->bad = 1;
 			s->bad_off = s->off + i;
 		}
@@ -447,17 +447,27 @@ abort_all(struct bench *b)
 
 /* ---- start-up and report ---------------------------------------------- */
 
-/* Each slot holds a socket: let the soft fd limit reach what -c needs. */
-static void
+/*
+ * Each slot holds a socket: let the soft fd limit reach what -c needs.
+ * Where the hard limit forbids it, say so and do not start: lanes that
+ * cannot open a socket would burn through TOTAL as instant failures.
+ */
+static int
 raise_fd_limit(unsigned conc)
 {
 	struct rlimit rl;
 	rlim_t want = (rlim_t)conc + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
-		return;
+		return 0;
 	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
 	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur >= want)
+		return 0;
+	log_error("bench: -c %u needs %llu open files, the limit is %llu "
+	    "(ulimit -n)", conc, (unsigned long long)want,
+	    (unsigned long long)rl.rlim_cur);
+	return -1;
 }
 
 static int
@@ -628,7 +638,8 @@ bench_run(const struct bench_cfg *cfg)
 			goto out;
 		}
 	}
-	raise_fd_limit(b->nslots);
+	if (raise_fd_limit(b->nslots) < 0)
+		goto out;
 	if ((b->loop = loop_new()) == NULL) {
 		log_error("cannot create the event loop: %s", strerror(errno));
 		goto out;

@@ -29,6 +29,7 @@ Traffic goes only to 127.0.0.1 and ::1.
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -339,6 +340,43 @@ def _(ctx):
     l = srv.wait_for(lambda l: "from client: bench interrupted" in l, 5)
     check(l is not None, "server saw no ERROR from the interrupted bench: "
           "%s" % srv.tail())
+
+
+def run_limited(ctx, soft, hard, args, timeout=60):
+    """tftpx bench under RLIMIT_NOFILE (soft, hard); (rc, stdout, stderr)."""
+    def lim():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    p = subprocess.Popen([lib.TFTPX, "bench"] + list(args),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True,
+                         preexec_fn=lim)
+    ctx.procs.append(p)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Fail("bench did not finish within %d s" % timeout)
+    return (p.returncode, out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"))
+
+
+@case("bench_c300_raises_fd_limit")
+def _(ctx):
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 400:
+        raise Skip("hard fd limit %d < 400" % hard)
+    _, copy, srv = served(ctx, 2000, args=ROOMY)
+    # soft limit 128: 300 sockets need the raise
+    rc, out, err = run_limited(ctx, 128, hard, (
+        "--json", "-c", "300", "-n", "300", "--verify", "--local", copy,
+        ctx.hp(srv.port), "f.bin"))
+    check(rc == 0, "exit %d; stderr: %s" % (rc, err.strip()[-300:]))
+    o = json.loads(out)
+    check(o["ok"] == 300, "ok %d of 300" % o["ok"])
+    # hard limit 128: refused up front, not 300 instant failures
+    rc, out, err = run_limited(ctx, 128, 128, (
+        "-c", "300", ctx.hp(srv.port), "f.bin"))
+    check(rc == 1 and "ulimit -n" in err and out == "",
+          "hard limit 128: exit %d, stdout %r, stderr %r" % (rc, out, err))
 
 
 # ---------------------------------------------------------------- output
