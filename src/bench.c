@@ -502,7 +502,8 @@ report(struct bench *b, int interrupted)
 	double p50, p99, pmax;
 	char opts[160], srv[UDP_ADDRSTR];
 
-	qsort(b->times, b->ntimes, sizeof(*b->times), cmp_u64);
+	if (b->ntimes)		/* qsort's base must not be NULL */
+		qsort(b->times, b->ntimes, sizeof(*b->times), cmp_u64);
 	p50 = pct_ms(b, 50);
 	p99 = pct_ms(b, 99);
 	pmax = pct_ms(b, 100);
