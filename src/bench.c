@@ -80,7 +80,7 @@ struct bench {
 	unsigned		 nslots;
 	uint64_t		 started, finished, ok, failed;
 	uint64_t		 verify_errors, bytes, retransmits, timeouts;
-	uint64_t		*times;		/* µs of each ok transfer */
+	uint64_t		*times;		/* microseconds of each ok transfer */
 	uint64_t		 ntimes, times_cap;
 	uint64_t		 t0, t1;
 	int			 reported;	/* first failure printed */
