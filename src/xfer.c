@@ -180,13 +180,17 @@ backoff_cap(const struct xfer *x)
  * A timer expiry: count it, double the timeout.  Returns 0 when the caller
  * may retransmit, -1 when the transfer has given up.  RTT timers give up
  * by time without progress (timeout x (retries + 1)), never by a count of
- * short timers, so a fast timer does not make a transfer fragile.
+ * short timers, so a fast timer does not make a transfer fragile.  A
+ * receiver (no RTT estimate: it answers, it does not time) then re-sends
+ * once per timeout, not doubling: before the peer's first answer that is
+ * the RFC 1350 request retry, and a server's first packet lost in both
+ * directions costs a second, not 1 + 2 + 4 ... (classic timers double).
  */
 static int
 expire(struct xfer *x, uint64_t now)
 {
 	x->st.timeouts++;
-	if (rtt_timers(x)) {
+	if (x->cfg.rto_min_us != 0) {
 		if (now - x->progress_at >=
 		    x->cfg.timeout_us * (x->cfg.retries + 1)) {
 			fail_quiet(x, TFTP_EUNDEF, 0, "timeout");
@@ -311,6 +315,15 @@ rtt_sample(struct xfer *x, uint64_t now)
 	x->rtt_on = 0;
 	if (r == 0)
 		r = 1;
+	/*
+	 * No estimate yet, so the timer in force is the whole timeout, as
+	 * is the peer's re-ACK timer: an answer near it is likely the
+	 * peer's timer re-sending an ACK whose first copy was lost, not a
+	 * round trip.  Seeding with it left the timer at a second for the
+	 * whole transfer (measured at 30 % loss); wait for a clear sample.
+	 */
+	if (x->srtt == 0 && 2 * r >= x->rto)
+		return;
 	if (x->srtt == 0) {
 		x->srtt = r;
 		x->rttvar = r / 2;

@@ -2382,6 +2382,74 @@ test_rtt_give_up_by_time(void)
 }
 
 /*
+ * No estimate yet (the OACK exchange gave none), DATA 1 answered only
+ * after 0.9 s: that is likely the peer's re-ACK timer, not a round trip.
+ * It must not seed the estimate (it held the timer at 1 s for a whole
+ * transfer at 30 % loss); the next clear sample does.
+ */
+static void
+test_rtt_no_seed_from_peer_timer(void)
+{
+	static uint8_t src[512 * 4 + 1];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000;
+
+	rtt_sender(&x, &m, src, sizeof(src), 1);
+	xfer_start(&x, now);			/* DATA 1 */
+	now += 900000;
+	in_ack(&x, 1, now);			/* 0.9 s: no seed */
+	CHECK_EQ(x.srtt, 0);
+	CHECK_EQ(x.deadline, now + T_US);	/* still the timeout */
+	now += 300;
+	in_ack(&x, 2, now);			/* DATA 2 once: 300 us */
+	CHECK_EQ(x.srtt, 300);
+	CHECK_EQ(x.rttvar, 150);
+	CHECK_EQ(x.deadline, now + 10000);	/* floored at rto_min */
+	mem_free(&m);
+}
+
+/*
+ * A receiver with RTT timers on (rto_min set) re-sends its last ACK once
+ * per timeout, not doubling, and gives up by time without progress:
+ * timeout x (retries + 1).
+ */
+static void
+test_receiver_flat_timer_give_up_by_time(void)
+{
+	uint8_t *src = random_bytes(1024, 43);
+	struct xfer_cfg c = cfg_make(XFER_RECV, 0);
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 10, prev;
+	unsigned n = 0;
+
+	c.rto_min_us = 10000;
+	c.retries = 3;
+	mem_init(&m, NULL, 0);
+	xfer_init(&x, &c, &m.io);
+	xfer_start(&x, 0);			/* ACK 0 */
+	in_data(&x, 1, src, 512, now);		/* ACK 1, progress */
+	CHECK_EQ(m.nsent, 2);
+	prev = now;
+	while (x.status == XFER_RUNNING && n < 20) {
+		CHECK_EQ(x.deadline - prev, T_US);	/* flat: 1 s each */
+		prev = now = x.deadline;
+		xfer_tick(&x, now);
+		n++;
+	}
+	CHECK_EQ(x.status, XFER_FAILED);
+	CHECK_STR(x.err_msg, "timeout");
+	/* re-ACKs at 1, 2, 3 s; at 4 s = (3 + 1) x T without progress: out */
+	CHECK_EQ(n, 4);
+	CHECK_EQ(m.nsent, 5);
+	CHECK(is_ack(&m, 4, 1));
+	CHECK_EQ(now - 10, 4 * T_US);
+	mem_free(&m);
+	free(src);
+}
+
+/*
  * A slow but healthy client (ACKs each window 30 ms after it left):
  * the probes it draws stay below one spurious packet per window on
  * average, because the estimate learns the 30 ms.
@@ -2476,5 +2544,7 @@ main(void)
 	RUN(test_rtt_duplicate_ack_no_send);
 	RUN(test_rtt_give_up_by_time);
 	RUN(test_rtt_slow_client_few_spurious);
+	RUN(test_rtt_no_seed_from_peer_timer);
+	RUN(test_receiver_flat_timer_give_up_by_time);
 	return CHECK_EXIT();
 }
