@@ -17,7 +17,7 @@ LDFLAGS	+= -static
 endif
 
 PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/dedup.c
-IO	= src/loop.c src/udp.c src/files.c src/log.c
+IO	= src/loop.c src/udp.c src/files.c src/log.c src/service.c
 APP	= src/server.c src/client.c src/main.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)

@@ -56,6 +56,15 @@ static const char usage_serve[] =
 "      --rto-min MS          floor of the RTT-based retransmission and tail\n"
 "                            probe timers (default 10)\n"
 "      --classic-timers      fixed --timeout timers, no RTT (= --rto-min 0)\n"
+"  service:\n"
+"      --user NAME|UID[:GID] started as root, become this user once the\n"
+"                            sockets and DIR are open (default: the sudo\n"
+"                            user, else nobody)\n"
+"      --allow-root          stay root (without --user)\n"
+"      --interface IFACE     send and receive through this NIC only\n"
+"      --inetd               the UDP socket is stdin (inetd dgram wait)\n"
+"      --idle-timeout SECONDS  exit after this long without a request or\n"
+"                            transfer (default 30 with --inetd, else never)\n"
 "  -v, --verbose             also log each request and its options\n"
 "  -q, --quiet               log errors only\n"
 "  -h, --help                this text\n"
@@ -161,6 +170,46 @@ enum {
 	OPT_CLASSIC,
 };
 
+/* serve: running as a service (service.c) */
+enum {
+	OPT_SVC_USER = 512,
+	OPT_SVC_ALLOWROOT,
+	OPT_SVC_INTERFACE,
+	OPT_SVC_INETD,
+	OPT_SVC_IDLE,
+};
+
+/* The service options of serve; 1 if c was one of them. */
+static int
+service_option(int c, struct service_cfg *svc)
+{
+	switch (c) {
+	case OPT_SVC_USER:
+		if (optarg[0] == '\0')
+			die_usage("serve", "--user needs a NAME or UID[:GID]");
+		svc->user = optarg;
+		return 1;
+	case OPT_SVC_ALLOWROOT:
+		svc->allow_root = 1;
+		return 1;
+	case OPT_SVC_INTERFACE:
+		/* IFNAMSIZ (16) with its NUL */
+		if (optarg[0] == '\0' || strlen(optarg) > 15)
+			die_usage("serve", "--interface needs an interface "
+			    "name of 1 to 15 characters, not '%s'", optarg);
+		svc->interface = optarg;
+		return 1;
+	case OPT_SVC_INETD:
+		svc->inetd = 1;
+		return 1;
+	case OPT_SVC_IDLE:
+		svc->idle_timeout = (int)num_arg("serve", "--idle-timeout",
+		    optarg, 0, 86400);
+		return 1;
+	}
+	return 0;
+}
+
 /* "123", "64K", "64M", "2G" (powers of 1024), or exit 2. */
 static uint64_t
 size_arg(const char *cmd, const char *opt, const char *s)
@@ -205,6 +254,12 @@ cmd_serve(int argc, char **argv)
 		{ "max-upload", required_argument, NULL, OPT_MAXUPLOAD },
 		{ "rto-min", required_argument, NULL, OPT_RTOMIN },
 		{ "classic-timers", no_argument, NULL, OPT_CLASSIC },
+		/* service: see service_option() */
+		{ "user", required_argument, NULL, OPT_SVC_USER },
+		{ "allow-root", no_argument, NULL, OPT_SVC_ALLOWROOT },
+		{ "interface", required_argument, NULL, OPT_SVC_INTERFACE },
+		{ "inetd", no_argument, NULL, OPT_SVC_INETD },
+		{ "idle-timeout", required_argument, NULL, OPT_SVC_IDLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -286,7 +341,8 @@ cmd_serve(int argc, char **argv)
 			fputs(usage_serve, stdout);
 			return 0;
 		default:
-			bad_option("serve", argv);
+			if (!service_option(c, &cfg.svc))
+				bad_option("serve", argv);
 		}
 	}
 	if (argc - optind > 1)
@@ -294,6 +350,9 @@ cmd_serve(int argc, char **argv)
 		    argv[optind + 1]);
 	if (optind < argc)
 		cfg.dir = argv[optind];
+	if (cfg.svc.inetd && cfg.nlisten)
+		die_usage("serve", "--inetd serves the socket on stdin; "
+		    "drop --listen");
 	return server_run(&cfg);
 }
 

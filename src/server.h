@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "service.h"
+
 #define SERVER_LISTEN_MAX	16
 
 struct server_cfg {
@@ -28,6 +30,7 @@ struct server_cfg {
 	unsigned	 max_per_client;	/* live transfers per host */
 	uint64_t	 max_upload;		/* bytes, 0 = no limit */
 	unsigned	 rto_min;		/* ms, tail-probe floor; 0 = off */
+	struct service_cfg svc;			/* sockets, privileges */
 };
 
 void	server_cfg_init(struct server_cfg *cfg);
