@@ -893,7 +893,7 @@ adopt_listeners(struct server *s)
 		from = "systemd";
 	}
 	if (s->cfg->nlisten)
-		log_error("--listen ignored: serving the socket%s from %s",
+		log_error("--listen ignored, using the socket%s from %s",
 		    n == 1 ? "" : "s", from);
 	for (i = 0; i < n; i++) {
 		if (service_adopt(fds[i], &a, &why) < 0) {
