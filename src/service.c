@@ -15,9 +15,10 @@
  *                          search DIR, the server refuses to run
  *   --allow-root           (without --user) stay root
  *   neither                the sudo user (SUDO_UID/SUDO_GID) or else
- *                          nobody; if that user does not exist or cannot
- *                          search DIR, stay root and say so on a
- *                          warning line, so `tftpx serve /root/boot`
+ *                          nobody; if that user does not exist, cannot
+ *                          search DIR or (with --upload) cannot write
+ *                          it, stay root and say so on a warning line,
+ *                          so `sudo tftpx serve --upload /srv/tftp`
  *                          works as it did before the drop existed
  *
  * Whether the user can search DIR is tried first in a forked child that
@@ -526,6 +527,12 @@ service_drop(const struct service_cfg *cfg, int rootfd, const char *dir,
 		}
 		log_error("warning: running as root: user %s cannot search %s "
 		    "(make it searchable, or give --user with its owner, or "
+		    "--allow-root)", t.label, dir);
+		return no_new_privs();
+	}
+	if (!explicit && upload && (p & 2)) {
+		log_error("warning: running as root: user %s cannot write %s "
+		    "for --upload (give --user with its owner, or "
 		    "--allow-root)", t.label, dir);
 		return no_new_privs();
 	}

@@ -451,7 +451,25 @@ def check_dropped(st, uid, gid, groups, bounding=True):
     check(st.get("NoNewPrivs") == "1", "NoNewPrivs %s" % st.get("NoNewPrivs"))
 
 
-@case("drop_default_nobody_reads_not_writes")
+@case("drop_default_nobody")
+def _(ctx):
+    need_root()
+    root, want = served_dir(ctx)          # 0755 root: nobody may read
+    srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", root])
+    check_dropped(status(srv.pid), NOBODY, NOBODY, [NOBODY])
+    check(srv.wait_for(lambda l: "running as user nobody" in l, 1),
+          "no line naming the user: %s" % srv.tail())
+    get_ok(ctx, srv.port, want)
+    srv.stop()
+    # --upload where nobody cannot write: by default, stay root and warn
+    srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", "--upload",
+                          root])
+    check(srv.wait_for(lambda l: "warning: running as root" in l and
+                       "cannot write" in l, 1), srv.tail())
+    check(ids(status(srv.pid), "Uid") == [0] * 4, "not root")
+
+
+@case("drop_user_nobody_reads_not_writes")
 def _(ctx):
     need_root()
     root, want = served_dir(ctx)          # 0755 root: nobody reads only
@@ -459,7 +477,7 @@ def _(ctx):
     os.mkdir(pub)
     os.chown(pub, NOBODY, NOBODY)
     srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", "--upload",
-                          root])
+                          "--user", "nobody", root])
     check_dropped(status(srv.pid), NOBODY, NOBODY, [NOBODY])
     check(srv.wait_for(lambda l: "running as user nobody" in l, 1),
           "no line naming the user: %s" % srv.tail())
