@@ -314,7 +314,8 @@ target_parse(const char *s, struct target *t, const char **why)
 			return -1;
 		}
 		t->uid = (uid_t)u;
-		t->gid = colon ? (gid_t)g : pw->pw_gid;
+		/* without a GID the user's entry exists (checked above) */
+		t->gid = colon || pw == NULL ? (gid_t)g : pw->pw_gid;
 		/* groups only from the user database, and only if it agrees */
 		target_groups(t, pw && pw->pw_gid == t->gid ? pw->pw_name :
 		    NULL);
