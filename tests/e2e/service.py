@@ -613,13 +613,16 @@ def _(ctx):
         for ns in (ns_s, ns_c):
             sh("ip", "-n", ns, "link", "set", "lo", "up")
         root, want = served_dir(ctx)
-        exe = ["ip", "netns", "exec", ns_s, TFTPX, "serve", "--allow-root"]
+        exe = ["ip", "netns", "exec", ns_s, TFTPX, "serve"]
+        # as nobody: transfer sockets are tied to vs1 after the drop
         bound = SvcServer(ctx, exe + ["--interface", "vs1", "-l",
-                                      "0.0.0.0:69", root])
+                                      "0.0.0.0:69", "--user", "nobody",
+                                      root])
         check(bound.wait_for(lambda l: "only through interface vs1" in l, 1),
               bound.tail())
         # a control server on all NICs, to show the routes really work
-        free = SvcServer(ctx, exe + ["-l", "0.0.0.0:6969", root])
+        free = SvcServer(ctx, exe + ["-l", "0.0.0.0:6969", "--allow-root",
+                                     root])
 
         def get(host, port):
             out = os.path.join(ctx.tmpdir("out"), "got")
@@ -646,6 +649,28 @@ def _(ctx):
               "arriving through vs2 was answered")
         oks = [l for l in bound.lines if '"a.bin"' in l]
         check(len(oks) == 1, "bound server logged %r" % oks)
+        sh("ip", "-n", ns_c, "route", "del", "10.77.1.1/32")
+        # a transfer left waiting for its ACK: its socket, made after the
+        # drop to nobody, is tied to vs1 too (ss shows ADDR%DEV)
+        hold = ("import socket, time\n"
+                "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "s.settimeout(5)\n"
+                "s.sendto(b'\\0\\1a.bin\\0octet\\0', ('10.77.1.1', 69))\n"
+                "s.recvfrom(1000)\n"
+                "print('got', flush=True)\n"
+                "time.sleep(4)\n")
+        h = subprocess.Popen(["ip", "netns", "exec", ns_c, sys.executable,
+                              "-c", hold], stdout=subprocess.PIPE)
+        ctx.procs.append(h)
+        check(h.stdout.readline().strip() == b"got", "no DATA for the "
+              "held transfer")
+        r = subprocess.run(["ip", "netns", "exec", ns_s, "ss", "-uanH"],
+                           stdout=subprocess.PIPE, timeout=10)
+        socks = r.stdout.decode().split()
+        xfer = [x for x in socks if x.startswith("10.77.1.1") and
+                not x.endswith(":69")]
+        check(xfer and all(x.startswith("10.77.1.1%vs1:") for x in xfer),
+              "transfer sockets %r, expected 10.77.1.1%%vs1:PORT" % xfer)
     finally:
         for p in ctx.procs:
             lib.kill_proc(p)
