@@ -65,6 +65,8 @@ static const char usage_serve[] =
 "      --inetd               the UDP socket is stdin (inetd dgram wait)\n"
 "      --idle-timeout SECONDS  exit after this long without a request or\n"
 "                            transfer (default 30 with --inetd, else never)\n"
+"      --seccomp             once running, allow only the system calls a\n"
+"                            server makes (any other kills it)\n"
 "  -v, --verbose             also log each request and its options\n"
 "  -q, --quiet               log errors only\n"
 "  -h, --help                this text\n"
@@ -177,6 +179,7 @@ enum {
 	OPT_SVC_INTERFACE,
 	OPT_SVC_INETD,
 	OPT_SVC_IDLE,
+	OPT_SVC_SECCOMP,
 };
 
 /* The service options of serve; 1 if c was one of them. */
@@ -201,6 +204,9 @@ service_option(int c, struct service_cfg *svc)
 		return 1;
 	case OPT_SVC_INETD:
 		svc->inetd = 1;
+		return 1;
+	case OPT_SVC_SECCOMP:
+		svc->seccomp = 1;
 		return 1;
 	case OPT_SVC_IDLE:
 		svc->idle_timeout = (int)num_arg("serve", "--idle-timeout",
@@ -260,6 +266,7 @@ cmd_serve(int argc, char **argv)
 		{ "interface", required_argument, NULL, OPT_SVC_INTERFACE },
 		{ "inetd", no_argument, NULL, OPT_SVC_INETD },
 		{ "idle-timeout", required_argument, NULL, OPT_SVC_IDLE },
+		{ "seccomp", no_argument, NULL, OPT_SVC_SECCOMP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },

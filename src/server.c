@@ -1083,6 +1083,10 @@ server_run(const struct server_cfg *cfg)
 		free(abs);
 		goto out;
 	}
+	if (cfg->svc.seccomp && service_seccomp() < 0) {
+		free(abs);
+		goto out;
+	}
 	log_error("serving %s %s", abs ? abs : cfg->dir,
 	    cfg->overwrite ? "with uploads and overwrite" :
 	    cfg->upload ? "with uploads" : "read-only");

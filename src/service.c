@@ -27,7 +27,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stddef.h>
@@ -560,3 +563,133 @@ service_drop(const struct service_cfg *cfg, int rootfd, const char *dir,
 		    "will be refused", t.label, dir);
 	return 0;
 }
+
+/* ---- seccomp ----------------------------------------------------------- */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SECCOMP_SANITIZED	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define SECCOMP_SANITIZED	1
+#endif
+#endif
+
+#if defined(__x86_64__)
+#define SECCOMP_ARCH	AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SECCOMP_ARCH	AUDIT_ARCH_AARCH64
+#endif
+
+#if defined(SECCOMP_ARCH) && !defined(SECCOMP_SANITIZED)
+
+#define NR_OFF		offsetof(struct seccomp_data, nr)
+#define ALLOW(nr)	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+/*
+ * What the server does once it runs: datagrams, files beneath the root
+ * (read, upload, link or rename into place), the loop, memory, the
+ * clock, log lines (also to syslog or a reopened --log-file), and
+ * leaving.  Not there: exec, fork, ptrace, mounts, namespaces, module
+ * and key calls, new listening ports (no listen/accept), chmod/chown of
+ * other files, and everything else; such a call kills the process.
+ */
+static const struct sock_filter seccomp_prog[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NR_OFF),
+#ifdef __x86_64__
+	/* the x32 ABI shares the architecture value: refuse it whole */
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+#endif
+	/* files */
+	ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_readv),
+	ALLOW(__NR_writev), ALLOW(__NR_pread64), ALLOW(__NR_preadv),
+	ALLOW(__NR_pwrite64), ALLOW(__NR_close), ALLOW(__NR_openat),
+#ifdef __NR_openat2
+	ALLOW(__NR_openat2),
+#endif
+#ifdef __NR_fstat
+	ALLOW(__NR_fstat),
+#endif
+#ifdef __NR_newfstatat
+	ALLOW(__NR_newfstatat),
+#endif
+#ifdef __NR_statx
+	ALLOW(__NR_statx),
+#endif
+	ALLOW(__NR_lseek), ALLOW(__NR_fcntl), ALLOW(__NR_fstatfs),
+	ALLOW(__NR_fsync), ALLOW(__NR_fdatasync), ALLOW(__NR_linkat),
+#ifdef __NR_renameat
+	ALLOW(__NR_renameat),
+#endif
+	ALLOW(__NR_renameat2), ALLOW(__NR_unlinkat),
+	ALLOW(__NR_fchmod), ALLOW(__NR_getrandom), ALLOW(__NR_faccessat),
+	/* memory */
+	ALLOW(__NR_mmap), ALLOW(__NR_munmap), ALLOW(__NR_mremap),
+	ALLOW(__NR_brk), ALLOW(__NR_madvise), ALLOW(__NR_mprotect),
+	/* datagrams (and a syslog socket) */
+	ALLOW(__NR_socket), ALLOW(__NR_bind), ALLOW(__NR_connect),
+	ALLOW(__NR_sendto), ALLOW(__NR_sendmsg), ALLOW(__NR_sendmmsg),
+	ALLOW(__NR_recvfrom), ALLOW(__NR_recvmsg), ALLOW(__NR_recvmmsg),
+	ALLOW(__NR_setsockopt), ALLOW(__NR_getsockopt),
+	ALLOW(__NR_getsockname), ALLOW(__NR_getpeername),
+	/* the loop, signals, time */
+#ifdef __NR_epoll_wait
+	ALLOW(__NR_epoll_wait),
+#endif
+	ALLOW(__NR_epoll_pwait),
+#ifdef __NR_epoll_pwait2
+	ALLOW(__NR_epoll_pwait2),
+#endif
+	ALLOW(__NR_epoll_ctl), ALLOW(__NR_rt_sigprocmask),
+	ALLOW(__NR_rt_sigreturn), ALLOW(__NR_rt_sigaction),
+	ALLOW(__NR_restart_syscall), ALLOW(__NR_clock_gettime),
+	ALLOW(__NR_clock_nanosleep), ALLOW(__NR_nanosleep),
+	ALLOW(__NR_gettimeofday),
+#ifdef __NR_time
+	ALLOW(__NR_time),
+#endif
+	ALLOW(__NR_futex), ALLOW(__NR_getpid), ALLOW(__NR_gettid),
+	ALLOW(__NR_tgkill), ALLOW(__NR_exit), ALLOW(__NR_exit_group),
+	/* isatty() and other ioctls: "not a terminal" */
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOTTY),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+};
+
+int
+service_seccomp(void)
+{
+	struct sock_fprog prog;
+
+	prog.len = (unsigned short)(sizeof(seccomp_prog) /
+	    sizeof(seccomp_prog[0]));
+	prog.filter = (struct sock_filter *)seccomp_prog;
+	/* no_new_privs is set by service_drop (the kernel insists) */
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) {
+		log_error("cannot install the seccomp filter: %s",
+		    strerror(errno));
+		return -1;
+	}
+	log_notice("seccomp filter on");
+	return 0;
+}
+
+#else
+
+int
+service_seccomp(void)
+{
+#ifdef SECCOMP_SANITIZED
+	log_error("--seccomp: not in a sanitizer build (its runtime needs "
+	    "more system calls)");
+#else
+	log_error("--seccomp: not supported on this architecture");
+#endif
+	return -1;
+}
+
+#endif

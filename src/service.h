@@ -23,6 +23,7 @@ struct service_cfg {
 	int		 inetd;		/* --inetd: the socket is stdin */
 	int		 idle_timeout;	/* seconds; 0 never, -1 default */
 	const char	*interface;	/* --interface IFACE, or NULL */
+	int		 seccomp;	/* --seccomp */
 };
 
 /*
@@ -76,5 +77,12 @@ void	service_notify(const char *state);
  */
 int	service_drop(const struct service_cfg *cfg, int rootfd,
 	    const char *dir, int upload);
+
+/*
+ * --seccomp: from here on only the system calls a running server makes
+ * (x86_64, aarch64); any other kills the process.  After service_drop.
+ * Returns 0, or -1 (logged): the server must not run without it.
+ */
+int	service_seccomp(void);
 
 #endif

@@ -602,6 +602,69 @@ def _(ctx):
           "--user without root: exit %d %r" % (rc, err.strip()))
 
 
+# ---------------------------------------------------------------- seccomp
+
+def asan_build(path):
+    r = subprocess.run(["ldd", path], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    return b"libasan" in r.stdout or b"libubsan" in r.stdout
+
+
+@case("seccomp_every_path_survives", limit=90)
+def _(ctx):
+    if asan_build(TFTPX):
+        raise Skip("sanitizer build: --seccomp is refused there")
+    root, want = served_dir(ctx)
+    os.chmod(root, 0o777)               # uploads as nobody (when root)
+    loc = ctx.tmpdir("loc")
+    src = os.path.join(loc, "up.bin")
+    with open(src, "wb") as f:
+        f.write(os.urandom(70000))
+    # each file path: O_TMPFILE + linkat, named temp + rename, the walk
+    for env in ({}, {"TFTPX_NO_TMPFILE": "1"}, {"TFTPX_NO_OPENAT2": "1"}):
+        srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0",
+                              "--overwrite", "--seccomp",
+                              "--idle-timeout", "3"] +
+                        (["--user", "nobody"] if is_root() else []) + [root],
+                        env=env)
+        st = status(srv.pid)
+        check(st.get("Seccomp") == "2" and st.get("Seccomp_filters") == "1",
+              "no seccomp filter: Seccomp %s" % st.get("Seccomp"))
+        get_ok(ctx, srv.port, want)
+        get_ok(ctx, srv.port, want, name="/a.bin")
+        for opts in ((), ("-b", "1468", "-w", "8", "--tsize")):
+            for name in ("up.bin", "up.bin"):         # create, then replace
+                rc, _, err, _ = ctx.tftpx("put", *opts, "127.0.0.1:%d" %
+                                          srv.port, src, name, timeout=30)
+                check(rc == 0, "put %s: exit %d %s" % (env, rc, err.strip()))
+        get_ok(ctx, srv.port, open(src, "rb").read(), name="up.bin")
+        rc, _, err, _ = ctx.tftpx("get", "127.0.0.1:%d" % srv.port, "nope",
+                                  os.path.join(loc, "n"), timeout=30)
+        check(rc == 1 and "not found" in err, "missing file: %d %r" %
+              (rc, err.strip()))
+        # leaving when idle: a clean exit, not a SIGSYS
+        rc = srv.finish(timeout=30)
+        check(rc == 0, "%s: exit %s (-31 is SIGSYS: a system call the "
+              "filter lacks); stderr: %s" % (env, rc, srv.tail()))
+    # a busy refusal (one transfer at most), a stranger's packet, and
+    # SIGTERM with a transfer live
+    srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", "--seccomp",
+                          "--max-transfers", "1", "--allow-root", root])
+    get_ok(ctx, srv.port, want)
+    c1, c2 = udp_sock(ctx), udp_sock(ctx)
+    c1.sendto(pkt_rrq("a.bin"), ("127.0.0.1", srv.port))
+    c1.settimeout(5)
+    pkt, tid = c1.recvfrom(70000)
+    c2.sendto(pkt_rrq("a.bin"), ("127.0.0.1", srv.port))
+    c2.settimeout(5)
+    check(op_of(c2.recv(1000)) == ERROR, "no busy ERROR")
+    c2.sendto(pkt_ack(1), tid)
+    check(op_of(c2.recv(1000)) == ERROR, "no ERROR 5 to a stranger")
+    srv.p.send_signal(signal.SIGTERM)
+    rc = srv.finish()
+    check(rc == 0, "exit %s after SIGTERM; stderr: %s" % (rc, srv.tail()))
+
+
 # ---------------------------------------------------------------- interface
 
 def sh(*argv):
@@ -866,12 +929,15 @@ def _(ctx):
         raise Skip("musl-gcc not installed (package musl-tools)")
     b = static_build(ctx, "musl-gcc")
     root, want = served_dir(ctx)
-    srv = SvcServer(ctx, [b, "serve", "-l", "127.0.0.1:0"] +
+    srv = SvcServer(ctx, [b, "serve", "-l", "127.0.0.1:0", "--seccomp"] +
                     (["--user", "5000:5001"] if is_root() else []) + [root])
     if is_root():
         # musl reads /etc/passwd itself: ids without an entry, no groups
         check_dropped(status(srv.pid), 5000, 5001, [])
     get_ok(ctx, srv.port, want)
+    srv.p.send_signal(signal.SIGTERM)
+    check(srv.finish() == 0, "musl build with --seccomp: exit %s" %
+          srv.p.returncode)
 
 
 if __name__ == "__main__":
