@@ -615,6 +615,15 @@ def _(ctx):
     if asan_build(TFTPX):
         raise Skip("sanitizer build: --seccomp is refused there")
     root, want = served_dir(ctx)
+    probe = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", "--seccomp",
+                            "--allow-root", root], ready=False)
+    if probe.wait_for(lambda l: "serving " in l or "sanitizer build" in l,
+                      10) is None:
+        raise Fail("server with --seccomp did not start: %s" % probe.tail())
+    if any("sanitizer build" in l for l in probe.lines):
+        # clang links its sanitizer runtime statically: ldd cannot tell
+        raise Skip("sanitizer build: --seccomp is refused there")
+    probe.stop()
     os.chmod(root, 0o777)               # uploads as nobody (when root)
     loc = ctx.tmpdir("loc")
     src = os.path.join(loc, "up.bin")
