@@ -40,6 +40,16 @@ static const char usage_serve[] =
 "  -l, --listen ADDR[:PORT]  listen here (repeatable; IPv6 as [::1]:6969);\n"
 "                            default: all IPv4 and IPv6 addresses\n"
 "  -p, --port PORT           port when ADDR has none (default 69; 0: any free)\n"
+"      --user NAME|UID[:GID] started as root, become this user once the\n"
+"                            sockets and DIR are open (default: the sudo\n"
+"                            user, else nobody)\n"
+"      --allow-root          stay root (without --user)\n"
+"      --interface IFACE     send and receive through this NIC only\n"
+"      --inetd               the UDP socket is stdin (inetd dgram wait)\n"
+"      --idle-timeout SECONDS  exit after this long without a request or\n"
+"                            transfer (default 30 with --inetd, else never)\n"
+"      --seccomp             once running, allow only the system calls a\n"
+"                            server makes (any other kills it)\n"
 "      --upload              accept uploads of new names\n"
 "      --overwrite           accept uploads that replace existing names too\n"
 "      --backslash           treat '\\' in names as '/' (Windows PXE clients)\n"
@@ -56,17 +66,6 @@ static const char usage_serve[] =
 "      --rto-min MS          floor of the RTT-based retransmission and tail\n"
 "                            probe timers (default 10)\n"
 "      --classic-timers      fixed --timeout timers, no RTT (= --rto-min 0)\n"
-"  service:\n"
-"      --user NAME|UID[:GID] started as root, become this user once the\n"
-"                            sockets and DIR are open (default: the sudo\n"
-"                            user, else nobody)\n"
-"      --allow-root          stay root (without --user)\n"
-"      --interface IFACE     send and receive through this NIC only\n"
-"      --inetd               the UDP socket is stdin (inetd dgram wait)\n"
-"      --idle-timeout SECONDS  exit after this long without a request or\n"
-"                            transfer (default 30 with --inetd, else never)\n"
-"      --seccomp             once running, allow only the system calls a\n"
-"                            server makes (any other kills it)\n"
 "  -v, --verbose             also log each request and its options\n"
 "  -q, --quiet               log errors only\n"
 "  -h, --help                this text\n"
@@ -172,9 +171,34 @@ enum {
 	OPT_CLASSIC,
 };
 
+/* "123", "64K", "64M", "2G" (powers of 1024), or exit 2. */
+static uint64_t
+size_arg(const char *cmd, const char *opt, const char *s)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift)
+		end++;
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno || v == 0 ||
+	    v > (UINT64_MAX >> shift))
+		die_usage(cmd, "%s needs a size such as 1048576, 512K or 64M, "
+		    "not '%s'", opt, s);
+	return (uint64_t)v << shift;
+}
+
 /* serve: running as a service (service.c) */
 enum {
-	OPT_SVC_USER = 512,
+	OPT_SVC_USER = 768,	/* clear of other option blocks */
 	OPT_SVC_ALLOWROOT,
 	OPT_SVC_INTERFACE,
 	OPT_SVC_INETD,
@@ -216,37 +240,19 @@ service_option(int c, struct service_cfg *svc)
 	return 0;
 }
 
-/* "123", "64K", "64M", "2G" (powers of 1024), or exit 2. */
-static uint64_t
-size_arg(const char *cmd, const char *opt, const char *s)
-{
-	unsigned long long v;
-	char *end;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end == 'K' || *end == 'k')
-		shift = 10;
-	else if (*end == 'M' || *end == 'm')
-		shift = 20;
-	else if (*end == 'G' || *end == 'g')
-		shift = 30;
-	if (shift)
-		end++;
-	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno || v == 0 ||
-	    v > (UINT64_MAX >> shift))
-		die_usage(cmd, "%s needs a size such as 1048576, 512K or 64M, "
-		    "not '%s'", opt, s);
-	return (uint64_t)v << shift;
-}
-
 static int
 cmd_serve(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "port", required_argument, NULL, 'p' },
+		/* service: see service_option() */
+		{ "user", required_argument, NULL, OPT_SVC_USER },
+		{ "allow-root", no_argument, NULL, OPT_SVC_ALLOWROOT },
+		{ "interface", required_argument, NULL, OPT_SVC_INTERFACE },
+		{ "inetd", no_argument, NULL, OPT_SVC_INETD },
+		{ "idle-timeout", required_argument, NULL, OPT_SVC_IDLE },
+		{ "seccomp", no_argument, NULL, OPT_SVC_SECCOMP },
 		{ "upload", no_argument, NULL, OPT_UPLOAD },
 		{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
 		{ "backslash", no_argument, NULL, OPT_BACKSLASH },
@@ -260,13 +266,6 @@ cmd_serve(int argc, char **argv)
 		{ "max-upload", required_argument, NULL, OPT_MAXUPLOAD },
 		{ "rto-min", required_argument, NULL, OPT_RTOMIN },
 		{ "classic-timers", no_argument, NULL, OPT_CLASSIC },
-		/* service: see service_option() */
-		{ "user", required_argument, NULL, OPT_SVC_USER },
-		{ "allow-root", no_argument, NULL, OPT_SVC_ALLOWROOT },
-		{ "interface", required_argument, NULL, OPT_SVC_INTERFACE },
-		{ "inetd", no_argument, NULL, OPT_SVC_INETD },
-		{ "idle-timeout", required_argument, NULL, OPT_SVC_IDLE },
-		{ "seccomp", no_argument, NULL, OPT_SVC_SECCOMP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -355,11 +354,11 @@ cmd_serve(int argc, char **argv)
 	if (argc - optind > 1)
 		die_usage("serve", "one DIR only, extra argument '%s'",
 		    argv[optind + 1]);
-	if (optind < argc)
-		cfg.dir = argv[optind];
 	if (cfg.svc.inetd && cfg.nlisten)
 		die_usage("serve", "--inetd serves the socket on stdin; "
 		    "drop --listen");
+	if (optind < argc)
+		cfg.dir = argv[optind];
 	return server_run(&cfg);
 }
 

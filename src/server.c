@@ -95,6 +95,9 @@ struct server {
 	struct listener		 ls[SERVER_LISTEN_MAX * 2];
 	int			 nls;
 	struct loop_fd		 sigw;
+	struct loop_timer	 idle;		/* --idle-timeout */
+	uint64_t		 idle_us;	/*  0: never */
+	uint64_t		 last_active;	/*  last request or end */
 	struct options_limits	 lim;
 	struct transfer		*hash[HASH_SIZE];
 	struct client_count	*hosts[HASH_SIZE];
@@ -105,9 +108,6 @@ struct server {
 	unsigned		 busy_sent;
 	uint64_t		 dups;		/* duplicate requests dropped */
 	uint64_t		 busy;		/* requests refused as busy */
-	struct loop_timer	 idle;		/* --idle-timeout */
-	uint64_t		 idle_us;	/*  0: never */
-	uint64_t		 last_active;	/*  last request or end */
 	uint8_t			 rx[PKT_MAX + 1];
 	uint8_t			 scratch[XFER_SCRATCH];
 };
@@ -909,17 +909,6 @@ adopt_listeners(struct server *s)
 	return 1;
 }
 
-static const char *
-listen_hint(int e)
-{
-	if (e == EACCES)
-		return " (ports below 1024 need root or CAP_NET_BIND_SERVICE; "
-		    "try --port 6969)";
-	if (e == ENODEV)
-		return " (no such --interface)";
-	return "";
-}
-
 static int
 open_listeners(struct server *s)
 {
@@ -935,9 +924,8 @@ open_listeners(struct server *s)
 		/* all IPv4 and IPv6 addresses, on one port */
 		udp_resolve("", cfg->port, AF_INET, &a, &why);
 		if (add_listener(s, &a) < 0) {
-			log_error("cannot listen on %s: %s%s",
-			    udp_format(&a, buf), strerror(errno),
-			    listen_hint(errno));
+			log_error("cannot listen on %s: %s",
+			    udp_format(&a, buf), strerror(errno));
 			return -1;
 		}
 		port = udp_port(&a);
@@ -958,7 +946,8 @@ open_listeners(struct server *s)
 		if (add_listener(s, &a) < 0) {
 			log_error("cannot listen on %s: %s%s",
 			    udp_format(&a, buf), strerror(errno),
-			    listen_hint(errno));
+			    errno == EACCES ? " (ports below 1024 need root "
+			    "or CAP_NET_BIND_SERVICE; try --port 6969)" : "");
 			return -1;
 		}
 	}
@@ -1090,7 +1079,6 @@ server_run(const struct server_cfg *cfg)
 	log_error("serving %s %s", abs ? abs : cfg->dir,
 	    cfg->overwrite ? "with uploads and overwrite" :
 	    cfg->upload ? "with uploads" : "read-only");
-	free(abs);
 	s->idle_us = (uint64_t)(cfg->svc.idle_timeout < 0 ? (cfg->svc.inetd ?
 	    SERVICE_IDLE_INETD : 0) : cfg->svc.idle_timeout) * 1000000u;
 	if (s->idle_us) {
@@ -1099,6 +1087,7 @@ server_run(const struct server_cfg *cfg)
 		loop_timer_set(s->loop, &s->idle, s->last_active + s->idle_us);
 	}
 	service_notify("READY=1");
+	free(abs);
 	if (loop_run(s->loop) < 0) {
 		log_error("event loop failed: %s", strerror(errno));
 		goto out;

@@ -13,6 +13,7 @@
 
 struct server_cfg {
 	const char	*dir;
+	struct service_cfg svc;			/* sockets, privileges */
 	const char	*listen[SERVER_LISTEN_MAX];	/* ADDR[:PORT] */
 	int		 nlisten;
 	int		 port;			/* default 69 */
@@ -30,7 +31,6 @@ struct server_cfg {
 	unsigned	 max_per_client;	/* live transfers per host */
 	uint64_t	 max_upload;		/* bytes, 0 = no limit */
 	unsigned	 rto_min;		/* ms, tail-probe floor; 0 = off */
-	struct service_cfg svc;			/* sockets, privileges */
 };
 
 void	server_cfg_init(struct server_cfg *cfg);
