@@ -32,11 +32,14 @@ WFLAGS	+= -idirafter $(KINC)
 endif
 
 PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/dedup.c
-IO	= src/loop.c src/udp.c src/files.c src/log.c src/service.c
+IO	= src/loop.c src/udp.c src/files.c src/log.c
 APP	= src/server.c src/client.c src/main.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
+# socket activation, readiness, privileges (a line of its own: the lists
+# above change often)
+IO	+= src/service.c
 
 UNIT	= tests/unit/test_packet tests/unit/test_options \
 	  tests/unit/test_netascii tests/unit/test_xfer tests/unit/test_files \
