@@ -10,10 +10,25 @@ LDFLAGS	?=
 # always on, also when CFLAGS is given on the command line
 WFLAGS	= -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror -D_GNU_SOURCE
 PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+# where packages put systemd units (/etc/systemd/system is the admin's);
+# systemd also reads /usr/local/lib/systemd/system
+UNITDIR	?= $(PREFIX)/lib/systemd/system
 -include config.mak
 
+# make STATIC=1 [CC=musl-gcc]: one binary that runs on any Linux of the
+# same architecture.  With glibc, getpwnam (--user NAME) still wants the
+# NSS libraries at run time; --user UID:GID does not.
 ifeq ($(STATIC),1)
 LDFLAGS	+= -static
+endif
+# musl-gcc sees musl's headers only; tftpx also uses the kernel's
+# (linux/openat2.h, linux/capability.h), found after musl's own in a
+# directory of links to them
+ifneq ($(findstring musl,$(CC)),)
+KINC	= .musl-kernel-include
+WFLAGS	+= -idirafter $(KINC)
 endif
 
 PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/dedup.c
@@ -22,6 +37,9 @@ APP	= src/server.c src/client.c src/bench.c src/main.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
+# socket activation, readiness, privileges (a line of its own: the lists
+# above change often)
+IO	+= src/service.c
 
 UNIT	= tests/unit/test_packet tests/unit/test_options \
 	  tests/unit/test_netascii tests/unit/test_xfer tests/unit/test_files \
@@ -32,8 +50,16 @@ all: tftpx
 tftpx: $(OBJS)
 	$(CC) $(WFLAGS) $(CFLAGS) -o $@ $(OBJS) $(LDFLAGS)
 
-src/%.o: src/%.c $(HDRS)
+src/%.o: src/%.c $(HDRS) | $(KINC)
 	$(CC) $(WFLAGS) $(CFLAGS) -c -o $@ $<
+
+.musl-kernel-include:
+	mkdir -p $@.tmp
+	ma=$$(gcc -print-multiarch 2>/dev/null); \
+	ln -sfn /usr/include/linux $@.tmp/linux && \
+	ln -sfn /usr/include/asm-generic $@.tmp/asm-generic && \
+	ln -sfn /usr/include/$$ma/asm $@.tmp/asm
+	mv $@.tmp $@
 
 tests/unit/test_%: tests/unit/test_%.c tests/check.h $(PURE:.c=.o) src/files.o $(HDRS)
 	$(CC) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(PURE:.c=.o) src/files.o $(LDFLAGS)
@@ -65,13 +91,27 @@ faults: tftpx
 interop-all: tftpx
 	python3 tests/interop/uboot.py --arch all
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the man page
+# and the systemd units (their ExecStart= names $(BINDIR)/tftpx)
 install: tftpx
-	install -D -m 0755 tftpx $(DESTDIR)$(PREFIX)/bin/tftpx
+	install -D -m 0755 tftpx $(DESTDIR)$(BINDIR)/tftpx
+	install -D -m 0644 doc/tftpx.1 $(DESTDIR)$(MANDIR)/man1/tftpx.1
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/bin/tftpx|$(BINDIR)/tftpx|g' \
+		contrib/systemd/tftpx.service >$(DESTDIR)$(UNITDIR)/tftpx.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/tftpx.service
+	install -m 0644 contrib/systemd/tftpx.socket $(DESTDIR)$(UNITDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tftpx $(DESTDIR)$(MANDIR)/man1/tftpx.1 \
+		$(DESTDIR)$(UNITDIR)/tftpx.service \
+		$(DESTDIR)$(UNITDIR)/tftpx.socket
 
 clean:
 	rm -f tftpx src/*.o $(UNIT)
+	rm -rf .musl-kernel-include
 
-.PHONY: all run check asan lint faults interop-all install clean
+.PHONY: all run check asan lint faults interop-all install uninstall clean
 
 # ---- fuzzing (fuzz/) --------------------------------------------------------
 #   make fuzz         libFuzzer + ASan/UBSan builds (clang), each run for

@@ -30,6 +30,13 @@
 #include "files.h"
 #include "packet.h"
 
+#if !defined(__GLIBC__) && !defined(RENAME_NOREPLACE)
+/* musl (1.2.3) has no renameat2 wrapper: the system call itself */
+#define RENAME_NOREPLACE	1
+#define renameat2(ofd, old, nfd, new, flags) \
+	((int)syscall(SYS_renameat2, (ofd), (old), (nfd), (new), (flags)))
+#endif
+
 #define FILES_PATH_MAX		4096	/* longest path the walk copies */
 #define FILES_STALE_DEPTH	32	/* how deep files_remove_stale goes */
 #define FILES_TMP_TRIES		8	/* named temp attempts before giving up */

@@ -10,10 +10,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
+
+#if !defined(__GLIBC__) && defined(SYS_epoll_pwait2)
+/* musl (1.2.3) knows the system call but has no wrapper for it */
+#define epoll_pwait2(fd, ev, max, ts, mask) \
+	((int)syscall(SYS_epoll_pwait2, (fd), (ev), (max), (ts), (mask), \
+	    (size_t)8))
+#endif
 
 #define LOOP_EVENTS	64
 

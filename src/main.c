@@ -43,6 +43,16 @@ static const char usage_serve[] =
 "  -l, --listen ADDR[:PORT]  listen here (repeatable; IPv6 as [::1]:6969);\n"
 "                            default: all IPv4 and IPv6 addresses\n"
 "  -p, --port PORT           port when ADDR has none (default 69; 0: any free)\n"
+"      --user NAME|UID[:GID] started as root, become this user once the\n"
+"                            sockets and DIR are open (default: the sudo\n"
+"                            user, else nobody)\n"
+"      --allow-root          stay root (without --user)\n"
+"      --interface IFACE     send and receive through this NIC only\n"
+"      --inetd               the UDP socket is stdin (inetd dgram wait)\n"
+"      --idle-timeout SECONDS  exit after this long without a request or\n"
+"                            transfer (default 30 with --inetd, else never)\n"
+"      --seccomp             once running, allow only the system calls a\n"
+"                            server makes (any other kills it)\n"
 "      --upload              accept uploads of new names\n"
 "      --overwrite           accept uploads that replace existing names too\n"
 "      --backslash           treat '\\' in names as '/' (Windows PXE clients)\n"
@@ -238,12 +248,63 @@ size_arg(const char *cmd, const char *opt, const char *s)
 	return (uint64_t)v << shift;
 }
 
+/* serve: running as a service (service.c) */
+enum {
+	OPT_SVC_USER = 768,	/* clear of other option blocks */
+	OPT_SVC_ALLOWROOT,
+	OPT_SVC_INTERFACE,
+	OPT_SVC_INETD,
+	OPT_SVC_IDLE,
+	OPT_SVC_SECCOMP,
+};
+
+/* The service options of serve; 1 if c was one of them. */
+static int
+service_option(int c, struct service_cfg *svc)
+{
+	switch (c) {
+	case OPT_SVC_USER:
+		if (optarg[0] == '\0')
+			die_usage("serve", "--user needs a NAME or UID[:GID]");
+		svc->user = optarg;
+		return 1;
+	case OPT_SVC_ALLOWROOT:
+		svc->allow_root = 1;
+		return 1;
+	case OPT_SVC_INTERFACE:
+		/* IFNAMSIZ (16) with its NUL */
+		if (optarg[0] == '\0' || strlen(optarg) > 15)
+			die_usage("serve", "--interface needs an interface "
+			    "name of 1 to 15 characters, not '%s'", optarg);
+		svc->interface = optarg;
+		return 1;
+	case OPT_SVC_INETD:
+		svc->inetd = 1;
+		return 1;
+	case OPT_SVC_SECCOMP:
+		svc->seccomp = 1;
+		return 1;
+	case OPT_SVC_IDLE:
+		svc->idle_timeout = (int)num_arg("serve", "--idle-timeout",
+		    optarg, 0, 86400);
+		return 1;
+	}
+	return 0;
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "port", required_argument, NULL, 'p' },
+		/* service: see service_option() */
+		{ "user", required_argument, NULL, OPT_SVC_USER },
+		{ "allow-root", no_argument, NULL, OPT_SVC_ALLOWROOT },
+		{ "interface", required_argument, NULL, OPT_SVC_INTERFACE },
+		{ "inetd", no_argument, NULL, OPT_SVC_INETD },
+		{ "idle-timeout", required_argument, NULL, OPT_SVC_IDLE },
+		{ "seccomp", no_argument, NULL, OPT_SVC_SECCOMP },
 		{ "upload", no_argument, NULL, OPT_UPLOAD },
 		{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
 		{ "backslash", no_argument, NULL, OPT_BACKSLASH },
@@ -360,12 +421,16 @@ cmd_serve(int argc, char **argv)
 			fputs(usage_serve, stdout);
 			return 0;
 		default:
-			bad_option("serve", argv);
+			if (!service_option(c, &cfg.svc))
+				bad_option("serve", argv);
 		}
 	}
 	if (argc - optind > 1)
 		die_usage("serve", "one DIR only, extra argument '%s'",
 		    argv[optind + 1]);
+	if (cfg.svc.inetd && cfg.nlisten)
+		die_usage("serve", "--inetd serves the socket on stdin; "
+		    "drop --listen");
 	if (optind < argc)
 		cfg.dir = argv[optind];
 	if (cfg.log_file && cfg.use_syslog)

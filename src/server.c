@@ -43,6 +43,7 @@
 #include "options.h"
 #include "packet.h"
 #include "server.h"
+#include "service.h"
 #include "udp.h"
 #include "xfer.h"
 
@@ -101,6 +102,9 @@ struct server {
 	struct listener		 ls[SERVER_LISTEN_MAX * 2];
 	int			 nls;
 	struct loop_fd		 sigw;
+	struct loop_timer	 idle;		/* --idle-timeout */
+	uint64_t		 idle_us;	/*  0: never */
+	uint64_t		 last_active;	/*  last request or end */
 	struct options_limits	 lim;
 	struct transfer		*hash[HASH_SIZE];
 	struct client_count	*hosts[HASH_SIZE];
@@ -142,6 +146,7 @@ server_cfg_init(struct server_cfg *cfg)
 	cfg->max_transfers = 1000;
 	cfg->max_per_client = 64;
 	cfg->rto_min = 10;
+	cfg->svc.idle_timeout = -1;
 }
 
 /* ---- duplicate table ------------------------------------------------- */
@@ -525,6 +530,10 @@ transfer_end(struct transfer *t)
 	table_del(s, t);
 	host_put(s, t->cc);
 	s->live--;
+	/* the last transfer ended: the idle time starts now */
+	s->last_active = loop_now(s->loop);
+	if (s->idle_us && s->live == 0)
+		loop_timer_set(s->loop, &s->idle, s->last_active + s->idle_us);
 	loop_timer_stop(s->loop, &t->t);
 	loop_timer_init(&t->t, transfer_free_cb, t);
 	loop_timer_set(s->loop, &t->t, 1);
@@ -644,9 +653,10 @@ refuse_at(struct server *s, int level, const struct udp_addr *local,
 	udp_set_port(&a, 0);
 	if ((fd = udp_bind(&a, 0)) < 0)
 		return;
-	udp_send(fd, pkt, n, peer);
+	/* with --interface, not even an ERROR leaves through another NIC */
+	if (service_bind_device(fd, s->cfg->svc.interface) == 0)
+		udp_send(fd, pkt, n, peer);
 	close(fd);
-	(void)s;
 }
 
 static void
@@ -1056,6 +1066,12 @@ start_transfer(struct server *s, const struct packet *p,
 		reason = why;
 		goto refused;
 	}
+	/* --interface: the transfer, too, talks through that NIC only */
+	if (service_bind_device(t->sock, cfg->svc.interface) < 0) {
+		err.code = TFTP_EUNDEF;
+		err.msg = "server cannot use its interface";
+		goto refused;
+	}
 	set_bufs(t->sock);
 	xc.netascii = netascii;
 	xc.timeout_us = (uint64_t)(xc.opts.have & OPT_TIMEOUT ?
@@ -1210,10 +1226,18 @@ listener_cb(struct loop_fd *w, uint32_t events)
 		len = udp_recv(l->w.fd, s->rx, sizeof(s->rx), &from, &to);
 		if (len < 0)
 			break;
+		s->last_active = loop_now(s->loop);
 		if (to.len == 0) {
 			/* no pktinfo (should not happen): the bound address */
 			to = l->addr;
 		}
+		/*
+		 * A dual-stack socket from systemd (ListenDatagram=69) gives
+		 * IPv4 peers as ::ffff:a.b.c.d; transfer sockets are IPv6-only
+		 * or IPv4, so answer them as the IPv4 they are.
+		 */
+		service_unmap(&from);
+		service_unmap(&to);
 		if (to.ss.ss_family != from.ss.ss_family)
 			continue;
 		handle_request(s, s->rx, (size_t)len, &to, &from);
@@ -1520,27 +1544,91 @@ log_hints(const struct server *s)
 		log_notice("also reachable at %s", also);
 }
 
+/* Serve on fd (bound to a); the listener owns fd from here on. */
 static int
-add_listener(struct server *s, struct udp_addr *a)
+listener_attach(struct server *s, int fd, const struct udp_addr *a)
 {
 	struct listener *l = &s->ls[s->nls];
 	char buf[UDP_ADDRSTR];
-	int fd;
+	int e;
 
-	if ((fd = udp_bind(a, 1)) < 0)
-		return -1;
+	if (s->nls == (int)(sizeof(s->ls) / sizeof(s->ls[0]))) {
+		errno = EMFILE;
+		goto fail;
+	}
+	if (service_bind_device(fd, s->cfg->svc.interface) < 0)
+		goto fail;
 	/* room for a boot storm's requests while a turn is busy */
 	set_bufs(fd);
 	l->addr = *a;
 	l->srv = s;
-	if (loop_fd_start(s->loop, &l->w, fd, listener_cb, l) < 0) {
-		close(fd);
-		return -1;
-	}
+	if (loop_fd_start(s->loop, &l->w, fd, listener_cb, l) < 0)
+		goto fail;
 	s->nls++;
 	/* printed even with -q: with port 0 it is the only way to know */
 	log_error("listening on %s", udp_format(a, buf));
 	return 0;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+static int
+add_listener(struct server *s, struct udp_addr *a)
+{
+	int fd;
+
+	if ((fd = udp_bind(a, 1)) < 0)
+		return -1;
+	return listener_attach(s, fd, a);
+}
+
+/*
+ * Sockets someone else bound: systemd's (LISTEN_FDS) or inetd's (fd 0).
+ * Returns 1 when there were some, 0 when we bind our own, -1 on error.
+ */
+static int
+adopt_listeners(struct server *s)
+{
+	const struct service_cfg *svc = &s->cfg->svc;
+	struct udp_addr a;
+	const char *why = NULL, *from;
+	int fds[SERVICE_FDS_MAX], i, n;
+
+	if (svc->inetd) {
+		if (service_inetd_stdio(&why) < 0) {
+			log_error("%s", why);
+			return -1;
+		}
+		fds[0] = 0;
+		n = 1;
+		from = "inetd";
+	} else {
+		if ((n = service_listen_fds(fds, SERVICE_FDS_MAX, &why)) < 0) {
+			log_error("socket activation: %s", why);
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		from = "systemd";
+	}
+	if (s->cfg->nlisten)
+		log_error("--listen ignored, using the socket%s from %s",
+		    n == 1 ? "" : "s", from);
+	for (i = 0; i < n; i++) {
+		if (service_adopt(fds[i], &a, &why) < 0) {
+			log_error("socket %d from %s: %s", fds[i], from, why);
+			return -1;
+		}
+		if (listener_attach(s, fds[i], &a) < 0) {
+			log_error("socket %d from %s: %s", fds[i], from,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 1;
 }
 
 static int
@@ -1552,6 +1640,8 @@ open_listeners(struct server *s)
 	const char *why;
 	int i, port;
 
+	if ((i = adopt_listeners(s)) != 0)
+		return i < 0 ? -1 : 0;
 	if (cfg->nlisten == 0) {
 		/* all IPv4 and IPv6 addresses, on one port */
 		udp_resolve("", cfg->port, AF_INET, &a, &why);
@@ -1579,6 +1669,24 @@ open_listeners(struct server *s)
 		}
 	}
 	return 0;
+}
+
+/* --idle-timeout: no transfer and no request for that long: exit. */
+static void
+idle_cb(struct loop_timer *lt)
+{
+	struct server *s = lt->arg;
+	uint64_t due = s->last_active + s->idle_us;
+
+	if (s->live)
+		return;		/* re-armed when the last one ends */
+	if (loop_now(s->loop) < due) {
+		loop_timer_set(s->loop, &s->idle, due);
+		return;
+	}
+	log_notice("idle for %llu s, exiting",
+	    (unsigned long long)(s->idle_us / 1000000u));
+	loop_stop(s->loop);
 }
 
 static int
@@ -1638,6 +1746,9 @@ server_run(const struct server_cfg *cfg)
 	int i, rc = 1, n;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* before anything drops the right to reach systemd's socket */
+	if (service_notify_open() < 0)
+		log_error("cannot reach NOTIFY_SOCKET: %s", strerror(errno));
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_error("out of memory");
 		return 1;
@@ -1683,10 +1794,30 @@ server_run(const struct server_cfg *cfg)
 		rc = n == -2 ? 2 : 1;	/* a bad address is a usage error */
 		goto out;
 	}
+	if (cfg->svc.interface)
+		log_error("only through interface %s", cfg->svc.interface);
 	abs = realpath(cfg->dir, NULL);
+	/* sockets bound and the root open: root is not needed any more */
+	if (service_drop(&cfg->svc, s->rootfd, abs ? abs : cfg->dir,
+	    cfg->upload) < 0) {
+		free(abs);
+		goto out;
+	}
+	if (cfg->svc.seccomp && service_seccomp() < 0) {
+		free(abs);
+		goto out;
+	}
 	log_error("serving %s %s", abs ? abs : cfg->dir,
 	    cfg->overwrite ? "with uploads and overwrite" :
 	    cfg->upload ? "with uploads" : "read-only");
+	s->idle_us = (uint64_t)(cfg->svc.idle_timeout < 0 ? (cfg->svc.inetd ?
+	    SERVICE_IDLE_INETD : 0) : cfg->svc.idle_timeout) * 1000000u;
+	if (s->idle_us) {
+		s->last_active = loop_now(s->loop);
+		loop_timer_init(&s->idle, idle_cb, s);
+		loop_timer_set(s->loop, &s->idle, s->last_active + s->idle_us);
+	}
+	service_notify("READY=1");
 	free(abs);
 	log_hints(s);
 	if (loop_run(s->loop) < 0) {
@@ -1696,6 +1827,7 @@ server_run(const struct server_cfg *cfg)
 	/* --once: the first transfer's outcome (0 when stopped before) */
 	rc = s->once_done ? s->once_rc : 0;
 out:
+	service_notify("STOPPING=1");
 	shutdown_all(s);
 	for (i = 0; i < s->nls; i++)
 		close(s->ls[i].w.fd);

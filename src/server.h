@@ -7,10 +7,13 @@
 
 #include <stdint.h>
 
+#include "service.h"
+
 #define SERVER_LISTEN_MAX	16
 
 struct server_cfg {
 	const char	*dir;
+	struct service_cfg svc;			/* sockets, privileges */
 	const char	*listen[SERVER_LISTEN_MAX];	/* ADDR[:PORT] */
 	int		 nlisten;
 	int		 port;			/* default 69 */
