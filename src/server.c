@@ -37,6 +37,7 @@
 #include "options.h"
 #include "packet.h"
 #include "server.h"
+#include "server_int.h"
 #include "udp.h"
 #include "xfer.h"
 
@@ -761,6 +762,15 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 		host_put_empty(s, cc);
 }
 
+void
+server_datagram(struct server *s, const uint8_t *buf, size_t len,
+    const struct udp_addr *to, const struct udp_addr *from)
+{
+	if (to->ss.ss_family != from->ss.ss_family)
+		return;
+	handle_request(s, buf, len, to, from);
+}
+
 static void
 listener_cb(struct loop_fd *w, uint32_t events)
 {
@@ -779,9 +789,7 @@ listener_cb(struct loop_fd *w, uint32_t events)
 			/* no pktinfo (should not happen): the bound address */
 			to = l->addr;
 		}
-		if (to.ss.ss_family != from.ss.ss_family)
-			continue;
-		handle_request(s, s->rx, (size_t)len, &to, &from);
+		server_datagram(s, s->rx, (size_t)len, &to, &from);
 	}
 }
 
@@ -910,17 +918,19 @@ raise_fd_limit(const struct server_cfg *cfg)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-int
-server_run(const struct server_cfg *cfg)
+/*
+ * Everything a server needs but its listening sockets and signals: the
+ * root, the memory of finished requests, the loop.  NULL (logged) when
+ * one of them cannot be had.
+ */
+struct server *
+server_new(const struct server_cfg *cfg)
 {
 	struct server *s;
-	char *abs;
-	int i, rc = 1, n;
 
-	signal(SIGPIPE, SIG_IGN);
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_error("out of memory");
-		return 1;
+		return NULL;
 	}
 	s->cfg = cfg;
 	s->rootfd = -1;
@@ -929,18 +939,73 @@ server_run(const struct server_cfg *cfg)
 	s->lim.window_bytes_max = cfg->window_bytes_max;
 	if ((s->rootfd = files_open_root(cfg->dir)) < 0) {
 		log_error("cannot serve '%s': %s", cfg->dir, strerror(errno));
-		goto out;
+		goto fail;
 	}
 	if ((s->recent = dedup_new(DEDUP_CAP,
 	    (uint64_t)cfg->grace * 1000000u)) == NULL) {
 		log_error("out of memory");
-		goto out;
+		goto fail;
 	}
-	raise_fd_limit(cfg);
 	if ((s->loop = loop_new()) == NULL) {
 		log_error("cannot create the event loop: %s", strerror(errno));
-		goto out;
+		goto fail;
 	}
+	return s;
+fail:
+	server_free(s);
+	return NULL;
+}
+
+struct loop *
+server_loop(const struct server *s)
+{
+	return s->loop;
+}
+
+size_t
+server_live(const struct server *s)
+{
+	return s->live;
+}
+
+/* End every transfer (ERROR 0 to its client), close, free. */
+void
+server_free(struct server *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	shutdown_all(s);
+	for (i = 0; i < s->nls; i++)
+		close(s->ls[i].w.fd);
+	dedup_free(s->recent);
+	if (s->busy || s->dups)
+		log_notice("%llu duplicate request%s dropped, %llu refused as "
+		    "busy", (unsigned long long)s->dups, s->dups == 1 ? "" :
+		    "s", (unsigned long long)s->busy);
+	if (s->loop) {
+		/* run the deferred frees of ended transfers */
+		loop_stop(s->loop);
+		loop_run_due(s->loop);
+		loop_free(s->loop);
+	}
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	free(s);
+}
+
+int
+server_run(const struct server_cfg *cfg)
+{
+	struct server *s;
+	char *abs;
+	int rc = 1, n;
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((s = server_new(cfg)) == NULL)
+		return 1;
+	raise_fd_limit(cfg);
 	if (open_signals(s) < 0) {
 		log_error("cannot set up signals: %s", strerror(errno));
 		goto out;
@@ -963,22 +1028,6 @@ server_run(const struct server_cfg *cfg)
 	}
 	rc = 0;
 out:
-	shutdown_all(s);
-	for (i = 0; i < s->nls; i++)
-		close(s->ls[i].w.fd);
-	dedup_free(s->recent);
-	if (s->busy || s->dups)
-		log_notice("%llu duplicate request%s dropped, %llu refused as "
-		    "busy", (unsigned long long)s->dups, s->dups == 1 ? "" :
-		    "s", (unsigned long long)s->busy);
-	if (s->loop) {
-		/* run the deferred frees of ended transfers */
-		loop_stop(s->loop);
-		loop_run_due(s->loop);
-		loop_free(s->loop);
-	}
-	if (s->rootfd >= 0)
-		close(s->rootfd);
-	free(s);
+	server_free(s);
 	return rc;
 }
