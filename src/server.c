@@ -41,10 +41,19 @@
 #include "udp.h"
 #include "xfer.h"
 
+/*
+ * The fuzz build (fuzz/fuzz_request.c) shrinks the two tables: a server
+ * life per input must cost little, and small tables make chains and ring
+ * reuse happen.
+ */
+#ifndef HASH_SIZE
 #define HASH_SIZE	4096		/* buckets of the duplicate table */
+#endif
 #define RECV_BURST	64		/* datagrams read per wakeup and socket */
 #define SOCKBUF		(4 << 20)	/* socket buffers for windowed sends */
+#ifndef DEDUP_CAP
 #define DEDUP_CAP	16384		/* finished requests remembered */
+#endif
 #define BUSY_PER_SEC	100		/* "server busy" ERRORs sent per second */
 
 struct server;
