@@ -34,12 +34,12 @@
  * Then events, each a control byte c:
  *	c & 3 == 0: a datagram to the listening address; 1: to a live
  *	    transfer's socket, picked by bits 4-6 (with bit 3: delivered
- *	    twice in one wakeup).  The source is bits 2-3 for the listener
- *	    (0, 1: two ports of client A; 2: client B; 3: the other address
- *	    family, which the listener drops) and bits 2 (A or B's port)
- *	    for a transfer, plus, for a transfer, bit 7 the other of A's
- *	    ports (a stranger to it).  Length: one byte, or 255 and two
- *	    more (big endian); then the bytes.
+ *	    twice in one wakeup).  The source, for the listener, bits 2-3:
+ *	    0, 1 two ports of client A, 2 client B, 3 the other address
+ *	    family (dropped); for a transfer, bit 2: A or B, and bit 7:
+ *	    A's second port instead (a stranger to A's transfers).
+ *	    Length: one byte, or 255 and two more (big endian); then the
+ *	    bytes.
  *	c & 3 == 2: time moves to the next deadline plus (c >> 2) ms
  *	c & 3 == 3: time moves by a byte << (c >> 2 & 31) us
  * after each of which the due timers run, as the real loop does.
@@ -61,6 +61,10 @@
  *  - after server_free(): no fd left open, the secret and the tree
  *    outside the root untouched, no temp file left, no file modified in
  *    place (an upload only ever links or renames a new inode).
+ *
+ * fuzz/seeds_request.py writes the seeds.  Built with -DFUZZ_REQUEST_TRACE
+ * the target prints every datagram the server sends, to see what a seed
+ * or a finding does.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -93,6 +97,11 @@
 #define NSRC		4
 #define SECRET_BYTE	0xa5
 #define SECRET_LEN	1000
+
+/* In a DATA payload: the secret was read (or a client uploaded this). */
+static const uint8_t mark[4] = {
+	SECRET_BYTE, SECRET_BYTE, SECRET_BYTE, SECRET_BYTE
+};
 
 /* ---- the tree ----------------------------------------------------------- */
 
@@ -365,7 +374,7 @@ struct run {
 	struct udp_addr	 local;		/* the listening address */
 	struct udp_addr	 src[NSRC];
 	int		 spoke[NSRC];	/* src[i] has sent a datagram */
-	int		 leak_check;
+	int		 mark_in;	/* a client sent the secret's bytes */
 	unsigned	 sends;
 	int		 last_fd;	/* the last socket bound */
 	/* the transfer each source's last request started */
@@ -488,9 +497,6 @@ static void
 hook_send(void *arg, int fd, const uint8_t *pkt, size_t len,
     const struct udp_addr *to)
 {
-	static const uint8_t mark[4] = {
-		SECRET_BYTE, SECRET_BYTE, SECRET_BYTE, SECRET_BYTE
-	};
 	struct run *r = arg;
 	struct packet p;
 	struct sock *k;
@@ -521,7 +527,7 @@ hook_send(void *arg, int fd, const uint8_t *pkt, size_t len,
 	case TFTP_DATA:
 		FUZZ_CHECK(p.data_len <= PKT_BLKSIZE_DEF ||
 		    p.data_len <= r->cfg.blksize_max);
-		FUZZ_CHECK(!r->leak_check ||
+		FUZZ_CHECK(r->mark_in ||
 		    memmem(p.data, p.data_len, mark, sizeof(mark)) == NULL);
 		break;
 	case TFTP_OACK:
@@ -643,6 +649,9 @@ ev_transfer(struct run *r, unsigned c)
 	r->spoke[i] = 1;
 	if (k->has_peer && udp_same(&r->src[i], &k->peer))
 		k->heard = 1;
+	/* an upload of the secret's bytes would read back as a leak */
+	if (memmem(buf, len, mark, sizeof(mark)) != NULL)
+		r->mark_in = 1;
 	fake_udp_queue(w->fd, buf, len, &r->src[i]);
 	if (c & 8)
 		fake_udp_queue(w->fd, buf, len, &r->src[i]);
@@ -714,9 +723,6 @@ configure(struct run *r, const uint8_t *h)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t mark[4] = {
-		SECRET_BYTE, SECRET_BYTE, SECRET_BYTE, SECRET_BYTE
-	};
 	uint8_t preopen[FD_SCAN];
 	static int ready;
 	struct fake_udp_hooks hooks;
@@ -741,8 +747,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r->last_fd = -1;
 	for (i = 0; i < NSRC; i++)
 		r->req_fd[i] = -1;
-	/* an upload of the secret's bytes would read back as a leak */
-	r->leak_check = memmem(data, size, mark, sizeof(mark)) == NULL;
 	configure(r, h);
 	if (h[3] & 0x20)
 		setenv("TFTPX_NO_OPENAT2", "1", 1);
