@@ -190,6 +190,13 @@ SEEDS = {
     "wrq-superseded": hdr(DRAIN | UPLOAD) + to_listener(wrq(b"s1")) +
     to_transfer(data(1, b"a" * 512)) + to_listener(rrq(b"b.bin")) +
     to_transfer(ack(1)),
+    "wrq-reserved-names": hdr(DRAIN | OVERWRITE) +
+    to_listener(wrq(b".tftpx-1.tmp")) +
+    to_listener(wrq(b"sub/.tftpx-x.tmp"), src=2),
+    "wrq-over-max-upload": hdr(DRAIN | UPLOAD | MAXUP_1) +
+    to_listener(wrq(b"m")) + to_transfer(data(1, b"12")),
+    "wrq-tsize-no-space": hdr(DRAIN | UPLOAD) + to_listener(wrq(
+        b"huge", opts=((b"tsize", b"999999999999999"),))),
     "wrq-dally": hdr(DRAIN | UPLOAD) + to_listener(wrq(b"d")) +
     to_transfer(data(1, b"q")) + to_transfer(data(1, b"q")) +
     sleep(200, 12) + to_transfer(data(1, b"q")),
