@@ -72,6 +72,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,34 @@ tree_remove(void)
 	fake_udp_close();
 }
 
+/*
+ * A run that dies (a finding) leaves its tree behind: remove those of
+ * processes that are gone, named tftpx-fuzz-PID-*.
+ */
+static void
+tree_remove_stale(const char *top)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	long pid;
+	char *end;
+	DIR *d;
+
+	if ((d = opendir(top)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "tftpx-fuzz-", 11) != 0)
+			continue;
+		pid = strtol(e->d_name + 11, &end, 10);
+		if (*end != '-' || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", top, e->d_name);
+		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	closedir(d);
+}
+
 static void
 tree_make(void)
 {
@@ -236,7 +265,9 @@ tree_make(void)
 		t = tops[i] ? tops[i] : getenv("TMPDIR");
 		if (t == NULL || t[0] == '\0')
 			continue;
-		snprintf(base, sizeof(base), "%s/tftpx-fuzz-XXXXXX", t);
+		tree_remove_stale(t);
+		snprintf(base, sizeof(base), "%s/tftpx-fuzz-%ld-XXXXXX", t,
+		    (long)getpid());
 		if (mkdtemp(base) != NULL)
 			break;
 		base[0] = '\0';
