@@ -121,12 +121,15 @@ clean:
 # gives each target a main() that runs it over a corpus directory, and
 # `make check` replays all corpora with them (tests/run).  They link the
 # pure sources compiled here with the sanitizers, not the plain src/*.o.
-FUZZ_TARGETS	= packet options netascii xfer dedup
+FUZZ_TARGETS	= packet options netascii xfer dedup request
 FUZZ_SECONDS	?= 60
 FUZZ_CC		?= clang
 FUZZ_SAN	= -fsanitize=address,undefined -fno-sanitize-recover=all \
 		  -fno-omit-frame-pointer -g -O1
 FUZZ_LIBFUZZER	= -fsanitize=fuzzer,address,undefined \
+		  -fno-sanitize-recover=all -g -O1
+# objects linked into a libFuzzer binary: coverage, no main()
+FUZZ_NOLINK	= -fsanitize=fuzzer-no-link,address,undefined \
 		  -fno-sanitize-recover=all -g -O1
 FUZZ_OBJS	= $(PURE:src/%.c=fuzz/bin/obj/%.o)
 FUZZ_REPLAY	= $(FUZZ_TARGETS:%=fuzz/bin/fuzz_%-replay)
@@ -148,6 +151,47 @@ fuzz/bin/fuzz_%-replay: fuzz/fuzz_%.c fuzz/fuzz.h fuzz/bin/obj/replay.o \
 fuzz/bin/fuzz_%-fuzz: fuzz/fuzz_%.c fuzz/fuzz.h $(PURE) $(HDRS)
 	@mkdir -p fuzz/bin
 	$(FUZZ_CC) $(WFLAGS) $(FUZZ_LIBFUZZER) -Isrc -o $@ $< $(PURE)
+
+# fuzz_request runs server.c and files.c over the fake loop and sockets of
+# fuzz/fake.h; udp.c lends its address helpers, its four socket calls
+# renamed away so the fakes can take their names.
+REQ_SRCS	= src/files.c src/log.c src/service.c
+REQ_FAKES	= fuzz/fake_loop.c fuzz/fake_udp.c
+REQ_RENAME	= -Dudp_bind=real_udp_bind -Dudp_recv=real_udp_recv \
+		  -Dudp_send=real_udp_send -Dudp_send_train=real_udp_send_train
+# small tables: a run costs less, chains and ring reuse happen
+REQ_SMALL	= -DHASH_SIZE=8 -DDEDUP_CAP=4
+REQ_OBJS	= $(REQ_SRCS:src/%.c=fuzz/bin/obj/%.o) \
+		  $(REQ_FAKES:fuzz/%.c=fuzz/bin/obj/%.o) \
+		  fuzz/bin/obj/server-small.o fuzz/bin/obj/udp-addr.o
+
+fuzz/bin/obj/fake_%.o: fuzz/fake_%.c fuzz/fake.h fuzz/fuzz.h $(HDRS)
+	@mkdir -p fuzz/bin/obj
+	$(CC) $(WFLAGS) $(FUZZ_SAN) -Isrc -c -o $@ $<
+
+fuzz/bin/obj/server-small.o: src/server.c $(HDRS)
+	@mkdir -p fuzz/bin/obj
+	$(CC) $(WFLAGS) $(FUZZ_SAN) $(REQ_SMALL) -c -o $@ src/server.c
+
+fuzz/bin/obj/udp-addr.o: src/udp.c $(HDRS)
+	@mkdir -p fuzz/bin/obj
+	$(CC) $(WFLAGS) $(FUZZ_SAN) $(REQ_RENAME) -c -o $@ src/udp.c
+
+fuzz/bin/fuzz_request-replay: fuzz/fuzz_request.c fuzz/fuzz.h fuzz/fake.h \
+		fuzz/bin/obj/replay.o $(FUZZ_OBJS) $(REQ_OBJS) $(HDRS)
+	$(CC) $(WFLAGS) $(FUZZ_SAN) -Isrc -o $@ $< fuzz/bin/obj/replay.o \
+		$(FUZZ_OBJS) $(REQ_OBJS)
+
+fuzz/bin/fuzz_request-fuzz: fuzz/fuzz_request.c fuzz/fuzz.h fuzz/fake.h \
+		$(REQ_FAKES) $(PURE) $(REQ_SRCS) src/server.c src/udp.c $(HDRS)
+	@mkdir -p fuzz/bin/obj
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_NOLINK) $(REQ_RENAME) \
+		-c -o fuzz/bin/obj/udp-addr-fuzz.o src/udp.c
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_NOLINK) $(REQ_SMALL) \
+		-c -o fuzz/bin/obj/server-small-fuzz.o src/server.c
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_LIBFUZZER) -Isrc -o $@ $< $(PURE) \
+		$(REQ_SRCS) $(REQ_FAKES) fuzz/bin/obj/udp-addr-fuzz.o \
+		fuzz/bin/obj/server-small-fuzz.o
 
 check: $(FUZZ_REPLAY)
 
@@ -185,5 +229,5 @@ clean-fuzz:
 	rm -rf fuzz/bin
 
 # keep the sanitized objects: make would delete them as intermediates
-.SECONDARY: $(FUZZ_OBJS)
+.SECONDARY: $(FUZZ_OBJS) $(REQ_OBJS)
 .PHONY: fuzz fuzz-replay clean-fuzz

@@ -43,14 +43,24 @@
 #include "options.h"
 #include "packet.h"
 #include "server.h"
+#include "server_int.h"
 #include "service.h"
 #include "udp.h"
 #include "xfer.h"
 
+/*
+ * The fuzz build (fuzz/fuzz_request.c) shrinks the two tables: a server
+ * life per input must cost little, and small tables make chains and ring
+ * reuse happen.
+ */
+#ifndef HASH_SIZE
 #define HASH_SIZE	4096		/* buckets of the duplicate table */
+#endif
 #define RECV_BURST	64		/* datagrams read per wakeup and socket */
 #define SOCKBUF		(4 << 20)	/* socket buffers for windowed sends */
+#ifndef DEDUP_CAP
 #define DEDUP_CAP	16384		/* finished requests remembered */
+#endif
 #define BUSY_PER_SEC	100		/* "server busy" ERRORs sent per second */
 
 struct server;
@@ -1212,6 +1222,15 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 		host_put_empty(s, cc);
 }
 
+void
+server_datagram(struct server *s, const uint8_t *buf, size_t len,
+    const struct udp_addr *to, const struct udp_addr *from)
+{
+	if (to->ss.ss_family != from->ss.ss_family)
+		return;
+	handle_request(s, buf, len, to, from);
+}
+
 static void
 listener_cb(struct loop_fd *w, uint32_t events)
 {
@@ -1238,9 +1257,7 @@ listener_cb(struct loop_fd *w, uint32_t events)
 		 */
 		service_unmap(&from);
 		service_unmap(&to);
-		if (to.ss.ss_family != from.ss.ss_family)
-			continue;
-		handle_request(s, s->rx, (size_t)len, &to, &from);
+		server_datagram(s, s->rx, (size_t)len, &to, &from);
 	}
 }
 
@@ -1738,20 +1755,19 @@ raise_fd_limit(const struct server_cfg *cfg)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-int
-server_run(const struct server_cfg *cfg)
+/*
+ * Everything a server needs but its listening sockets and signals: the
+ * root, the memory of finished requests, the loop.  NULL (logged) when
+ * one of them cannot be had.
+ */
+struct server *
+server_new(const struct server_cfg *cfg)
 {
 	struct server *s;
-	char *abs;
-	int i, rc = 1, n;
 
-	signal(SIGPIPE, SIG_IGN);
-	/* before anything drops the right to reach systemd's socket */
-	if (service_notify_open() < 0)
-		log_error("cannot reach NOTIFY_SOCKET: %s", strerror(errno));
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_error("out of memory");
-		return 1;
+		return NULL;
 	}
 	s->cfg = cfg;
 	s->rootfd = -1;
@@ -1763,7 +1779,7 @@ server_run(const struct server_cfg *cfg)
 		log_error("cannot open log file '%s': %s; check that its "
 		    "directory exists and is writable", cfg->log_file,
 		    strerror(errno));
-		goto out;
+		goto fail;
 	}
 	if (cfg->use_syslog)
 		log_open_syslog();
@@ -1771,18 +1787,76 @@ server_run(const struct server_cfg *cfg)
 	if ((s->rootfd = files_open_root(cfg->dir)) < 0 ||
 	    faccessat(AT_FDCWD, cfg->dir, R_OK | X_OK, AT_EACCESS) < 0) {
 		dir_error(cfg->dir, errno);
-		goto out;
+		goto fail;
 	}
 	if ((s->recent = dedup_new(DEDUP_CAP,
 	    (uint64_t)cfg->grace * 1000000u)) == NULL) {
 		log_error("out of memory");
-		goto out;
+		goto fail;
 	}
-	raise_fd_limit(cfg);
 	if ((s->loop = loop_new()) == NULL) {
 		log_error("cannot create the event loop: %s", strerror(errno));
-		goto out;
+		goto fail;
 	}
+	return s;
+fail:
+	server_free(s);
+	return NULL;
+}
+
+struct loop *
+server_loop(const struct server *s)
+{
+	return s->loop;
+}
+
+size_t
+server_live(const struct server *s)
+{
+	return s->live;
+}
+
+/* End every transfer (ERROR 0 to its client), close, free. */
+void
+server_free(struct server *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	shutdown_all(s);
+	for (i = 0; i < s->nls; i++)
+		close(s->ls[i].w.fd);
+	dedup_free(s->recent);
+	if (s->busy || s->dups)
+		log_notice("%llu duplicate request%s dropped, %llu refused as "
+		    "busy", (unsigned long long)s->dups, s->dups == 1 ? "" :
+		    "s", (unsigned long long)s->busy);
+	if (s->loop) {
+		/* run the deferred frees of ended transfers */
+		loop_stop(s->loop);
+		loop_run_due(s->loop);
+		loop_free(s->loop);
+	}
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	free(s);
+}
+
+int
+server_run(const struct server_cfg *cfg)
+{
+	struct server *s;
+	char *abs;
+	int rc = 1, n;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* before anything drops the right to reach systemd's socket */
+	if (service_notify_open() < 0)
+		log_error("cannot reach NOTIFY_SOCKET: %s", strerror(errno));
+	if ((s = server_new(cfg)) == NULL)
+		return 1;
+	raise_fd_limit(cfg);
 	if (open_signals(s) < 0) {
 		log_error("cannot set up signals: %s", strerror(errno));
 		goto out;
@@ -1828,22 +1902,6 @@ server_run(const struct server_cfg *cfg)
 	rc = s->once_done ? s->once_rc : 0;
 out:
 	service_notify("STOPPING=1");
-	shutdown_all(s);
-	for (i = 0; i < s->nls; i++)
-		close(s->ls[i].w.fd);
-	dedup_free(s->recent);
-	if (s->busy || s->dups)
-		log_notice("%llu duplicate request%s dropped, %llu refused as "
-		    "busy", (unsigned long long)s->dups, s->dups == 1 ? "" :
-		    "s", (unsigned long long)s->busy);
-	if (s->loop) {
-		/* run the deferred frees of ended transfers */
-		loop_stop(s->loop);
-		loop_run_due(s->loop);
-		loop_free(s->loop);
-	}
-	if (s->rootfd >= 0)
-		close(s->rootfd);
-	free(s);
+	server_free(s);
 	return rc;
 }
