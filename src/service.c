@@ -17,9 +17,9 @@
  *   neither                the sudo user (SUDO_UID/SUDO_GID) or else
  *                          nobody; if that user does not exist, cannot
  *                          search DIR or (with --upload) cannot write
- *                          it, stay root and say so on a warning line,
- *                          so `sudo tftpx serve --upload /srv/tftp`
- *                          works as it did before the drop existed
+ *                          it, refuse to run, naming the way out: make
+ *                          DIR reachable, --user its owner, or
+ *                          --allow-root (never root by accident)
  *
  * Whether the user can search DIR is tried first in a forked child that
  * drops the same way, because the parent's drop cannot be undone.
@@ -508,9 +508,9 @@ service_drop(const struct service_cfg *cfg, int rootfd, const char *dir,
 			log_error("--user %s: %s", cfg->user, why);
 			return -1;
 		}
-		log_error("warning: running as root: no user 'nobody' to "
+		log_error("refusing to serve as root: no user 'nobody' to "
 		    "become (give --user NAME or UID:GID, or --allow-root)");
-		return no_new_privs();
+		return -1;
 	}
 	if (t.uid == 0) {
 		if (cfg->allow_root)
@@ -529,16 +529,16 @@ service_drop(const struct service_cfg *cfg, int rootfd, const char *dir,
 			    "permissions or give another --user", t.label, dir);
 			return -1;
 		}
-		log_error("warning: running as root: user %s cannot search %s "
-		    "(make it searchable, or give --user with its owner, or "
-		    "--allow-root)", t.label, dir);
-		return no_new_privs();
+		log_error("refusing to serve as root: user %s cannot search "
+		    "%s (make it searchable, or give --user with its owner, "
+		    "or --allow-root)", t.label, dir);
+		return -1;
 	}
 	if (!explicit && upload && (p & 2)) {
-		log_error("warning: running as root: user %s cannot write %s "
-		    "for --upload (give --user with its owner, or "
+		log_error("refusing to serve as root: user %s cannot write "
+		    "%s for --upload (give --user with its owner, or "
 		    "--allow-root)", t.label, dir);
-		return no_new_privs();
+		return -1;
 	}
 	bounding_clear();
 	if (become(&t, &why) < 0) {

@@ -17,7 +17,7 @@ mkdir "$d/root" "$d/out"
 head -c 300000 /dev/urandom > "$d/root/a.bin"
 head -c 70000 /dev/urandom > "$d/src.bin"
 vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
-$vg ./tftpx serve -l 127.0.0.1:0 --upload "$d/root" 2> "$d/srv.log" &
+$vg ./tftpx serve --allow-root -l 127.0.0.1:0 --upload "$d/root" 2> "$d/srv.log" &
 spid=$!
 port=
 for i in $(seq 1 100); do

@@ -256,7 +256,9 @@ class Server:
         self.root = root
         if listens is None:
             listens = [ctx.listen_spec()]
-        argv = [TFTPX, "serve"]
+        # the privilege drop has its own suite (service.py); as root the
+        # server would refuse these 0700 temp dirs without --allow-root
+        argv = [TFTPX, "serve", "--allow-root"]
         for spec in listens:
             argv += ["-l", spec]
         argv += list(args) + [root]

@@ -82,7 +82,8 @@ class XServer(lib.Server):
         self.ctx = ctx
         self.root = root
         if argv is None:
-            argv = [lib.TFTPX, "serve", "-l", ctx.listen_spec()]
+            argv = [lib.TFTPX, "serve", "--allow-root", "-l",
+                    ctx.listen_spec()]
             argv += list(args) + [root]
         self.argv = argv
         self.lines = []

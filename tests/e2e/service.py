@@ -13,8 +13,8 @@ dropped).  Each case prints "PASS name", "FAIL name: reason" or
                 STOPPING=1 on SIGTERM, to a path and an abstract socket
   inetd_*       the socket on stdin (inetd "wait"): a request pending at
                 start, stdout/stderr away from the socket, idle exit
-  drop_*        started as root: --user, the sudo user, nobody, staying
-                root with a warning or refusing; Uid/Gid/Groups/CapEff/
+  drop_*        started as root: --user, the sudo user, nobody, refusing
+                to stay root without --allow-root; Uid/Gid/Groups/CapEff/
                 NoNewPrivs from /proc; an upload refused where the new user
                 may not write, allowed where it may; capabilities of a
                 non-root server dropped
@@ -483,12 +483,12 @@ def _(ctx):
           "no line naming the user: %s" % srv.tail())
     get_ok(ctx, srv.port, want)
     srv.stop()
-    # --upload where nobody cannot write: by default, stay root and warn
-    srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", "--upload",
-                          root])
-    check(srv.wait_for(lambda l: "warning: running as root" in l and
-                       "cannot write" in l, 1), srv.tail())
-    check(ids(status(srv.pid), "Uid") == [0] * 4, "not root")
+    # --upload where nobody cannot write: never root by accident
+    rc, _, err, _ = ctx.tftpx("serve", "-l", "127.0.0.1:0", "--upload", root,
+                              timeout=10)
+    check(rc == 1 and "refusing to serve as root" in err and
+          "cannot write" in err and "--allow-root" in err,
+          "exit %d, stderr %r" % (rc, err.strip()))
 
 
 @case("drop_user_nobody_reads_not_writes")
@@ -565,23 +565,24 @@ def _(ctx):
               (" ".join(args), rc, err.strip()))
 
 
-@case("drop_default_stays_root_with_warning")
+@case("drop_default_refuses_root")
 def _(ctx):
     need_root()
     root, want = served_dir(ctx, mode=0o700)   # nobody cannot search it
-    srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", root])
-    check(srv.wait_for(lambda l: "warning: running as root" in l, 1),
-          "no warning: %s" % srv.tail())
+    rc, _, err, _ = ctx.tftpx("serve", "-l", "127.0.0.1:0", root, timeout=10)
+    check(rc == 1 and "refusing to serve as root" in err and
+          "cannot search" in err and "--allow-root" in err,
+          "exit %d, stderr %r" % (rc, err.strip()))
+    # --allow-root: root on purpose, said once, no warning
+    srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0",
+                          "--allow-root", root])
+    check(not any("warning" in l for l in srv.lines), srv.tail())
+    check(srv.wait_for(lambda l: "running as root (--allow-root)" in l, 1),
+          srv.tail())
     st = status(srv.pid)
     check(ids(st, "Uid") == [0] * 4 and st.get("NoNewPrivs") == "1",
           "Uid %s NoNewPrivs %s" % (st.get("Uid"), st.get("NoNewPrivs")))
     get_ok(ctx, srv.port, want)
-    srv.stop()
-    # --allow-root: the same, and quiet about it
-    srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0",
-                          "--allow-root", root])
-    check(not any("warning" in l for l in srv.lines), srv.tail())
-    check(ids(status(srv.pid), "Uid") == [0] * 4, "not root")
 
 
 @case("drop_capabilities_of_non_root")

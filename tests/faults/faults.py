@@ -192,7 +192,8 @@ class FServer(lib.Server):
                  ready_timeout=5.0):
         self.ctx = ctx
         self.root = root
-        argv = [lib.TFTPX, "serve", "-l", "127.0.0.1:0"] + list(args) + [root]
+        argv = [lib.TFTPX, "serve", "--allow-root", "-l", "127.0.0.1:0"] + \
+            list(args) + [root]
         if ns is not None:
             argv = ns.argv(argv)
         self.argv = argv

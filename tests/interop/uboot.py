@@ -64,9 +64,9 @@ ip link set lo up
 ip addr add 192.0.2.69/32 dev lo
 tftpx=$1 dir=$2 log=$3; shift 3
 if command -v setpriv >/dev/null 2>&1; then
-  setpriv --pdeathsig KILL "$tftpx" serve -l 192.0.2.69:69 "$dir" >"$log" 2>&1 &
+  setpriv --pdeathsig KILL "$tftpx" serve --allow-root -l 192.0.2.69:69 "$dir" >"$log" 2>&1 &
 else
-  "$tftpx" serve -l 192.0.2.69:69 "$dir" >"$log" 2>&1 &
+  "$tftpx" serve --allow-root -l 192.0.2.69:69 "$dir" >"$log" 2>&1 &
 fi
 pid=$! i=0
 until grep -q 'listening on' "$log"; do
@@ -80,7 +80,8 @@ exec "$@"
 # Commands a person types by hand (README) for the same setup.
 MANUAL_WRAPPER = ('D=$1; shift; ip link set lo up; '
                   'ip addr add 192.0.2.69/32 dev lo; '
-                  './tftpx serve -l 192.0.2.69:69 "$D" & t=$!; sleep 0.5; '
+                  './tftpx serve --allow-root -l 192.0.2.69:69 "$D" & t=$!; '
+                  'sleep 0.5; '
                   '"$@"; kill $t')
 
 
