@@ -18,7 +18,7 @@ endif
 
 PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/dedup.c
 IO	= src/loop.c src/udp.c src/files.c src/log.c
-APP	= src/server.c src/client.c src/main.c
+APP	= src/server.c src/client.c src/bench.c src/main.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)

@@ -1,5 +1,5 @@
 /*
- * main.c - the command line: `tftpx serve|get|put`.
+ * main.c - the command line: `tftpx serve|get|put|bench`.
  *
  * Exit status: 0 ok, 1 the transfer (or the server) failed, 2 usage.
  */
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "client.h"
 #include "log.h"
 #include "options.h"
@@ -28,6 +29,8 @@ static const char usage_main[] =
 "  tftpx serve --listen 127.0.0.1:0 DIR  any free port; the start-up line says which\n"
 "  tftpx get HOST[:PORT] REMOTE [LOCAL]  fetch a file (LOCAL - is stdout)\n"
 "  tftpx put HOST[:PORT] LOCAL [REMOTE]  send a file (LOCAL - is stdin)\n"
+"  tftpx bench -c 50 -n 500 HOST[:PORT] FILE\n"
+"                                        load test: many transfers at once\n"
 "\n"
 "  tftpx COMMAND --help                  options of a command\n"
 "  tftpx --version\n";
@@ -93,6 +96,34 @@ static const char usage_client_opts[] =
 "\n"
 "Exit status: 0 ok, 1 transfer failed, 2 usage error.\n";
 
+static const char usage_bench[] =
+"usage: tftpx bench [OPTIONS] HOST[:PORT] FILE\n"
+"\n"
+"Run TOTAL transfers of FILE, CONCURRENCY at a time, from one event loop,\n"
+"and print MB/s, transfers/s, p50/p99 transfer time, retransmits and\n"
+"failures.  Downloads are discarded unless --verify compares them.\n"
+"\n"
+"  -c, --concurrency N   transfers at once (1..10000, default 1)\n"
+"  -n, --total N         transfers in all (default: CONCURRENCY)\n"
+"  -b, --blksize N       ask for N-byte blocks (8..65464)\n"
+"  -w, --windowsize N    ask for N blocks per ACK (1..65535)\n"
+"  -t, --timeout SECONDS first retransmission timeout (1..255, default 1)\n"
+"  -r, --retries N       give up after (N + 1) x --timeout without progress\n"
+"                        (default 5)\n"
+"      --tsize           ask for (get) or announce (put) the size\n"
+"      --verify          compare every byte received with the local FILE\n"
+"      --local PATH      the local copy --verify reads (default: FILE)\n"
+"      --put             upload the local FILE instead of fetching it\n"
+"      --remote NAME     name of the uploads (default: FILE's last\n"
+"                        component); with -c > 1 lane K uploads NAME.K\n"
+"      --json            print one JSON object instead of the lines\n"
+"  -q, --quiet           print one summary line\n"
+"  -h, --help            this text\n"
+"\n"
+"The server must allow CONCURRENCY transfers from one host (tftpx serve\n"
+"--max-per-client).  Exit status: 0 every transfer succeeded (and\n"
+"verified), 1 otherwise, 2 usage error.\n";
+
 static void die_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
@@ -120,7 +151,7 @@ bad_option(const char *cmd, char **argv)
 	if (strncmp(arg, "--", 2) == 0)
 		die_usage(cmd, optopt ? "option '%s': missing or unexpected value" :
 		    "unknown option '%s'", arg);
-	if (optopt && strchr("lpbwtr", optopt))
+	if (optopt && strchr("lpbwtrcn", optopt))
 		die_usage(cmd, "option '-%c' needs a value", optopt);
 	die_usage(cmd, "unknown option '-%c'", optopt);
 }
@@ -159,6 +190,11 @@ enum {
 	OPT_MAXUPLOAD,
 	OPT_RTOMIN,
 	OPT_CLASSIC,
+	OPT_PUT,
+	OPT_VERIFY,
+	OPT_LOCAL,
+	OPT_REMOTE,
+	OPT_JSON,
 };
 
 /* "123", "64K", "64M", "2G" (powers of 1024), or exit 2. */
@@ -462,6 +498,135 @@ cmd_client(int put, int argc, char **argv)
 	return client_run(&cfg);
 }
 
+static int
+cmd_bench(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "total", required_argument, NULL, 'n' },
+		{ "blksize", required_argument, NULL, 'b' },
+		{ "windowsize", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "retries", required_argument, NULL, 'r' },
+		{ "tsize", no_argument, NULL, OPT_TSIZE_C },
+		{ "put", no_argument, NULL, OPT_PUT },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "local", required_argument, NULL, OPT_LOCAL },
+		{ "remote", required_argument, NULL, OPT_REMOTE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bench_cfg cfg;
+	char host[256];
+	const char *why;
+	int c, have_n = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.concurrency = 1;
+	cfg.timeout = 1;
+	cfg.retries = 5;
+	options_init(&cfg.opts);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:n:b:w:t:r:qh", lo, NULL)) !=
+	    -1) {
+		switch (c) {
+		case 'c':
+			cfg.concurrency = (unsigned)num_arg("bench",
+			    "--concurrency", optarg, 1, BENCH_CONC_MAX);
+			break;
+		case 'n':
+			cfg.total = num_arg("bench", "--total", optarg, 1,
+			    BENCH_TOTAL_MAX);
+			have_n = 1;
+			break;
+		case 'b':
+			cfg.opts.blksize = (unsigned)num_arg("bench",
+			    "--blksize", optarg, PKT_BLKSIZE_MIN,
+			    PKT_BLKSIZE_MAX);
+			cfg.opts.have |= OPT_BLKSIZE;
+			break;
+		case 'w':
+			cfg.opts.windowsize = (unsigned)num_arg("bench",
+			    "--windowsize", optarg, OPT_WINDOWSIZE_MIN,
+			    OPT_WINDOWSIZE_MAX);
+			cfg.opts.have |= OPT_WINDOWSIZE;
+			break;
+		case 't':
+			cfg.timeout = (unsigned)num_arg("bench", "--timeout",
+			    optarg, OPT_TIMEOUT_MIN, OPT_TIMEOUT_MAX);
+			break;
+		case 'r':
+			cfg.retries = (unsigned)num_arg("bench", "--retries",
+			    optarg, 0, 1000);
+			break;
+		case OPT_TSIZE_C:
+			cfg.opts.have |= OPT_TSIZE;
+			cfg.opts.tsize = 0;
+			break;
+		case OPT_PUT:
+			cfg.put = 1;
+			break;
+		case OPT_VERIFY:
+			cfg.verify = 1;
+			break;
+		case OPT_LOCAL:
+			cfg.local = optarg;
+			break;
+		case OPT_REMOTE:
+			cfg.remote = optarg;
+			break;
+		case OPT_JSON:
+			cfg.json = 1;
+			break;
+		case 'q':
+			cfg.quiet = 1;
+			break;
+		case 'h':
+			fputs(usage_bench, stdout);
+			return 0;
+		default:
+			bad_option("bench", argv);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		die_usage("bench", "missing HOST");
+	if (argc < 2)
+		die_usage("bench", "missing FILE");
+	if (argc > 2)
+		die_usage("bench", "unexpected argument '%s'", argv[2]);
+	cfg.file = argv[1];
+	if (cfg.file[0] == '\0')
+		die_usage("bench", "empty FILE name");
+	if (cfg.put && cfg.verify)
+		die_usage("bench", "--verify checks downloads; compare the "
+		    "server's copies of a --put yourself");
+	if (cfg.put && cfg.local)
+		die_usage("bench", "--local is for --verify; with --put FILE "
+		    "is the local file");
+	if (!cfg.put && cfg.remote)
+		die_usage("bench", "--remote names uploads (--put); a get "
+		    "fetches FILE");
+	if (!cfg.put && cfg.local && !cfg.verify)
+		die_usage("bench", "--local is the copy --verify reads");
+	if (cfg.put && cfg.remote == NULL)
+		cfg.remote = last_component(cfg.file);
+	if (cfg.put && cfg.remote[0] == '\0')
+		die_usage("bench", "empty --remote name");
+	if (!have_n)
+		cfg.total = cfg.concurrency;
+	if (udp_split_hostport(argv[0], 69, host, sizeof(host), &cfg.port,
+	    &why) < 0)
+		die_usage("bench", "bad HOST[:PORT] '%s'", argv[0]);
+	if (host[0] == '\0')
+		die_usage("bench", "missing HOST in '%s'", argv[0]);
+	cfg.host = host;
+	return bench_run(&cfg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -475,6 +640,8 @@ main(int argc, char **argv)
 		return cmd_client(0, argc - 1, argv + 1);
 	if (strcmp(argv[1], "put") == 0)
 		return cmd_client(1, argc - 1, argv + 1);
+	if (strcmp(argv[1], "bench") == 0)
+		return cmd_bench(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		fputs(usage_main, stdout);
