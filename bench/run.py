@@ -19,7 +19,7 @@ Run from the repository root as root (`make bench`, `make bench-loss`):
    --runs runs), server CPU seconds per run (utime + stime of the server
    and its reaped children, /proc/PID/stat), peak RSS (VmHWM) and failed
    transfers.  tftpd-hpa forks per transfer and lets the kernel reap its
-   children unaccounted, so for it both are sampled every 0.05 s: the
+   children unaccounted, so for it both are sampled (0.01-0.05 s): the
    children's CPU time, and the server's VmRSS plus the children's
    private RssAnon.  An RRQ with
    the scenario's options is sent to each server first and the OACK read,
@@ -379,19 +379,24 @@ class Running:
         return proc_status(self.pid, "VmRSS")
 
     def sample_tree(self):
-        """For a forking server (tftpd-hpa): a thread that every 0.05 s
-        keeps the largest memory of the tree (the server's VmRSS plus
-        each child's private RssAnon: the file pages a child shares with
-        its parent counted once), and each child's CPU time.  tftpd-hpa ignores SIGCHLD, so the
-        kernel reaps its children unaccounted: their CPU never reaches
-        the parent's cutime, and the last sample of each child is what
-        is known of it (it misses at most its last 0.05 s)."""
+        """For a forking server (tftpd-hpa): a thread that every 0.01 s
+        to 0.05 s keeps the largest memory of the tree (the server's
+        VmRSS plus each child's private RssAnon: the file pages a child
+        shares with its parent counted once), and each child's CPU time.
+        tftpd-hpa ignores SIGCHLD, so the kernel reaps its children
+        unaccounted: their CPU never reaches the parent's cutime, and
+        the last sample of each child is all that is known of it, a
+        lower bound (it misses the child's last moments)."""
         stop = threading.Event()
 
         def loop():
-            while not stop.wait(0.05):
+            kids = []
+            # every 0.01 s while there are few children, so a short
+            # transfer is seen at all; 0.05 s when there are many
+            while not stop.wait(0.01 if len(kids) < 8 else 0.05):
                 total = self.rss_kib()
-                for c in proc_children(self.pid):
+                kids = proc_children(self.pid)
+                for c in kids:
                     total += proc_status(c, "RssAnon")
                     key = (c, proc_start(c))
                     cpu = proc_cpu(c)
@@ -458,7 +463,7 @@ def start_server(name, root, scratch, upload=False, ns=None):
         elif name == "atftpd":
             argv = [ATFTPD, "--daemon", "--no-fork", "--port", str(port),
                     "--bind-address", "127.0.0.1", "--maxthread", "1000",
-                    "--user", "root.root", "--logfile", "/dev/null", root]
+                    "--user", "root.root", "--logfile", log + ".log", root]
             r = Running(name, argv, port, ns, log)
         elif name == "dnsmasq":
             port = 69
@@ -466,7 +471,7 @@ def start_server(name, root, scratch, upload=False, ns=None):
                     "--enable-tftp", "--tftp-root=" + root,
                     "--tftp-max=1000", "--listen-address=127.0.0.1",
                     "--bind-interfaces", "--user=root", "--group=root",
-                    "--conf-file=/dev/null", "--pid-file=",
+                    "--conf-file=" + empty_conf(scratch), "--pid-file=",
                     "--log-facility=" + log + ".syslog"]
             r = Running(name, argv, port, ns, log)
         else:
@@ -477,6 +482,15 @@ def start_server(name, root, scratch, upload=False, ns=None):
         raise
     r.own_ns = own_ns
     return r
+
+
+def empty_conf(scratch):
+    """An empty dnsmasq.conf: --conf-file=/dev/null would read whatever
+    is there, and on a busy test machine that was once not a device."""
+    path = os.path.join(scratch, "dnsmasq.conf")
+    if not os.path.exists(path):
+        open(path, "w").close()
+    return path
 
 
 def stop_server(r):
@@ -744,87 +758,111 @@ def note_for(sc, granted):
     return ", ".join(notes)
 
 
-def run_scenario(sc, name, files, scratch, runs, budget_end):
-    """Every run of sc against a fresh name server; a result dict."""
-    res = dict(server=name, scenario=sc["key"], runs=[], note="",
-               mbps=None, cpu_s=None, peak_kib=None, failed=0)
+def run_scenario(sc, names, files, scratch, runs, budget_end):
+    """Every run of sc against a fresh server of each of names; {name:
+    result dict}.  The servers take turns run by run (and in a rotated
+    order), so load from elsewhere on the machine falls on all of them
+    alike rather than on whichever happened to run then."""
     local = files[sc["fsize"]]
-    remote = os.path.basename(local)
-    root = os.path.dirname(local)
-    if sc["put"]:
-        root = os.path.join(scratch, "up-" + name)
-        os.makedirs(root, exist_ok=True)
-        os.chmod(root, 0o777)
-        remote = "upload.bin"
+    live, out = {}, {}
+    for name in names:
+        res = dict(server=name, scenario=sc["key"], runs=[], note="",
+                   mbps=None, cpu_s=None, peak_kib=None, failed=0)
+        out[name] = res
+        root, remote = os.path.dirname(local), os.path.basename(local)
+        if sc["put"]:
+            root = os.path.join(scratch, "up-" + name)
+            os.makedirs(root, exist_ok=True)
+            os.chmod(root, 0o777)
+            remote = "upload.bin"
+        try:
+            srv = start_server(name, root, scratch, upload=sc["put"])
+        except (RuntimeError, OSError) as e:
+            res["note"] = "did not start: %s" % e
+            continue
+        live[name] = (srv, root, remote)
     try:
-        srv = start_server(name, root, scratch, upload=sc["put"])
-    except (RuntimeError, OSError) as e:
-        res["note"] = "did not start: %s" % e
-        return res
-    try:
-        res["idle_kib"] = srv.rss_kib()
-        if name == "tftpd-hpa":
-            srv.sample_tree()
-        if not sc["put"]:
-            opts = {}
-            if sc["b"]:
-                opts["blksize"] = sc["b"]
-            if sc["w"]:
-                opts["windowsize"] = sc["w"]
-            granted = probe(srv, remote, opts)
-            res["granted"] = granted
-            res["note"] = note_for(sc, granted)
-            srv.settle()
-        # a cap per run well above any sane transfer time
-        limit = 300
+        for name, (srv, root, remote) in live.items():
+            res = out[name]
+            res["idle_kib"] = srv.rss_kib()
+            if name == "tftpd-hpa":
+                srv.sample_tree()
+            if not sc["put"]:
+                opts = {}
+                if sc["b"]:
+                    opts["blksize"] = sc["b"]
+                if sc["w"]:
+                    opts["windowsize"] = sc["w"]
+                res["granted"] = probe(srv, remote, opts)
+                res["note"] = note_for(sc, res["granted"])
+                srv.settle()
+        order = list(live)
         for i in range(runs):
             if i > 0 and time.monotonic() > budget_end:
-                res["note"] = (res["note"] + "; " if res["note"] else "") + \
-                    "%d run(s): time budget" % i
+                for name in order:
+                    out[name]["note"] = (out[name]["note"] + "; "
+                                         if out[name]["note"] else "") + \
+                        "%d run(s): time budget" % i
                 break
-            if sc["put"]:
-                dst = os.path.join(root, remote)
-                if os.path.exists(dst):
-                    os.unlink(dst)
-            c0 = srv.cpu()
-            r = load(srv, sc, local, remote, sc["fsize"], limit)
-            srv.settle()
-            c1 = srv.cpu()
-            r["cpu_s"] = (c1 - c0) if c0 is not None and c1 is not None \
-                else None
-            if sc["put"]:
-                dst = os.path.join(root, remote)
-                ok = os.path.exists(dst) and \
-                    sha256_file(dst) == sha256_file(local)
-                r["upload_intact"] = ok
-                if not ok and r.get("failed", 0) == 0:
-                    r["failed"] = 1
-            if r.get("seconds"):
-                r["MBps"] = r.get("bytes", 0) / r["seconds"] / 1e6
-            res["runs"].append(r)
-            say("  %-9s %-9s run %d: %s MB/s, cpu %s s, ok %s, failed %s%s"
-                % (sc["key"], name, i + 1, fmt(r.get("MBps")),
-                   fmt(r["cpu_s"], 2), r.get("ok"), r.get("failed"),
-                   (" (%s)" % r["error"]) if r.get("error") else ""))
-        res["peak_kib"] = max(srv.hwm_kib(), srv.peak_tree)
-        if name == "tftpd-hpa":
-            res["peak_note"] = "server + children's anon, sampled"
-            res["note"] = (res["note"] + "; " if res["note"] else "") + \
-                "CPU: children sampled"
-        if srv.p.poll() is not None:
-            res["note"] += "; server exited: %s" % srv.tail()
+            turn = order[i % len(order):] + order[:i % len(order)] \
+                if order else []
+            for name in turn:
+                srv, root, remote = live[name]
+                r = one_run(sc, srv, root, local, remote)
+                out[name]["runs"].append(r)
+                say("  %-9s %-9s run %d: %s MB/s, cpu %s s, ok %s, "
+                    "failed %s%s" % (sc["key"], name, i + 1,
+                                     fmt(r.get("MBps")), fmt(r["cpu_s"], 2),
+                                     r.get("ok"), r.get("failed"),
+                                     (" (%s)" % r["error"])
+                                     if r.get("error") else ""))
+        for name, (srv, root, remote) in live.items():
+            res = out[name]
+            res["peak_kib"] = max(srv.hwm_kib(), srv.peak_tree)
+            if name == "tftpd-hpa":
+                res["peak_note"] = "server + children's anon, sampled"
+                res["note"] = (res["note"] + "; " if res["note"] else "") + \
+                    "CPU: children sampled, a lower bound"
+            if srv.p.poll() is not None:
+                res["note"] += "; server exited: %s" % srv.tail()
     finally:
-        stop_server(srv)
-    good = [r for r in res["runs"] if r.get("MBps") is not None]
-    if good:
-        res["mbps"] = statistics.median(r["MBps"] for r in good)
-    cpus = [r["cpu_s"] for r in res["runs"] if r.get("cpu_s") is not None]
-    if cpus:
-        res["cpu_s"] = statistics.median(cpus)
-    res["failed"] = sum(r.get("failed", 0) + r.get("verify_errors", 0)
-                        for r in res["runs"])
-    res["ok"] = sum(r.get("ok", 0) for r in res["runs"])
-    return res
+        for srv, _, _ in live.values():
+            stop_server(srv)
+    for res in out.values():
+        good = [r for r in res["runs"] if r.get("MBps") is not None]
+        if good:
+            res["mbps"] = statistics.median(r["MBps"] for r in good)
+        cpus = [r["cpu_s"] for r in res["runs"]
+                if r.get("cpu_s") is not None]
+        if cpus:
+            res["cpu_s"] = statistics.median(cpus)
+        res["failed"] = sum(r.get("failed", 0) + r.get("verify_errors", 0)
+                            for r in res["runs"])
+        res["ok"] = sum(r.get("ok", 0) for r in res["runs"])
+    return out
+
+
+def one_run(sc, srv, root, local, remote):
+    """One run of sc against srv: the load client's figures plus the
+    server's CPU seconds, and for an upload whether the file arrived
+    whole."""
+    dst = os.path.join(root, remote)
+    if sc["put"] and os.path.exists(dst):
+        os.unlink(dst)
+    c0 = srv.cpu()
+    # a cap per run well above any sane transfer time
+    r = load(srv, sc, local, remote, sc["fsize"], 300)
+    srv.settle()
+    c1 = srv.cpu()
+    r["cpu_s"] = (c1 - c0) if c0 is not None and c1 is not None else None
+    if sc["put"]:
+        ok = os.path.exists(dst) and sha256_file(dst) == sha256_file(local)
+        r["upload_intact"] = ok
+        if not ok and r.get("failed", 0) == 0:
+            r["failed"] = 1
+    if r.get("seconds"):
+        r["MBps"] = r.get("bytes", 0) / r["seconds"] / 1e6
+    return r
 
 
 def fmt(v, nd=1):
@@ -1197,11 +1235,11 @@ def main():
             budget_end = t_start + a.budget
             for sc in scs:
                 say("scenario %s: %s" % (sc["key"], sc["title"]))
-                for s in servers:
-                    if s not in sc["servers"]:
-                        continue
-                    results[(sc["key"], s)] = run_scenario(
-                        sc, s, files, scratch, a.runs, budget_end)
+                got = run_scenario(sc, [s for s in servers
+                                        if s in sc["servers"]],
+                                   files, scratch, a.runs, budget_end)
+                for s, r in got.items():
+                    results[(sc["key"], s)] = r
             md += ["### Throughput on loopback (median of up to %d runs)" %
                    a.runs, ""]
             md += render(results, limits, scs, servers)
