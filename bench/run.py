@@ -1192,6 +1192,12 @@ def main():
         if not os.access(tool, os.X_OK):
             say("%s is missing: run make bench" % os.path.relpath(tool, TOP))
             return 2
+    if os.geteuid() != 0 and not a.no_loss:
+        if a.loss_only:
+            say("the loss table needs root (ip netns, nft)")
+            return 2
+        say("not root: no loss table (it needs ip netns and nft)")
+        a.no_loss = True
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -1282,7 +1288,11 @@ def main():
     text = "\n".join(md) + "\n"
     sys.stdout.write(text)
     os.makedirs(a.out, exist_ok=True)
-    name = "latest-loss" if a.loss_only else "latest"
+    # a subset of the scenarios or servers does not replace the record
+    # of a whole run
+    partial = a.only or set(servers) != set(SERVERS)
+    name = "partial" if partial else \
+        "latest-loss" if a.loss_only else "latest"
     with open(os.path.join(a.out, name + ".md"), "w") as f:
         f.write(text)
     with open(os.path.join(a.out, name + ".json"), "w") as f:
