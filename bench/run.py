@@ -419,6 +419,17 @@ class Running:
             self._stop_sampler[0].set()
             self._stop_sampler[1].join(1)
             self._stop_sampler = None
+        # a forked transfer first, while its parent still reaps it: one
+        # left behind (a tftpd-hpa child whose curl was capped) outlives
+        # a SIGTERM and becomes init's orphan
+        for c in proc_children(self.pid):
+            try:
+                os.kill(c, signal.SIGKILL)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2
+        while proc_children(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         if self.p.poll() is None:
             try:
                 os.killpg(self.p.pid, signal.SIGTERM)
@@ -427,11 +438,13 @@ class Running:
             try:
                 self.p.wait(5)
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.p.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-                self.p.wait(5)
+                pass
+        # whatever is left of the group
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.p.wait(5)
         self.log.close()
         with _lock:
             if self.p in _live_procs:
@@ -1033,10 +1046,15 @@ def render(results, limits, scs, servers):
                 sc["title"], r["server"], fmt(r["mbps"]), fmt(ratio, 2),
                 fmt(rl, 2), fmt(r["cpu_s"], 2), fmt_kib(r["peak_kib"]),
                 r["failed"], note))
-        for s in sc["servers"]:
-            if s in servers and (sc["key"], s) not in results:
+        for s in servers:
+            why = None
+            if s in sc["servers"] and (sc["key"], s) not in results:
+                why = "not run"
+            elif sc["put"] and s not in sc["servers"]:
+                why = "serves read-only: no upload"
+            if why:
                 lines.append("| %s | %s | — | — | — | — | — | — | %s |" %
-                             (sc["title"], s, "not run"))
+                             (sc["title"], s, why))
     lim_txt = ", ".join("%s %d B %.0f MB/s" % (k, z, v)
                         for (k, z), v in sorted(limits.items()))
     lines += ["", "UDP limits (bench/udplimit, payload MB/s): " + lim_txt]
@@ -1172,7 +1190,8 @@ def main():
     ap.add_argument("--loss-only", action="store_true",
                     help="only the loss table")
     ap.add_argument("--loss-cap", type=int, default=90)
-    ap.add_argument("--loss-runs", type=int, default=1)
+    ap.add_argument("--loss-runs", type=int, default=3,
+                    help="fetches per lossy cell, all at once (median)")
     ap.add_argument("--limit-seconds", type=float, default=1.0,
                     help="seconds per UDP limit measurement (best of 3)")
     ap.add_argument("--keep", action="store_true",
@@ -1278,7 +1297,9 @@ def main():
         elif loss_rows is not None:
             md += render_targets([], loss_rows)
         doc["seconds"] = time.monotonic() - t_start
-        md += ["", "Whole run: %.0f s." % doc["seconds"]]
+        meta["load_at_end"] = os.getloadavg()[0]
+        md += ["", "Whole run: %.0f s; load %.2f at the end." % (
+            doc["seconds"], meta["load_at_end"])]
     finally:
         cleanup()
         if a.keep:
