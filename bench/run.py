@@ -1075,24 +1075,24 @@ def targets(results, limits):
         out.append(("lock-step %s >= 0.6 x ping-pong limit" % key,
                     t / lim >= 0.6 if t and lim else None,
                     "%s / %s = %s" % (fmt(t), fmt(lim),
-                                      fmt(t / lim, 2) if t and lim else "—")))
+                                      fmt(t / lim, 3) if t and lim else "—")))
     for key in ("1468w16", "1468w64"):
         t, a = mb(key, "tftpx"), mb(key, "atftpd")
         out.append(("%s >= 1.5 x atftpd" % key,
                     t / a >= 1.5 if t and a else None,
                     "%s / %s = %s" % (fmt(t), fmt(a),
-                                      fmt(t / a, 2) if t and a else "—")))
+                                      fmt(t / a, 3) if t and a else "—")))
     t, lim = mb("65464w16", "tftpx"), limits.get(("stream", 65468))
     out.append(("65464 windowsize 16 >= 0.45 x stream limit",
                 t / lim >= 0.45 if t and lim else None,
                 "%s / %s = %s" % (fmt(t), fmt(lim),
-                                  fmt(t / lim, 2) if t and lim else "—")))
+                                  fmt(t / lim, 3) if t and lim else "—")))
     tx, dn = get("c200", "tftpx"), get("c200", "dnsmasq")
     if tx and dn and tx["mbps"] and dn["mbps"] and tx["cpu_s"] is not None \
             and dn["cpu_s"]:
         met = tx["mbps"] / dn["mbps"] >= 1.5 and \
             tx["cpu_s"] <= dn["cpu_s"] / 2
-        det = "MB/s %s / %s = %.2f, CPU s %.2f vs %.2f (%.2f)" % (
+        det = "MB/s %s / %s = %.3f, CPU s %.2f vs %.2f (%.3f)" % (
             fmt(tx["mbps"]), fmt(dn["mbps"]), tx["mbps"] / dn["mbps"],
             tx["cpu_s"], dn["cpu_s"], tx["cpu_s"] / dn["cpu_s"])
     else:
@@ -1119,7 +1119,7 @@ def targets(results, limits):
     out.append(("upload >= 1.3 x best peer",
                 t / best >= 1.3 if t and best else None,
                 "%s / %s = %s" % (fmt(t), fmt(best),
-                                  fmt(t / best, 2) if t and best else "—")))
+                                  fmt(t / best, 3) if t and best else "—")))
     idle = [r.get("idle_kib") for (k, s), r in results.items()
             if s == "tftpx" and r.get("idle_kib")]
     if idle:
