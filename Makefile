@@ -80,8 +80,8 @@ asan:
 # static checks: cppcheck and clang-tidy (.clang-tidy says what is off)
 lint:
 	cppcheck --enable=warning,portability,performance --std=c11 \
-		--error-exitcode=1 -q -D_GNU_SOURCE src/
-	clang-tidy --quiet src/*.c -- -std=c11 -D_GNU_SOURCE -Isrc
+		--error-exitcode=1 -q -D_GNU_SOURCE src/ bench/udplimit.c
+	clang-tidy --quiet src/*.c bench/udplimit.c -- -std=c11 -D_GNU_SOURCE -Isrc
 
 # the whole loss/duplication/reordering matrix (make check runs --ci);
 # about 35 min, plus about 2 h for three 20 MiB windowed cases at 30 %
@@ -92,6 +92,19 @@ faults: tftpx
 # make check runs the arm64 virtio set
 interop-all: tftpx
 	python3 tests/interop/uboot.py --arch all
+
+# tftpx beside tftpd-hpa, atftpd and dnsmasq (bench/run.py; as root, it
+# installs the peers it lacks); about 10 min.  bench-loss: only the table of
+# curl fetches under 0-10 % packet loss
+bench: tftpx bench/udplimit
+	python3 bench/run.py
+
+bench-loss: tftpx bench/udplimit
+	python3 bench/run.py --loss-only
+
+# the loopback UDP yardstick of make bench; not installed
+bench/udplimit: bench/udplimit.c
+	$(CC) $(WFLAGS) $(CFLAGS) -o $@ bench/udplimit.c $(LDFLAGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the man page
 # and the systemd units (their ExecStart= names $(BINDIR)/tftpx)
@@ -110,10 +123,11 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/tftpx.socket
 
 clean:
-	rm -f tftpx src/*.o $(UNIT)
+	rm -f tftpx src/*.o $(UNIT) bench/udplimit
 	rm -rf .musl-kernel-include
 
-.PHONY: all run check asan lint faults interop-all install uninstall clean
+.PHONY: all run check asan lint faults interop-all bench bench-loss install \
+	uninstall clean
 
 # ---- fuzzing (fuzz/) --------------------------------------------------------
 #   make fuzz         libFuzzer + ASan/UBSan builds (clang), each run for

@@ -1,0 +1,1328 @@
+#!/usr/bin/env python3
+"""bench/run.py - tftpx beside tftpd-hpa, atftpd and dnsmasq (stdlib only).
+
+Run from the repository root as root (`make bench`, `make bench-loss`):
+
+    python3 bench/run.py [--runs N] [--only SUBSTRING] [--servers A,B]
+                         [--no-loss | --loss-only] [--loss-cap SECONDS]
+
+1. Installs the peers it lacks: tftpd-hpa and dnsmasq-base with apt-get,
+   atftpd by `apt-get download` + `dpkg -x` into bench/peers/ (its package
+   conflicts with tftpd-hpa's, and only the binary is needed).
+2. Measures the loopback UDP limits with bench/udplimit: ping-pong (one
+   datagram and a 4-byte answer in flight, the shape of lock-step TFTP) and
+   a one-way stream (the ceiling of a windowed sender).
+3. Serves the same random files with each server and drives every scenario
+   with the same load client, `tftpx bench --json` (a loop of `tftpx get`
+   / `tftpx put` processes stands in where this build has no `bench`).
+   Per server and scenario: MB/s (10^6 bytes per second, the median of
+   --runs runs), server CPU seconds per run (utime + stime of the server
+   and its reaped children, /proc/PID/stat), peak RSS (VmHWM) and failed
+   transfers.  tftpd-hpa forks per transfer and lets the kernel reap its
+   children unaccounted, so for it both are sampled (0.01-0.05 s): the
+   children's CPU time, and the server's VmRSS plus the children's
+   private RssAnon.  An RRQ with
+   the scenario's options is sent to each server first and the OACK read,
+   so a peer that does not grant an option is shown running without it.
+4. dnsmasq has no option for its TFTP port: it runs on port 69 in a
+   private network namespace, and the load client runs there too.
+5. The loss table (issue 7): curl fetches 1 MiB and 20 MiB from tftpx,
+   tftpd-hpa and atftpd, each in its own namespace where nftables drops a
+   random N % of UDP packets (the input hook sees every packet on lo
+   once, so both directions), at 0, 1, 5 and 10 %.  Each fetch is capped
+   (--loss-cap, 90 s), reported as "> 90 s" when it hits the cap.
+
+Prints a markdown table and the issue-6 targets as met / missed, and
+writes bench/results/latest.md and latest.json.  Every loop is bounded in
+count and time; every namespace and server is removed on the way out.
+"""
+
+import argparse
+import atexit
+import concurrent.futures
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+TFTPX = os.path.join(TOP, "tftpx")
+UDPLIMIT = os.path.join(HERE, "udplimit")
+PEERS_DIR = os.path.join(HERE, "peers")
+RESULTS = os.path.join(HERE, "results")
+ATFTPD = os.path.join(PEERS_DIR, "atftpd", "usr", "sbin", "atftpd")
+INTFTPD = "/usr/sbin/in.tftpd"
+MIB = 1 << 20
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PID = os.getpid()
+
+SERVERS = ("tftpx", "tftpd-hpa", "atftpd", "dnsmasq")
+PEERS = SERVERS[1:]
+
+_live_ns = set()
+_live_procs = []
+_lock = threading.Lock()
+
+
+def say(msg):
+    """Progress goes to stderr; stdout gets only the tables."""
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def sh(argv, timeout=60, **kw):
+    return subprocess.run(argv, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout, **kw)
+
+
+# ------------------------------------------------------------------ peers
+
+
+def apt_install(pkgs, updated):
+    """apt-get install; on failure apt-get update once and try again."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    argv = ["apt-get", "install", "-y", "--no-install-recommends"] + pkgs
+    p = sh(argv, timeout=600, env=env)
+    if p.returncode != 0 and not updated[0]:
+        updated[0] = True
+        sh(["apt-get", "update"], timeout=600, env=env)
+        p = sh(argv, timeout=600, env=env)
+    return p.returncode == 0
+
+
+def ensure_peers(wanted):
+    """{peer: None if usable, else why not}.  dnsmasq-base is the binary
+    without the service (which would start a DNS server on port 53)."""
+    why = {}
+    updated = [False]
+    if os.geteuid() != 0:
+        return {p: "needs root" for p in wanted}
+    if "tftpd-hpa" in wanted and not os.access(INTFTPD, os.X_OK):
+        say("installing tftpd-hpa")
+        apt_install(["tftpd-hpa"], updated)
+    if "dnsmasq" in wanted and not shutil.which("dnsmasq"):
+        say("installing dnsmasq-base")
+        apt_install(["dnsmasq-base"], updated)
+    if "atftpd" in wanted and not os.access(ATFTPD, os.X_OK):
+        say("fetching atftpd into %s" % os.path.relpath(PEERS_DIR, TOP))
+        os.makedirs(PEERS_DIR, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=PEERS_DIR)
+        os.chmod(tmp, 0o755)    # apt's _apt user writes the download
+        try:
+            for _ in range(2):
+                p = sh(["apt-get", "download", "atftpd"], cwd=tmp,
+                       timeout=300)
+                if p.returncode == 0 or updated[0]:
+                    break
+                updated[0] = True
+                sh(["apt-get", "update"], timeout=600)
+            debs = [f for f in os.listdir(tmp) if f.endswith(".deb")]
+            if debs:
+                sh(["dpkg", "-x", os.path.join(tmp, debs[0]),
+                    os.path.join(PEERS_DIR, "atftpd")], timeout=60)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    for p in wanted:
+        if p == "tftpd-hpa" and not os.access(INTFTPD, os.X_OK):
+            why[p] = "in.tftpd not installed"
+        elif p == "dnsmasq" and not shutil.which("dnsmasq"):
+            why[p] = "dnsmasq not installed"
+        elif p == "dnsmasq" and not shutil.which("ip"):
+            why[p] = "ip (iproute2) not installed"
+        elif p == "atftpd" and not os.access(ATFTPD, os.X_OK):
+            why[p] = "atftpd could not be fetched"
+        else:
+            why[p] = None
+    return why
+
+
+def version_of(name):
+    try:
+        if name == "tftpx":
+            return sh([TFTPX, "--version"]).stdout.decode().strip()
+        if name == "dnsmasq":
+            out = sh(["dnsmasq", "--version"]).stdout.decode()
+            return out.splitlines()[0].split("  ")[0]
+        if name == "atftpd":
+            return sh([ATFTPD, "--version"]).stdout.decode().strip() or \
+                sh([ATFTPD, "--version"]).stderr.decode().strip()
+        if name == "tftpd-hpa":
+            out = sh(["dpkg-query", "-W", "-f", "${Version}",
+                      "tftpd-hpa"]).stdout.decode()
+            return "tftpd-hpa " + out
+        if name == "curl":
+            return sh(["curl", "--version"]).stdout.decode().split(" (")[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        pass
+    return "?"
+
+
+# ------------------------------------------------------------- namespaces
+
+
+class NetNS:
+    """A private network namespace with lo up; always delete()d."""
+    _n = 0
+
+    def __init__(self, tag):
+        with _lock:
+            NetNS._n += 1
+            self.name = "tftpxbench%d%s%d" % (PID, tag, NetNS._n)
+            _live_ns.add(self.name)
+        p = sh(["ip", "netns", "add", self.name])
+        if p.returncode != 0:
+            with _lock:
+                _live_ns.discard(self.name)
+            raise RuntimeError("ip netns add: %s" % p.stderr.decode().strip())
+        p = sh(["ip", "-n", self.name, "link", "set", "lo", "up"])
+        if p.returncode == 0:
+            # in.tftpd resolves its -a address with AI_ADDRCONFIG, which
+            # finds nothing where lo has the only (loopback) address
+            p = sh(["ip", "-n", self.name, "addr", "add", "192.0.2.1/32",
+                    "dev", "lo"])
+        if p.returncode != 0:
+            self.delete()
+            raise RuntimeError("lo up: %s" % p.stderr.decode().strip())
+
+    def argv(self, cmd):
+        return ["ip", "netns", "exec", self.name] + list(cmd)
+
+    def drop(self, percent):
+        """Drop percent % of all UDP packets (both ways on lo)."""
+        script = ("table inet f {\n chain in {\n"
+                  "  type filter hook input priority 0; policy accept;\n"
+                  "  meta l4proto udp numgen random mod 100 < %d drop\n"
+                  " }\n}\n" % percent)
+        p = sh(self.argv(["nft", "-f", "-"]), input=script.encode())
+        if p.returncode != 0:
+            raise RuntimeError("nft: %s" % p.stderr.decode().strip())
+
+    def delete(self):
+        try:
+            sh(["ip", "netns", "del", self.name], timeout=10)
+        finally:
+            with _lock:
+                _live_ns.discard(self.name)
+
+
+def cleanup():
+    with _lock:
+        procs = list(_live_procs)
+        names = list(_live_ns)
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for n in names:
+        try:
+            sh(["ip", "netns", "del", n], timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+
+def on_signal(signum, frame):
+    cleanup()
+    sys.exit(128 + signum)
+
+
+# ---------------------------------------------------------------- servers
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def raise_nofile():
+    """Run in the child before exec: the same fd allowance for everyone."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def proc_status(pid, key):
+    """A kB field of /proc/PID/status (VmHWM, VmRSS), or 0."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def proc_cpu(pid):
+    """utime + stime + cutime + cstime of pid in seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state); utime is field 14
+    return sum(int(x) for x in fields[11:15]) / CLK_TCK
+
+
+def proc_start(pid):
+    """Start time of pid (field 22), to tell a reused pid apart."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        return int(s[s.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def proc_children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def port_bound(pid, port):
+    """Is a UDP socket in pid's network namespace bound to port?"""
+    for fn in ("udp", "udp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, fn)) as f:
+                next(f)
+                for line in f:
+                    local = line.split()[1]
+                    if int(local.rsplit(":", 1)[1], 16) == port:
+                        return True
+        except (OSError, ValueError, IndexError, StopIteration):
+            pass
+    return False
+
+
+class Running:
+    """One started server: its process, where it listens, how to reach
+    it (ns), and the meters."""
+
+    def __init__(self, name, argv, port, ns, logpath, read_port=False):
+        self.name = name
+        self.ns = ns
+        self.logpath = logpath
+        self.log = open(logpath, "wb")
+        if ns is not None:
+            argv = ns.argv(argv)
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                  stdout=self.log, stderr=self.log,
+                                  start_new_session=True,
+                                  preexec_fn=raise_nofile)
+        with _lock:
+            _live_procs.append(self.p)
+        self.pid = self.p.pid
+        self.host = "127.0.0.1"
+        self.port = port
+        self.peak_tree = 0
+        self.child_cpu = {}
+        self._stop_sampler = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.p.poll() is None:
+            if read_port:
+                m = re.search(rb"listening on 127\.0\.0\.1:(\d+)",
+                              open(logpath, "rb").read())
+                if m:
+                    self.port = int(m.group(1))
+                    break
+            elif port_bound(self.pid, port):
+                break
+            time.sleep(0.02)
+        else:
+            self.stop()
+            raise RuntimeError("%s did not start (exit %s): %s" %
+                               (name, self.p.poll(), self.tail()))
+
+    def tail(self, n=5):
+        try:
+            with open(self.logpath, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            return " | ".join(lines[-n:])
+        except OSError:
+            return ""
+
+    def client_argv(self, argv):
+        return self.ns.argv(argv) if self.ns is not None else list(argv)
+
+    def cpu(self):
+        own = proc_cpu(self.pid)
+        if own is None:
+            return None
+        return own + sum(self.child_cpu.values())
+
+    def hwm_kib(self):
+        return proc_status(self.pid, "VmHWM")
+
+    def rss_kib(self):
+        return proc_status(self.pid, "VmRSS")
+
+    def sample_tree(self):
+        """For a forking server (tftpd-hpa): a thread that every 0.01 s
+        to 0.05 s keeps the largest memory of the tree (the server's
+        VmRSS plus each child's private RssAnon: the file pages a child
+        shares with its parent counted once), and each child's CPU time.
+        tftpd-hpa ignores SIGCHLD, so the kernel reaps its children
+        unaccounted: their CPU never reaches the parent's cutime, and
+        the last sample of each child is all that is known of it, a
+        lower bound (it misses the child's last moments)."""
+        stop = threading.Event()
+
+        def loop():
+            kids = []
+            # every 0.01 s while there are few children, so a short
+            # transfer is seen at all; 0.05 s when there are many
+            while not stop.wait(0.01 if len(kids) < 8 else 0.05):
+                total = self.rss_kib()
+                kids = proc_children(self.pid)
+                for c in kids:
+                    total += proc_status(c, "RssAnon")
+                    key = (c, proc_start(c))
+                    cpu = proc_cpu(c)
+                    if cpu is not None and key[1] is not None:
+                        self.child_cpu[key] = cpu
+                self.peak_tree = max(self.peak_tree, total)
+        t = threading.Thread(target=loop, daemon=True)
+        t.start()
+        self._stop_sampler = (stop, t)
+
+    def settle(self, limit=10.0):
+        """Wait (bounded) until every forked child has exited and been
+        reaped, so its CPU time is in the parent's cutime/cstime."""
+        deadline = time.monotonic() + limit
+        while proc_children(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self):
+        if self._stop_sampler:
+            self._stop_sampler[0].set()
+            self._stop_sampler[1].join(1)
+            self._stop_sampler = None
+        # a forked transfer first, while its parent still reaps it: one
+        # left behind (a tftpd-hpa child whose curl was capped) outlives
+        # a SIGTERM and becomes init's orphan
+        for c in proc_children(self.pid):
+            try:
+                os.kill(c, signal.SIGKILL)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2
+        while proc_children(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        # whatever is left of the group
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.p.wait(5)
+        self.log.close()
+        with _lock:
+            if self.p in _live_procs:
+                _live_procs.remove(self.p)
+
+
+def start_server(name, root, scratch, upload=False, ns=None):
+    """Start name serving root on 127.0.0.1; a dnsmasq gets a namespace of
+    its own (port 69 is fixed).  Inside a given namespace peers use port
+    6969."""
+    own_ns = None
+    log = os.path.join(scratch, "%s-%d.log" % (name, time.monotonic_ns()))
+    try:
+        if name == "dnsmasq" and ns is None:
+            own_ns = ns = NetNS("d")
+        port = 6969 if ns is not None else free_port()
+        if name == "tftpx":
+            # every load comes from 127.0.0.1: lift the per-host limit
+            # (default 64) to what the peers allow (1000); root like the
+            # peers (tftpd-hpa -u root), the scratch dir is 0700
+            argv = [TFTPX, "serve", "--allow-root", "--listen",
+                    "127.0.0.1:0", "--max-per-client", "1000"]
+            if upload:
+                argv += ["--upload", "--overwrite"]
+            r = Running(name, argv + [root], 0, ns, log, read_port=True)
+        elif name == "tftpd-hpa":
+            argv = [INTFTPD, "-L", "-s", "-c", "-p", "-u", "root",
+                    "-B", "65464", "-a", "127.0.0.1:%d" % port, root]
+            r = Running(name, argv, port, ns, log)
+        elif name == "atftpd":
+            argv = [ATFTPD, "--daemon", "--no-fork", "--port", str(port),
+                    "--bind-address", "127.0.0.1", "--maxthread", "1000",
+                    "--user", "root.root", "--logfile", log + ".log", root]
+            r = Running(name, argv, port, ns, log)
+        elif name == "dnsmasq":
+            port = 69
+            argv = ["dnsmasq", "--keep-in-foreground", "--port=0",
+                    "--enable-tftp", "--tftp-root=" + root,
+                    "--tftp-max=1000", "--listen-address=127.0.0.1",
+                    "--bind-interfaces", "--user=root", "--group=root",
+                    "--conf-file=" + empty_conf(scratch), "--pid-file=",
+                    "--log-facility=" + log + ".syslog"]
+            r = Running(name, argv, port, ns, log)
+        else:
+            raise ValueError(name)
+    except BaseException:
+        if own_ns is not None:
+            own_ns.delete()
+        raise
+    r.own_ns = own_ns
+    return r
+
+
+def empty_conf(scratch):
+    """An empty dnsmasq.conf: --conf-file=/dev/null would read whatever
+    is there, and on a busy test machine that was once not a device."""
+    path = os.path.join(scratch, "dnsmasq.conf")
+    if not os.path.exists(path):
+        open(path, "w").close()
+    return path
+
+
+def stop_server(r):
+    r.stop()
+    if getattr(r, "own_ns", None) is not None:
+        r.own_ns.delete()
+
+
+# ------------------------------------------------------------ OACK probe
+
+
+def oack_probe(host, port, fname, opts, timeout=2.0):
+    """Send an RRQ with opts ({name: value}); return the options the
+    server granted ({} if it answered with DATA, i.e. ignored them all),
+    then end the transfer with an ERROR."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        pkt = struct.pack("!H", 1) + fname.encode() + b"\0octet\0"
+        for k, v in opts.items():
+            pkt += k.encode() + b"\0" + str(v).encode() + b"\0"
+        s.sendto(pkt, (host, port))
+        data, peer = s.recvfrom(70000)
+        op = struct.unpack("!H", data[:2])[0]
+        got = {}
+        if op == 6:
+            parts = data[2:].split(b"\0")
+            for i in range(0, len(parts) - 1, 2):
+                if parts[i]:
+                    got[parts[i].decode().lower()] = parts[i + 1].decode()
+        elif op != 3:
+            return {"error": data[4:].split(b"\0")[0].decode("replace")}
+        s.sendto(struct.pack("!HH", 5, 0) + b"bench probe\0", peer)
+        return got
+    except OSError as e:
+        return {"error": str(e)}
+    finally:
+        s.close()
+
+
+def probe(srv, fname, opts):
+    if not opts:
+        return {}
+    if srv.ns is None:
+        return oack_probe(srv.host, srv.port, fname, opts)
+    argv = srv.client_argv([sys.executable, os.path.abspath(__file__),
+                            "--probe", "%s:%d" % (srv.host, srv.port),
+                            fname, json.dumps(opts)])
+    p = sh(argv, timeout=20)
+    try:
+        return json.loads(p.stdout.decode())
+    except ValueError:
+        return {"error": p.stderr.decode().strip()}
+
+
+# ------------------------------------------------------------ load client
+
+
+_HAVE_BENCH = None
+
+
+def have_bench():
+    """Does this tftpx have the `bench` subcommand?"""
+    global _HAVE_BENCH
+    if _HAVE_BENCH is None:
+        try:
+            p = sh([TFTPX, "bench", "--help"], timeout=10)
+            out = (p.stdout + p.stderr).decode()
+            _HAVE_BENCH = p.returncode == 0 and "--json" in out
+        except (OSError, subprocess.TimeoutExpired):
+            _HAVE_BENCH = False
+    return _HAVE_BENCH
+
+
+def load(srv, sc, local, remote, size, limit):
+    """Drive one run of scenario sc against srv; a dict with at least
+    transfers, ok, failed, bytes, seconds, verify_errors."""
+    if have_bench():
+        return load_bench(srv, sc, local, remote, limit)
+    return load_shim(srv, sc, local, remote, size, limit)
+
+
+def load_bench(srv, sc, local, remote, limit):
+    argv = [TFTPX, "bench", "-c", str(sc["c"]), "-n", str(sc["n"])]
+    if sc["b"]:
+        argv += ["-b", str(sc["b"])]
+    if sc["w"]:
+        argv += ["-w", str(sc["w"])]
+    if sc["put"]:
+        argv += ["--put"]
+    if sc["verify"] and not sc["put"]:
+        argv += ["--verify", "--local", local]
+    if sc["put"]:
+        argv += ["--remote", remote]
+    argv += ["--json", "%s:%d" % (srv.host, srv.port),
+             local if sc["put"] else remote]
+    try:
+        p = sh(srv.client_argv(argv), timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"transfers": sc["n"], "ok": 0, "failed": sc["n"],
+                "bytes": 0, "seconds": limit, "verify_errors": 0,
+                "error": "client killed after %d s" % limit}
+    try:
+        out = p.stdout.decode().strip().splitlines()
+        return json.loads(out[-1])
+    except (ValueError, IndexError):
+        return {"transfers": sc["n"], "ok": 0, "failed": sc["n"],
+                "bytes": 0, "seconds": 0, "verify_errors": 0,
+                "error": "tftpx bench exit %d: %s" %
+                (p.returncode, p.stderr.decode().strip()[-300:])}
+
+
+def load_shim(srv, sc, local, remote, size, limit):
+    """Stand-in for `tftpx bench`: sc["n"] `tftpx get`/`put` processes,
+    at most sc["c"] at a time; a get's bytes are counted from its stdout
+    (and hashed when verifying)."""
+    want = None
+    if sc["verify"] and not sc["put"]:
+        want = sha256_file(local)
+    opts = []
+    if sc["b"]:
+        opts += ["-b", str(sc["b"])]
+    if sc["w"]:
+        opts += ["-w", str(sc["w"])]
+    hp = "%s:%d" % (srv.host, srv.port)
+    times, res = [], {"ok": 0, "failed": 0, "bytes": 0, "verify_errors": 0}
+    deadline = time.monotonic() + limit
+
+    def one(_):
+        if sc["put"]:
+            argv = [TFTPX, "put", "-q"] + opts + [hp, local, remote]
+        else:
+            argv = [TFTPX, "get", "-q"] + opts + [hp, remote, "-"]
+        t0 = time.monotonic()
+        left = max(1.0, deadline - t0)
+        p = subprocess.Popen(srv.client_argv(argv), stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+        h, n = hashlib.sha256(), 0
+        try:
+            while True:
+                chunk = p.stdout.read(1 << 20)
+                if not chunk:
+                    break
+                n += len(chunk)
+                if want:
+                    h.update(chunk)
+            rc = p.wait(left)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            rc = -1
+        dt = time.monotonic() - t0
+        with _lock:
+            times.append(dt)
+            if rc == 0:
+                res["ok"] += 1
+                res["bytes"] += size if sc["put"] else n
+                if want and h.hexdigest() != want:
+                    res["verify_errors"] += 1
+            else:
+                res["failed"] += 1
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(sc["c"]) as ex:
+        list(ex.map(one, range(sc["n"])))
+    secs = time.monotonic() - t0
+    times.sort()
+    res.update(transfers=sc["n"], seconds=secs,
+               p50_ms=times[len(times) // 2] * 1e3,
+               p99_ms=times[min(len(times) - 1,
+                                int(len(times) * 0.99))] * 1e3,
+               max_ms=times[-1] * 1e3, shim=True)
+    return res
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_file(path, size):
+    """size random bytes (the same content for every server)."""
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(os.urandom(n))
+            left -= n
+    os.chmod(path, 0o644)
+
+
+# --------------------------------------------------------------- scenarios
+
+
+def scenario(key, title, fsize, b=None, w=None, c=1, n=1, put=False,
+             verify=False, servers=SERVERS, limit_kind="pingpong",
+             limit_size=None):
+    return dict(key=key, title=title, fsize=fsize, b=b, w=w, c=c, n=n,
+                put=put, verify=verify, servers=servers,
+                limit_kind=limit_kind,
+                limit_size=limit_size or ((b or 512) + 4))
+
+
+# A run of a 64 MiB scenario fetches the file n times in sequence (one at
+# a time), so that a fast one lasts long enough to be measured at all:
+# at 65464 one fetch is over in some 70 ms.
+SCENARIOS = [
+    scenario("512", "64 MiB, 512, no options", 64 * MIB),
+    scenario("1468", "64 MiB x 2, blksize 1468", 64 * MIB, b=1468, n=2),
+    scenario("1468w16", "64 MiB x 2, 1468, windowsize 16", 64 * MIB,
+             b=1468, w=16, n=2, limit_kind="stream"),
+    scenario("1468w64", "64 MiB x 2, 1468, windowsize 64", 64 * MIB,
+             b=1468, w=64, n=2, limit_kind="stream"),
+    scenario("65464", "64 MiB x 4, blksize 65464", 64 * MIB, b=65464,
+             n=4),
+    scenario("65464w16", "64 MiB x 4, 65464, windowsize 16", 64 * MIB,
+             b=65464, w=16, n=4, limit_kind="stream"),
+    scenario("c200", "200 clients x 4 MiB, 1468", 4 * MIB, b=1468, c=200,
+             n=200, limit_kind="stream"),
+    scenario("c1000", "1000 concurrent x 4 MiB, 1468, verified", 4 * MIB,
+             b=1468, c=1000, n=1000, verify=True, servers=("tftpx",),
+             limit_kind="stream"),
+    scenario("put", "upload 64 MiB, 1468", 64 * MIB, b=1468, put=True,
+             servers=("tftpx", "tftpd-hpa", "atftpd")),
+]
+
+
+def udp_limits(secs, tries=3):
+    """{(kind, size): MB/s} for the sizes the scenarios compare with: the
+    best of tries runs, since a limit is what the machine can do and
+    other load only ever lowers a run."""
+    want = sorted({(s["limit_kind"], s["limit_size"]) for s in SCENARIOS})
+    out = {}
+    for _ in range(tries):
+        for kind, size in want:
+            try:
+                p = sh([UDPLIMIT, kind, str(size), str(secs)],
+                       timeout=secs + 30)
+                v = json.loads(p.stdout.decode())["mbps"]
+            except (OSError, ValueError, KeyError,
+                    subprocess.TimeoutExpired) as e:
+                say("udplimit %s %d failed: %s" % (kind, size, e))
+                continue
+            out[(kind, size)] = max(v, out.get((kind, size), 0))
+    for (kind, size), v in sorted(out.items()):
+        say("UDP limit %s %d B: %.1f MB/s" % (kind, size, v))
+    return out
+
+
+def note_for(sc, granted):
+    """What the server did with the options asked for, in words."""
+    if "error" in granted:
+        return "probe: " + granted["error"]
+    notes = []
+    if sc["b"] and "blksize" not in granted:
+        notes.append("no blksize: 512")
+    elif sc["b"] and int(granted["blksize"]) != sc["b"]:
+        notes.append("blksize %s" % granted["blksize"])
+    if sc["w"] and "windowsize" not in granted:
+        notes.append("no windowsize: lock-step")
+    elif sc["w"] and int(granted["windowsize"]) != sc["w"]:
+        notes.append("windowsize %s" % granted["windowsize"])
+    return ", ".join(notes)
+
+
+def run_scenario(sc, names, files, scratch, runs, budget_end):
+    """Every run of sc against a fresh server of each of names; {name:
+    result dict}.  The servers take turns run by run (and in a rotated
+    order), so load from elsewhere on the machine falls on all of them
+    alike rather than on whichever happened to run then."""
+    local = files[sc["fsize"]]
+    live, out = {}, {}
+    for name in names:
+        res = dict(server=name, scenario=sc["key"], runs=[], note="",
+                   mbps=None, cpu_s=None, peak_kib=None, failed=0)
+        out[name] = res
+        root, remote = os.path.dirname(local), os.path.basename(local)
+        if sc["put"]:
+            root = os.path.join(scratch, "up-" + name)
+            os.makedirs(root, exist_ok=True)
+            os.chmod(root, 0o777)
+            remote = "upload.bin"
+        try:
+            srv = start_server(name, root, scratch, upload=sc["put"])
+        except (RuntimeError, OSError) as e:
+            res["note"] = "did not start: %s" % e
+            continue
+        live[name] = (srv, root, remote)
+    try:
+        for name, (srv, root, remote) in live.items():
+            res = out[name]
+            res["idle_kib"] = srv.rss_kib()
+            if name == "tftpd-hpa":
+                srv.sample_tree()
+            if not sc["put"]:
+                opts = {}
+                if sc["b"]:
+                    opts["blksize"] = sc["b"]
+                if sc["w"]:
+                    opts["windowsize"] = sc["w"]
+                res["granted"] = probe(srv, remote, opts)
+                res["note"] = note_for(sc, res["granted"])
+                srv.settle()
+        order = list(live)
+        for i in range(runs):
+            if i > 0 and time.monotonic() > budget_end:
+                for name in order:
+                    out[name]["note"] = (out[name]["note"] + "; "
+                                         if out[name]["note"] else "") + \
+                        "%d run(s): time budget" % i
+                break
+            turn = order[i % len(order):] + order[:i % len(order)] \
+                if order else []
+            for name in turn:
+                srv, root, remote = live[name]
+                r = one_run(sc, srv, root, local, remote)
+                out[name]["runs"].append(r)
+                say("  %-9s %-9s run %d: %s MB/s, cpu %s s, ok %s, "
+                    "failed %s%s" % (sc["key"], name, i + 1,
+                                     fmt(r.get("MBps")), fmt(r["cpu_s"], 2),
+                                     r.get("ok"), r.get("failed"),
+                                     (" (%s)" % r["error"])
+                                     if r.get("error") else ""))
+        for name, (srv, root, remote) in live.items():
+            res = out[name]
+            res["peak_kib"] = max(srv.hwm_kib(), srv.peak_tree)
+            if name == "tftpd-hpa":
+                res["peak_note"] = "server + children's anon, sampled"
+                res["note"] = (res["note"] + "; " if res["note"] else "") + \
+                    "CPU: children sampled, a lower bound"
+            if srv.p.poll() is not None:
+                res["note"] += "; server exited: %s" % srv.tail()
+    finally:
+        for srv, _, _ in live.values():
+            stop_server(srv)
+    for res in out.values():
+        good = [r for r in res["runs"] if r.get("MBps") is not None]
+        if good:
+            res["mbps"] = statistics.median(r["MBps"] for r in good)
+        cpus = [r["cpu_s"] for r in res["runs"]
+                if r.get("cpu_s") is not None]
+        if cpus:
+            res["cpu_s"] = statistics.median(cpus)
+        res["failed"] = sum(r.get("failed", 0) + r.get("verify_errors", 0)
+                            for r in res["runs"])
+        res["ok"] = sum(r.get("ok", 0) for r in res["runs"])
+    return out
+
+
+def one_run(sc, srv, root, local, remote):
+    """One run of sc against srv: the load client's figures plus the
+    server's CPU seconds, and for an upload whether the file arrived
+    whole."""
+    dst = os.path.join(root, remote)
+    if sc["put"] and os.path.exists(dst):
+        os.unlink(dst)
+    c0 = srv.cpu()
+    # a cap per run well above any sane transfer time
+    r = load(srv, sc, local, remote, sc["fsize"], 300)
+    srv.settle()
+    c1 = srv.cpu()
+    r["cpu_s"] = (c1 - c0) if c0 is not None and c1 is not None else None
+    if sc["put"]:
+        ok = os.path.exists(dst) and sha256_file(dst) == sha256_file(local)
+        r["upload_intact"] = ok
+        if not ok and r.get("failed", 0) == 0:
+            r["failed"] = 1
+    if r.get("seconds"):
+        r["MBps"] = r.get("bytes", 0) / r["seconds"] / 1e6
+    return r
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "—"
+    return "%.*f" % (nd, v)
+
+
+def fmt_kib(k):
+    if not k:
+        return "—"
+    return "%.1f MiB" % (k / 1024.0)
+
+
+# ------------------------------------------------------------ loss table
+
+
+LOSS_RATES = (0, 1, 5, 10)
+LOSS_SIZES = (1 * MIB, 20 * MIB)
+LOSS_SERVERS = ("tftpx", "tftpd-hpa", "atftpd")
+
+
+def loss_one(name, rate, size, files, scratch, cap):
+    """One curl fetch of size bytes from name at rate % loss; seconds, or
+    None if capped or failed, and a note."""
+    ns = NetNS("l")
+    srv = None
+    try:
+        if rate:
+            ns.drop(rate)
+        src = files[size]
+        srv = start_server(name, os.path.dirname(src), scratch, ns=ns)
+        out = os.path.join(scratch, "curl-%s-%d-%d-%d" %
+                           (name, rate, size, time.monotonic_ns()))
+        url = "tftp://127.0.0.1:%d/%s" % (srv.port, os.path.basename(src))
+        t0 = time.monotonic()
+        try:
+            p = sh(ns.argv(["curl", "-s", "--max-time", str(cap), "-o",
+                            out, url]), timeout=cap + 30)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            rc = 28
+        dt = time.monotonic() - t0
+        try:
+            good = rc == 0 and os.path.getsize(out) == size and \
+                sha256_file(out) == sha256_file(src)
+        except OSError:
+            good = False
+        if os.path.exists(out):
+            os.unlink(out)
+        if rc == 28:
+            return None, "capped"
+        if not good:
+            return None, "curl exit %d or wrong bytes" % rc
+        return dt, ""
+    finally:
+        if srv is not None:
+            srv.stop()
+        ns.delete()
+
+
+def loss_table(files, scratch, cap, servers, runs):
+    """{(server, rate, size): [(seconds or None, why)]}; the 0 % fetches
+    one at a time and at least 3 times (they are CPU-bound and short), the
+    lossy ones all at once (they are timer-bound, and each has its own
+    namespace), so the whole table costs about one cap."""
+    jobs = [(s, r, z, i) for r in LOSS_RATES for s in servers
+            for z in LOSS_SIZES for i in range(max(runs, 3) if r == 0
+                                               else runs)]
+    out = {}
+
+    def do(job):
+        s, r, z, _ = job
+        try:
+            dt, why = loss_one(s, r, z, files, scratch, cap)
+        except (RuntimeError, OSError) as e:
+            dt, why = None, str(e)
+        with _lock:
+            out.setdefault((s, r, z), []).append((dt, why))
+        say("  loss %2d %% %-9s %2d MiB: %s" %
+            (r, s, z // MIB, ("%.2f s" % dt) if dt is not None else why))
+    for j in [j for j in jobs if j[1] == 0]:
+        do(j)
+    lossy = [j for j in jobs if j[1] != 0]
+    if lossy:
+        with concurrent.futures.ThreadPoolExecutor(len(lossy)) as ex:
+            list(ex.map(do, lossy))
+    return out
+
+
+def loss_cell(vals, cap):
+    """Median seconds of a cell (a capped run counts as the cap, so the
+    median is a lower bound then) and its text."""
+    ts = [v if v is not None else None for v, _ in vals]
+    if any(t is None and w != "capped" for t, (_, w) in zip(ts, vals)):
+        bad = [w for t, (_, w) in zip(ts, vals) if t is None and
+               w != "capped"]
+        return None, "failed (%s)" % bad[0]
+    filled = sorted(t if t is not None else float("inf") for t in ts)
+    m = filled[len(filled) // 2]
+    if m == float("inf"):
+        return cap, "> %d s" % cap
+    return m, "%.2f s" % m
+
+
+def render_loss(out, cap, servers, runs):
+    lines = ["", "### Loss: curl fetch time (%s; 0 %%: median of %d)" %
+             ("median of %d" % runs if runs > 1 else "one run each",
+              max(3, runs)), ""]
+    hdr = "| loss | size | " + " | ".join(servers) + \
+        " | tftpx speed-up vs best peer |"
+    lines += [hdr, "|" + "---|" * (len(servers) + 3)]
+    rows = []
+    for r in LOSS_RATES:
+        for z in LOSS_SIZES:
+            cells, vals = [], {}
+            for s in servers:
+                v, text = loss_cell(out.get((s, r, z), [(None, "not run")]),
+                                    cap)
+                vals[s] = (v, text)
+                cells.append(text)
+            tv, ttext = vals.get("tftpx", (None, ""))
+            peers = [vals[s] for s in servers if s != "tftpx" and
+                     vals[s][0] is not None]
+            sp, spt, bound = None, "—", ""
+            if tv and peers:
+                best = min(peers, key=lambda x: x[0])
+                p_capped = best[1].startswith(">")
+                t_capped = ttext.startswith(">")
+                sp = best[0] / tv
+                if p_capped and t_capped:
+                    sp, spt = None, "both capped"
+                elif p_capped:
+                    bound, spt = "lower", "> %.1fx" % sp
+                elif t_capped:
+                    bound, spt = "upper", "< %.1fx" % sp
+                else:
+                    spt = "%.1fx" % sp
+            rows.append(dict(rate=r, size=z, cells=dict(zip(servers, cells)),
+                             speedup=sp, bound=bound, text=spt))
+            lines.append("| %d %% | %d MiB | %s | %s |" %
+                         (r, z // MIB, " | ".join(cells), spt))
+    return lines, rows
+
+
+# ----------------------------------------------------------------- report
+
+
+def render(results, limits, scs, servers):
+    lines = ["| scenario | server | MB/s | ÷ best peer | ÷ UDP limit | "
+             "CPU s | peak RSS | failed | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for sc in scs:
+        rs = [results[(sc["key"], s)] for s in servers
+              if (sc["key"], s) in results]
+        peers = [r["mbps"] for r in rs if r["server"] != "tftpx" and
+                 r["mbps"]]
+        best = max(peers) if peers else None
+        lim = limits.get((sc["limit_kind"], sc["limit_size"]))
+        for r in rs:
+            ratio = r["mbps"] / best if best and r["mbps"] else None
+            rl = r["mbps"] / lim if lim and r["mbps"] else None
+            note = r["note"]
+            if r.get("peak_note"):
+                note = (note + "; " if note else "") + "RSS: " + \
+                    r["peak_note"]
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                sc["title"], r["server"], fmt(r["mbps"]), fmt(ratio, 2),
+                fmt(rl, 2), fmt(r["cpu_s"], 2), fmt_kib(r["peak_kib"]),
+                r["failed"], note))
+        for s in servers:
+            why = None
+            if s in sc["servers"] and (sc["key"], s) not in results:
+                why = "not run"
+            elif sc["put"] and s not in sc["servers"]:
+                why = "serves read-only: no upload"
+            if why:
+                lines.append("| %s | %s | — | — | — | — | — | — | %s |" %
+                             (sc["title"], s, why))
+    lim_txt = ", ".join("%s %d B %.0f MB/s" % (k, z, v)
+                        for (k, z), v in sorted(limits.items()))
+    lines += ["", "UDP limits (bench/udplimit, payload MB/s): " + lim_txt]
+    return lines
+
+
+def targets(results, limits):
+    """The issue-6 targets: [(text, met: True/False/None, detail)]."""
+    def get(key, srv):
+        return results.get((key, srv))
+
+    def mb(key, srv):
+        r = get(key, srv)
+        return r["mbps"] if r else None
+    out = []
+    for key, size in (("512", 516), ("1468", 1472)):
+        t, lim = mb(key, "tftpx"), limits.get(("pingpong", size))
+        out.append(("lock-step %s >= 0.6 x ping-pong limit" % key,
+                    t / lim >= 0.6 if t and lim else None,
+                    "%s / %s = %s" % (fmt(t), fmt(lim),
+                                      fmt(t / lim, 3) if t and lim else "—")))
+    for key in ("1468w16", "1468w64"):
+        t, a = mb(key, "tftpx"), mb(key, "atftpd")
+        out.append(("%s >= 1.5 x atftpd" % key,
+                    t / a >= 1.5 if t and a else None,
+                    "%s / %s = %s" % (fmt(t), fmt(a),
+                                      fmt(t / a, 3) if t and a else "—")))
+    t, lim = mb("65464w16", "tftpx"), limits.get(("stream", 65468))
+    out.append(("65464 windowsize 16 >= 0.45 x stream limit",
+                t / lim >= 0.45 if t and lim else None,
+                "%s / %s = %s" % (fmt(t), fmt(lim),
+                                  fmt(t / lim, 3) if t and lim else "—")))
+    tx, dn = get("c200", "tftpx"), get("c200", "dnsmasq")
+    if tx and dn and tx["mbps"] and dn["mbps"] and tx["cpu_s"] is not None \
+            and dn["cpu_s"]:
+        met = tx["mbps"] / dn["mbps"] >= 1.5 and \
+            tx["cpu_s"] <= dn["cpu_s"] / 2
+        det = "MB/s %s / %s = %.3f, CPU s %.2f vs %.2f (%.3f)" % (
+            fmt(tx["mbps"]), fmt(dn["mbps"]), tx["mbps"] / dn["mbps"],
+            tx["cpu_s"], dn["cpu_s"], tx["cpu_s"] / dn["cpu_s"])
+    else:
+        met, det = None, "not measured"
+    out.append(("200 x 4 MiB >= 1.5 x dnsmasq MB/s, <= 1/2 its CPU s",
+                met, det))
+    r = get("c1000", "tftpx")
+    if r and r["runs"]:
+        n = sum(x.get("transfers", 0) for x in r["runs"])
+        ok = sum(x.get("ok", 0) for x in r["runs"])
+        bad = r["failed"]
+        out.append(("1000 concurrent all complete, verified",
+                    ok == n and bad == 0 and n > 0,
+                    "%d of %d ok, %d failed or wrong over %d run(s)%s" % (
+                        ok, n, bad, len(r["runs"]),
+                        "" if not r["runs"][0].get("shim")
+                        else " (stand-in client)")))
+    else:
+        out.append(("1000 concurrent all complete, verified", None,
+                    "not measured"))
+    t = mb("put", "tftpx")
+    ps = [mb("put", s) for s in PEERS if mb("put", s)]
+    best = max(ps) if ps else None
+    out.append(("upload >= 1.3 x best peer",
+                t / best >= 1.3 if t and best else None,
+                "%s / %s = %s" % (fmt(t), fmt(best),
+                                  fmt(t / best, 3) if t and best else "—")))
+    idle = [r.get("idle_kib") for (k, s), r in results.items()
+            if s == "tftpx" and r.get("idle_kib")]
+    if idle:
+        m = max(idle)
+        out.append(("idle RSS <= 2 MiB", m <= 2048,
+                    "%s (largest over the tftpx starts)" % fmt_kib(m)))
+    else:
+        out.append(("idle RSS <= 2 MiB", None, "not measured"))
+    r = get("c1000", "tftpx")
+    if r and r.get("peak_kib"):
+        out.append(("RSS <= 16 MiB with 1000 live transfers",
+                    r["peak_kib"] <= 16384,
+                    "VmHWM %s" % fmt_kib(r["peak_kib"])))
+    else:
+        out.append(("RSS <= 16 MiB with 1000 live transfers", None,
+                    "not measured"))
+    return out
+
+
+def render_targets(ts, loss_rows=None):
+    lines = ["", "### Targets (issues 6 and 7)", "",
+             "| target | result | detail |",
+             "|---|---|---|"]
+    for text, met, det in ts:
+        lines.append("| %s | %s | %s |" % (
+            text, {True: "met", False: "MISSED", None: "—"}[met], det))
+    if loss_rows is not None:
+        for row in [x for x in loss_rows if x["rate"] == 0]:
+            sp = row["speedup"]
+            lines.append("| loss 0 %% %d MiB: tftpx equal to best peer "
+                         "(at most 10 %% slower) | %s | %s |" % (
+                             row["size"] // MIB,
+                             "—" if sp is None else
+                             ("met" if sp >= 1 / 1.1 else "MISSED"),
+                             row["text"]))
+        for rate in (5, 10):
+            for row in [x for x in loss_rows if x["rate"] == rate]:
+                sp, bound = row["speedup"], row["bound"]
+                if sp is None:
+                    res = "—"
+                elif sp >= 20 and bound != "upper":
+                    res = "met"
+                elif sp < 20 and bound != "lower":
+                    res = "MISSED"
+                else:
+                    res = "open (a fetch hit the cap)"
+                lines.append("| loss %d %% %d MiB: tftpx >= 20x best peer | "
+                             "%s | %s |" % (rate, row["size"] // MIB, res,
+                                            row["text"]))
+    return lines
+
+
+# ------------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3,
+                    help="runs per scenario and server (median; default 3)")
+    ap.add_argument("--only", default="",
+                    help="only scenarios whose key contains this")
+    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--budget", type=float, default=540,
+                    help="seconds for the throughput part; past it each "
+                    "scenario gets one run (default 540)")
+    ap.add_argument("--no-loss", action="store_true",
+                    help="skip the loss table")
+    ap.add_argument("--loss-only", action="store_true",
+                    help="only the loss table")
+    ap.add_argument("--loss-cap", type=int, default=90)
+    ap.add_argument("--loss-runs", type=int, default=3,
+                    help="fetches per lossy cell, all at once (median)")
+    ap.add_argument("--limit-seconds", type=float, default=1.0,
+                    help="seconds per UDP limit measurement (best of 3)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the scratch directory (server logs)")
+    ap.add_argument("--out", default=RESULTS,
+                    help="directory for latest.md and latest.json")
+    ap.add_argument("--probe", nargs=3, metavar=("HOST:PORT", "FILE", "JSON"),
+                    help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.probe:
+        host, port = a.probe[0].rsplit(":", 1)
+        print(json.dumps(oack_probe(host, int(port), a.probe[1],
+                                    json.loads(a.probe[2]))))
+        return 0
+
+    for tool in (TFTPX, UDPLIMIT):
+        if not os.access(tool, os.X_OK):
+            say("%s is missing: run make bench" % os.path.relpath(tool, TOP))
+            return 2
+    if os.geteuid() != 0 and not a.no_loss:
+        if a.loss_only:
+            say("the loss table needs root (ip netns, nft)")
+            return 2
+        say("not root: no loss table (it needs ip netns and nft)")
+        a.no_loss = True
+    atexit.register(cleanup)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    t_start = time.monotonic()
+    servers = [s for s in a.servers.split(",") if s in SERVERS]
+    peers_why = ensure_peers([s for s in servers if s != "tftpx"])
+    for p, why in peers_why.items():
+        if why:
+            say("%s left out: %s" % (p, why))
+    servers = [s for s in servers if s == "tftpx" or not peers_why.get(s)]
+    if not a.no_loss and not shutil.which("curl"):
+        apt_install(["curl"], [False])
+
+    scratch = tempfile.mkdtemp(prefix="tftpx-bench-")
+    os.chmod(scratch, 0o755)
+    meta = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                cpus=os.cpu_count(), kernel=platform.release(),
+                load_at_start=os.getloadavg()[0],
+                client="tftpx bench" if have_bench() else
+                "stand-in: tftpx get/put processes",
+                versions={s: version_of(s) for s in servers + ["curl"]})
+    md = ["## tftpx benchmark, %s" % meta["date"], "",
+          "%d CPUs, Linux %s, load %.2f at start; load client: %s." % (
+              meta["cpus"], meta["kernel"], meta["load_at_start"],
+              meta["client"]),
+          "Versions: " + "; ".join("%s" % v for v in
+                                   meta["versions"].values()) + ".", ""]
+    doc = dict(meta=meta)
+    try:
+        srvdir = os.path.join(scratch, "files")
+        os.makedirs(srvdir)
+        os.chmod(srvdir, 0o755)
+        files = {}
+        if not a.loss_only:
+            limits = udp_limits(a.limit_seconds)
+            scs = [s for s in SCENARIOS if a.only in s["key"]]
+            for size in sorted({s["fsize"] for s in scs}):
+                files[size] = os.path.join(srvdir, "f%dM.bin" % (size // MIB))
+                make_file(files[size], size)
+            results = {}
+            budget_end = t_start + a.budget
+            for sc in scs:
+                say("scenario %s: %s" % (sc["key"], sc["title"]))
+                got = run_scenario(sc, [s for s in servers
+                                        if s in sc["servers"]],
+                                   files, scratch, a.runs, budget_end)
+                for s, r in got.items():
+                    results[(sc["key"], s)] = r
+            md += ["### Throughput on loopback (median of up to %d runs)" %
+                   a.runs, ""]
+            md += render(results, limits, scs, servers)
+            ts = targets(results, limits)
+            doc["limits"] = {"%s_%d" % k: v for k, v in limits.items()}
+            doc["results"] = [dict(r) for r in results.values()]
+            doc["throughput_seconds"] = time.monotonic() - t_start
+        else:
+            ts = None
+        loss_rows = None
+        if not a.no_loss:
+            lsrv = [s for s in LOSS_SERVERS if s in servers]
+            for size in LOSS_SIZES:
+                files[size] = os.path.join(srvdir, "l%dM.bin" % (size // MIB))
+                make_file(files[size], size)
+            say("loss table: %s, cap %d s" % (", ".join(lsrv), a.loss_cap))
+            out = loss_table(files, scratch, a.loss_cap, lsrv, a.loss_runs)
+            lines, loss_rows = render_loss(out, a.loss_cap, lsrv,
+                                           a.loss_runs)
+            md += lines
+            doc["loss"] = dict(cap_s=a.loss_cap, rows=loss_rows,
+                               raw=[dict(server=s, rate=r, size=z,
+                                         seconds=[v for v, _ in vals],
+                                         notes=[w for _, w in vals])
+                                    for (s, r, z), vals in out.items()])
+        if ts is not None:
+            md += render_targets(ts, loss_rows)
+            doc["targets"] = [dict(target=t, met=m, detail=d)
+                              for t, m, d in ts]
+        elif loss_rows is not None:
+            md += render_targets([], loss_rows)
+        doc["seconds"] = time.monotonic() - t_start
+        meta["load_at_end"] = os.getloadavg()[0]
+        md += ["", "Whole run: %.0f s; load %.2f at the end." % (
+            doc["seconds"], meta["load_at_end"])]
+    finally:
+        cleanup()
+        if a.keep:
+            say("scratch kept: %s" % scratch)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    text = "\n".join(md) + "\n"
+    sys.stdout.write(text)
+    os.makedirs(a.out, exist_ok=True)
+    # a subset of the scenarios or servers does not replace the record
+    # of a whole run
+    partial = a.only or set(servers) != set(SERVERS)
+    name = "partial" if partial else \
+        "latest-loss" if a.loss_only else "latest"
+    with open(os.path.join(a.out, name + ".md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, name + ".json"), "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True, default=str)
+        f.write("\n")
+    say("wrote %s" % os.path.relpath(os.path.join(a.out, name + ".md"), TOP))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
