@@ -380,6 +380,7 @@ slot_sock_cb(struct loop_fd *w, uint32_t events)
 	struct bench *b = s->b;
 	struct udp_addr from;
 	uint8_t err[64];
+	uint64_t sent;
 	size_t n;
 	long len;
 	int i;
@@ -402,7 +403,11 @@ slot_sock_cb(struct loop_fd *w, uint32_t events)
 			udp_send(s->sock, err, n, &from);
 			continue;
 		}
+		sent = s->x.st.pkts_sent;
 		xfer_input(&s->x, b->rx, (size_t)len, loop_clock_us());
+		/* answered: the next packet is a round trip away */
+		if (s->x.st.pkts_sent != sent)
+			break;
 	}
 	slot_settle(s);
 }

@@ -429,7 +429,7 @@ drain(struct client *c, struct xfer *x)
 {
 	struct udp_addr from;
 	uint8_t err[64];
-	uint64_t now;
+	uint64_t now, sent;
 	size_t n;
 	long len;
 
@@ -450,8 +450,12 @@ drain(struct client *c, struct xfer *x)
 			continue;
 		}
 		now = loop_clock_us();
+		sent = x->st.pkts_sent;
 		xfer_input(x, c->rx, (size_t)len, now);
 		bar_tick(c, x, now);
+		/* answered: the next packet is a round trip away */
+		if (x->st.pkts_sent != sent)
+			return;
 	}
 }
 
