@@ -125,7 +125,7 @@ options_set(struct tftp_opts *o, unsigned bit, uint64_t v)
 	o->have |= bit;
 }
 
-static uint64_t
+uint64_t
 options_get(const struct tftp_opts *o, unsigned bit)
 {
 	switch (bit) {

@@ -51,6 +51,9 @@ struct opt_text {
 /* Defaults of RFC 1350: blksize 512, windowsize 1, nothing present. */
 void	options_init(struct tftp_opts *o);
 
+/* The value of one option (bit: OPT_BLKSIZE ...), present or not. */
+uint64_t options_get(const struct tftp_opts *o, unsigned bit);
+
 /* Fill o (after options_init) from the options of a request. */
 void	options_parse(const struct pkt_opt *opts, size_t n, struct tftp_opts *o);
 

@@ -843,23 +843,6 @@ static const struct {
 
 #define OPT_NAMES	(sizeof(opt_names) / sizeof(opt_names[0]))
 
-static uint64_t
-opt_value(const struct tftp_opts *o, unsigned bit)
-{
-	switch (bit) {
-	case OPT_BLKSIZE:
-		return o->blksize;
-	case OPT_TIMEOUT:
-		return o->timeout;
-	case OPT_TSIZE:
-		return o->tsize;
-	case OPT_WINDOWSIZE:
-		return o->windowsize;
-	default:
-		return o->rollover;
-	}
-}
-
 /* Plain decimal, as options.c reads it; -1 for anything else. */
 static int
 opt_decimal(const char *v, uint64_t *out)
@@ -945,7 +928,7 @@ log_start(struct transfer *t, const struct packet *p,
 			    ign[0] ? ", " : "", v, w);
 		} else if (!(req->have & bit) ||
 		    opt_decimal(p->opts[i].value, &val) < 0 ||
-		    val != opt_value(req, bit)) {
+		    val != options_get(req, bit)) {
 			append(ign, sizeof(ign), "%s%s=%s (malformed or out "
 			    "of range)", ign[0] ? ", " : "", v, w);
 		} else {
@@ -959,18 +942,19 @@ log_start(struct transfer *t, const struct packet *p,
 		if (!(got->have & bit)) {
 			append(neg, sizeof(neg), "%s%s %llu->none (%s)",
 			    neg[0] ? " " : "", opt_names[j].name,
-			    (unsigned long long)opt_value(req, bit),
+			    (unsigned long long)options_get(req, bit),
 			    netascii ? "netascii size differs" : size == 0 ?
 			    "empty file" : "not granted");
 			continue;
 		}
 		append(neg, sizeof(neg), "%s%s %llu->%llu", neg[0] ? " " : "",
-		    opt_names[j].name, (unsigned long long)opt_value(req, bit),
-		    (unsigned long long)opt_value(got, bit));
+		    opt_names[j].name,
+		    (unsigned long long)options_get(req, bit),
+		    (unsigned long long)options_get(got, bit));
 		if ((bit == OPT_BLKSIZE || bit == OPT_WINDOWSIZE) &&
-		    opt_value(got, bit) < opt_value(req, bit))
+		    options_get(got, bit) < options_get(req, bit))
 			append(neg, sizeof(neg), " (%s)", clamp_reason(s, bit,
-			    opt_value(req, bit)));
+			    options_get(req, bit)));
 	}
 	if (log_format() == LOG_FMT_JSON) {
 		r = &rec;
