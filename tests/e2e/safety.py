@@ -712,7 +712,7 @@ def tmpfs_server(ctx, files, args, env=None, size="1m"):
     script = ('m=$1 s=$2 t=$3; shift 3; '
               'mount -t tmpfs -o size=%s tmpfs "$m" || exit 97; '
               'cp -a "$s"/. "$m"/ || exit 98; '
-              'exec "$t" serve -l 127.0.0.1:0 "$@" "$m"' % size)
+              'exec "$t" serve --allow-root -l 127.0.0.1:0 "$@" "$m"' % size)
     argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
             "sh", mnt, stage, lib.TFTPX] + list(args)
     try:
