@@ -368,6 +368,12 @@ io_send(void *ctx, const uint8_t *pkt, size_t len)
 	struct transfer *t = ctx;
 	struct server *s = t->srv;
 
+	if (len > sizeof(s->train)) {
+		/* a block larger than a train (blksize near 65464): alone */
+		train_flush(s);
+		udp_send(t->sock, pkt, len, &t->peer);
+		return;
+	}
 	if (s->train_owner != t || s->train_n == UDP_TRAIN_MAX ||
 	    s->train_len + len > sizeof(s->train) ||
 	    (s->train_n && (len > s->train_seg ||

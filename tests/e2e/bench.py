@@ -326,6 +326,11 @@ def _(ctx):
     ctx.procs.append(p)
     started = srv.wait_for(lambda l: l.endswith(" start"), 10)
     check(started is not None, "server never saw a request: %s" % srv.tail())
+    # "start" is logged before DATA 1 leaves: until bench has heard from
+    # the transfer's port it has nowhere to send its ERROR.  A 64 MiB get
+    # is still running half a second later (seconds even at loopback
+    # speed), and by then its port is known.
+    time.sleep(0.5)
     p.send_signal(signal.SIGINT)
     try:
         out, err = p.communicate(timeout=10)
