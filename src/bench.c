@@ -34,7 +34,8 @@
 
 #define BENCH_SOCKBUF	(4 << 20)	/* as `tftpx get`: windows need room */
 #define BENCH_RTO_MIN_US 10000		/* RTT timer floor of a put */
-#define RECV_BURST	64		/* datagrams read per wakeup and slot */
+#define RECV_BATCH	16		/* datagrams read per system call */
+#define RECV_CALLS	4		/* calls per wakeup and slot */
 #define NAME_MAX_B	512		/* a put's remote name with ".K" */
 /*
  * A server that remembers finished requests (tftpx serve, --grace 15 s)
@@ -85,7 +86,10 @@ struct bench {
 	uint64_t		 t0, t1;
 	int			 reported;	/* first failure printed */
 	uint64_t		*port_done;	/* [65536]: when a port was freed */
-	uint8_t			 rx[PKT_MAX + 1];
+	/* a window arrives in one recvmmsg: RECV_BATCH datagrams */
+	uint8_t			 rx[RECV_BATCH][PKT_MAX + 1];
+	struct udp_addr		 rx_from[RECV_BATCH];
+	size_t			 rx_len[RECV_BATCH];
 	uint8_t			 cmp[PKT_MAX];
 	uint8_t			 scratch[XFER_SCRATCH];
 };
@@ -378,35 +382,39 @@ slot_sock_cb(struct loop_fd *w, uint32_t events)
 {
 	struct slot *s = w->arg;
 	struct bench *b = s->b;
-	struct udp_addr from;
+	struct udp_addr *from;
 	uint8_t err[64];
 	uint64_t sent;
 	size_t n;
-	long len;
-	int i;
+	int i, j, got;
 
 	(void)events;
-	for (i = 0; i < RECV_BURST && s->x.status == XFER_RUNNING; i++) {
-		len = udp_recv(s->sock, b->rx, sizeof(b->rx), &from, NULL);
-		if (len < 0)
+	for (i = 0; i < RECV_CALLS && s->x.status == XFER_RUNNING; i++) {
+		got = udp_recv_many(s->sock, b->rx[0], sizeof(b->rx[0]),
+		    RECV_BATCH, b->rx_from, b->rx_len);
+		if (got <= 0)
 			break;
-		if (!s->locked) {
-			/* the first answer from the server's host is its TID */
-			if (!udp_same_host(&from, &b->server))
-				continue;
-			s->peer = from;
-			s->locked = 1;
-		} else if (!udp_same(&from, &s->peer)) {
-			/* RFC 1350 section 4: a stranger gets ERROR 5 */
-			n = packet_encode_error(err, sizeof(err), TFTP_EBADID,
-			    NULL);
-			udp_send(s->sock, err, n, &from);
-			continue;
-		}
 		sent = s->x.st.pkts_sent;
-		xfer_input(&s->x, b->rx, (size_t)len, loop_clock_us());
+		for (j = 0; j < got && s->x.status == XFER_RUNNING; j++) {
+			from = &b->rx_from[j];
+			if (!s->locked) {
+				/* the first answer from the server's host */
+				if (!udp_same_host(from, &b->server))
+					continue;
+				s->peer = *from;
+				s->locked = 1;
+			} else if (!udp_same(from, &s->peer)) {
+				/* RFC 1350 section 4: a stranger gets ERROR 5 */
+				n = packet_encode_error(err, sizeof(err),
+				    TFTP_EBADID, NULL);
+				udp_send(s->sock, err, n, from);
+				continue;
+			}
+			xfer_input(&s->x, b->rx[j], b->rx_len[j],
+			    loop_clock_us());
+		}
 		/* answered: the next packet is a round trip away */
-		if (s->x.st.pkts_sent != sent)
+		if (got < RECV_BATCH || s->x.st.pkts_sent != sent)
 			break;
 	}
 	slot_settle(s);

@@ -264,6 +264,38 @@ udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
 }
 
 int
+udp_recv_many(int fd, uint8_t *bufs, size_t cap, unsigned n,
+    struct udp_addr *from, size_t *lens)
+{
+	struct mmsghdr mm[UDP_TRAIN_MAX];
+	struct iovec iov[UDP_TRAIN_MAX];
+	unsigned i;
+	int r;
+
+	if (n > UDP_TRAIN_MAX)
+		n = UDP_TRAIN_MAX;
+	memset(mm, 0, sizeof(mm[0]) * n);
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = bufs + (size_t)i * cap;
+		iov[i].iov_len = cap;
+		mm[i].msg_hdr.msg_name = &from[i].ss;
+		mm[i].msg_hdr.msg_namelen = sizeof(from[i].ss);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	do
+		r = recvmmsg(fd, mm, n, MSG_DONTWAIT, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	for (i = 0; i < (unsigned)r; i++) {
+		lens[i] = mm[i].msg_len;
+		from[i].len = mm[i].msg_hdr.msg_namelen;
+	}
+	return r;
+}
+
+int
 udp_send(int fd, const uint8_t *buf, size_t len, const struct udp_addr *to)
 {
 	ssize_t n;

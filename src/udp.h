@@ -58,6 +58,14 @@ int	udp_bind(struct udp_addr *a, int listening);
 long	udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
 	    struct udp_addr *to);
 
+/*
+ * Receive up to n waiting datagrams in one system call (recvmmsg): the
+ * i-th into bufs + i * cap, its length in lens[i] and its source in
+ * from[i].  Returns the count (0 when none waits) or -1 with errno.
+ */
+int	udp_recv_many(int fd, uint8_t *bufs, size_t cap, unsigned n,
+	    struct udp_addr *from, size_t *lens);
+
 /* Send one datagram.  Returns 0 or -1 with errno. */
 int	udp_send(int fd, const uint8_t *buf, size_t len,
 	    const struct udp_addr *to);
