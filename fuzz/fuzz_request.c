@@ -13,7 +13,8 @@
  * The tree (created once per process, in a private temp directory):
  *	secret			0xa5 bytes, outside the root
  *	root/			served: a.txt (text), empty, b.bin (1500 B),
- *				c512 (one full block), sub/d.txt, fifo,
+ *				c512 (one full block), big.bin (140000 B:
+ *				blocks beyond a send train), sub/d.txt, fifo,
  *				in -> a.txt, out -> ../secret,
  *				sub/up -> ../../secret, abs -> /.../secret
  * After each run it is put back as it was: names uploads created are
@@ -125,6 +126,8 @@ static struct fix fixtures[] = {
 	{ "empty", NULL, 0, F_FILE, C_BIN, 0, { 0, 0 } },
 	{ "b.bin", NULL, 1500, F_FILE, C_BIN, 0, { 0, 0 } },
 	{ "c512", NULL, 512, F_FILE, C_BIN, 0, { 0, 0 } },
+	/* blocks larger than a send train (65000 bytes) */
+	{ "big.bin", NULL, 140000, F_FILE, C_BIN, 0, { 0, 0 } },
 	{ "sub/d.txt", NULL, 700, F_FILE, C_TEXT, 0, { 0, 0 } },
 	{ "fifo", NULL, 0, F_FIFO, 0, 0, { 0, 0 } },
 	{ "in", "a.txt", 0, F_LINK, 0, 0, { 0, 0 } },

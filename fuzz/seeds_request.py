@@ -96,6 +96,9 @@ SEEDS = {
     to_transfer(ack(1)),
     "rrq-empty": hdr() + to_listener(rrq(b"empty", opts=(
         (b"tsize", b"0"),))) + to_transfer(ack(0)) + to_transfer(ack(1)),
+    "rrq-big-blocks": hdr() + to_listener(rrq(b"big.bin", opts=(
+        (b"blksize", b"65464"), (b"windowsize", b"4")))) +
+    to_transfer(ack(0)) + to_transfer(ack(1)) + to_transfer(ack(3)),
     "rrq-block-edge": hdr() + to_listener(rrq(b"c512")) +
     to_transfer(ack(1)) + to_transfer(ack(2)),
     "rrq-duplicates": hdr() + to_listener(rrq(b"b.bin")) +
