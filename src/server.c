@@ -84,6 +84,7 @@ struct transfer {
 	int			 committed;	/* upload made visible */
 	int			 logged;	/* outcome line written */
 	int			 dead;		/* ended; freed by its timer */
+	int			 narrowed;	/* window cut to 1: see narrow */
 	int			 superseded;	/* ended by a new request */
 	uint64_t		 start;
 	uint64_t		 dups;		/* duplicate requests dropped */
@@ -105,6 +106,24 @@ struct client_count {
 	struct client_count	*next;
 };
 
+/*
+ * Hosts whose last windowed download kept losing window tails: a NIC
+ * that takes one or two packets of a burst (U-Boot's e1000 under QEMU,
+ * notes/uboot-e1000.md).  Windows cannot go faster than lock-step for
+ * such a client and cost it probes, so for NARROW_US its next downloads
+ * are granted windowsize 1.  A small ring: forgetting early only costs
+ * one more windowed download.
+ */
+#define NARROW_MAX	64
+#define NARROW_US	(600 * 1000000ull)	/* ten minutes */
+#define NARROW_TAILS	8		/* tails lost, and at least */
+#define NARROW_PCT	2		/*  this percent of its windows */
+
+struct narrow {
+	struct dedup_key	 host;		/* port 0 */
+	uint64_t		 until;		/* 0: free */
+};
+
 struct server {
 	const struct server_cfg	*cfg;
 	struct loop		*loop;
@@ -120,6 +139,8 @@ struct server {
 	struct client_count	*hosts[HASH_SIZE];
 	struct transfer		*uploads;	/* live WRQs */
 	struct dedup		*recent;	/* finished requests */
+	struct narrow		 narrow[NARROW_MAX]; /* tail-losing hosts */
+	unsigned		 narrow_next;	/* ring position */
 	size_t			 live;
 	uint64_t		 busy_stamp;	/* busy ERROR rate limit */
 	unsigned		 busy_sent;
@@ -265,6 +286,43 @@ host_put(struct server *s, struct client_count *c)
 {
 	if (--c->n == 0)
 		host_put_empty(s, c);
+}
+
+static struct narrow *
+narrow_find(struct server *s, const struct dedup_key *peer)
+{
+	struct dedup_key h = *peer;
+	uint64_t now = loop_now(s->loop);
+	unsigned i;
+
+	h.port = 0;
+	for (i = 0; i < NARROW_MAX; i++)
+		if (s->narrow[i].until > now &&
+		    key_eq(&s->narrow[i].host, &h))
+			return &s->narrow[i];
+	return NULL;
+}
+
+/* A download ended: remember its host if its windows kept losing tails. */
+static void
+narrow_note(struct server *s, const struct transfer *t)
+{
+	const struct xfer *x = &t->x;
+	uint64_t windows;
+	struct narrow *n;
+
+	if (t->op != TFTP_RRQ || x->opts.windowsize < 2)
+		return;
+	windows = x->st.data_sent / x->opts.windowsize + 1;
+	if (x->st.tails < NARROW_TAILS ||
+	    x->st.tails * 100 < windows * NARROW_PCT)
+		return;
+	if ((n = narrow_find(s, &t->key)) == NULL) {
+		n = &s->narrow[s->narrow_next++ % NARROW_MAX];
+		n->host = t->key;
+		n->host.port = 0;
+	}
+	n->until = loop_now(s->loop) + NARROW_US;
 }
 
 /* Token bucket: may another "server busy" ERROR go out now? */
@@ -539,6 +597,7 @@ transfer_end(struct transfer *t)
 	 * script, a test) finds no temp file of a failed upload left.
 	 */
 	log_outcome(t);
+	narrow_note(s, t);
 	/* a late copy of a request that was served must not run again */
 	if (t->x.status == XFER_DONE)
 		dedup_remember(s->recent, &t->key, t->req_hash,
@@ -959,8 +1018,10 @@ log_start(struct transfer *t, const struct packet *p,
 		    (unsigned long long)options_get(got, bit));
 		if ((bit == OPT_BLKSIZE || bit == OPT_WINDOWSIZE) &&
 		    options_get(got, bit) < options_get(req, bit))
-			append(neg, sizeof(neg), " (%s)", clamp_reason(s, bit,
-			    options_get(req, bit)));
+			append(neg, sizeof(neg), " (%s)",
+			    bit == OPT_WINDOWSIZE && t->narrowed ?
+			    "this host's windows lost their tails lately" :
+			    clamp_reason(s, bit, options_get(req, bit)));
 	}
 	if (log_format() == LOG_FMT_JSON) {
 		r = &rec;
@@ -1043,6 +1104,11 @@ start_transfer(struct server *s, const struct packet *p,
 		xc.role = XFER_SEND;
 		options_negotiate(&req, &s->lim, 1,
 		    netascii ? -1 : (int64_t)size, &xc.opts);
+		if ((xc.opts.have & OPT_WINDOWSIZE) &&
+		    xc.opts.windowsize > 1 && narrow_find(s, key) != NULL) {
+			xc.opts.windowsize = 1;
+			t->narrowed = 1;
+		}
 	} else {
 		if (files_upload_begin(s->rootfd, path, cfg->overwrite,
 		    &t->up, &err) < 0)

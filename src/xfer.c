@@ -609,8 +609,10 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		x->spur_seq = seq;
 		x->spur_sent = x->rtt_sent;
 		x->spur_acked = now;
-		if (seq < sent_max)
+		if (seq < sent_max) {
+			x->st.tails++;
 			pace_tail_lost(x);
+		}
 	} else {
 		x->spur_on = 0;
 	}

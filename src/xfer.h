@@ -108,6 +108,7 @@ struct xfer_stats {
 	uint64_t	probes_answered; /* windows a probe recovered */
 	uint64_t	probes_spurious; /* windows probed that had arrived */
 	uint64_t	pace_max_us;	/* largest pacing gap used */
+	uint64_t	tails;		/* windows whose lost tail a probe found */
 	uint64_t	ignored;	/* undecodable or misfit datagrams */
 };
 

@@ -1104,6 +1104,94 @@ def _(ctx):
     expect_oack(peer, tid, pkt, want)
 
 
+def e1000_get(peer, port, name, window, blksize=512, limit=60.0):
+    """A U-Boot-like client behind a NIC that keeps one packet waiting
+    (U-Boot's e1000 under QEMU, notes/uboot-e1000.md): of the datagrams
+    already queued when it reads one, it takes one more and drops the
+    rest.  It ACKs on its grid (every `window` blocks, from its last ACK)
+    and at the end; a block out of order draws one ACK of its last
+    in-order block (once per block), which re-bases the grid.  Returns
+    (file bytes, granted windowsize)."""
+    peer.send(pkt_rrq(name, opts=[("blksize", blksize),
+                                  ("windowsize", window)]), port)
+    pkt, tid = peer.expect(5, "an OACK")
+    check(op_of(pkt) == OACK, "expected an OACK, got %s" % describe(pkt))
+    w = int(dict(oack_opts(pkt)).get("windowsize", 1))
+    peer.send(pkt_ack(0), tid)
+    cur, next_ack, last_nack, chunks = 0, w, -1, []
+    deadline = time.monotonic() + limit
+    while True:
+        check(time.monotonic() < deadline, "e1000-like get not done in "
+              "%.0f s (%d blocks)" % (limit, cur))
+        pkt, src = peer.expect(5, "DATA")
+        got = [(pkt, src)]
+        peer.s.setblocking(False)
+        try:
+            while True:
+                extra = peer.s.recvfrom(70000)
+                if len(got) < 2:
+                    got.append((extra[0], extra[1][1]))
+        except (BlockingIOError, InterruptedError):
+            pass
+        for pkt, src in got:
+            if src != tid or op_of(pkt) != DATA:
+                continue
+            if blk_of(pkt) != (cur + 1) & 0xFFFF:
+                if last_nack != cur:
+                    peer.send(pkt_ack(cur & 0xFFFF), tid)
+                    last_nack, next_ack = cur, cur + w
+                continue
+            cur += 1
+            chunks.append(pkt[4:])
+            if len(pkt) - 4 < blksize:
+                peer.send(pkt_ack(cur & 0xFFFF), tid)
+                return b"".join(chunks), w
+            if cur == next_ack:
+                peer.send(pkt_ack(cur & 0xFFFF), tid)
+                next_ack += w
+
+
+@case("raw_window_tail_losing_host_narrowed", limit=120)
+def _(ctx):
+    """A host whose windows kept losing their tails gets windowsize 1 on
+    its next download (for ten minutes): windows cost such a NIC probes
+    and are no faster than lock-step.  A host that keeps up keeps its
+    windows."""
+    root = ctx.tmpdir("root")
+    src = write_random(os.path.join(root, "f.bin"), 512 * 8 * 200 + 99)
+    srv = ctx.server(root, "-v")
+    # a client that keeps up, first: its next download keeps the window
+    for _ in range(2):
+        r = ctx.tftpx("get", "-w", "8", ctx.hp(srv.port), "f.bin",
+                      os.path.join(ctx.tmpdir("out"), "f.bin"), timeout=60)
+        ok_run(r, "tftpx get -w 8")
+    def ends():
+        with srv.cv:
+            return [l for l in srv.lines if 'RRQ "f.bin"' in l and
+                    outcome(l) is not None]
+    srv.wait_for(lambda l: len(ends()) >= 2, 10)
+    ends = ends()
+    check(len(ends) == 2 and all("windowsize=8" in l for l in ends),
+          "a client that keeps up lost its window: %r" % ends)
+    # the e1000-like client: its first download is windowed and loses
+    # tails; its next one, from another port, is granted windowsize 1
+    data, w = e1000_get(ctx.peer(), srv.port, "f.bin", 8)
+    check(w == 8, "first download granted windowsize %d, not 8" % w)
+    check(data == read_bytes(src), "first download: wrong bytes")
+    end = srv.wait_for(lambda l: 'RRQ "f.bin"' in l and
+                       outcome(l) == "ok" and "probes=0 " not in l, 10)
+    check(end is not None, "no end line of the e1000-like download with "
+          "probes: %s" % srv.tail())
+    check(counter(end, "answered") >= 8, "only %s windows recovered by a "
+          "probe: %r" % (counter(end, "answered"), end))
+    data, w = e1000_get(ctx.peer(), srv.port, "f.bin", 8)
+    check(data == read_bytes(src), "second download: wrong bytes")
+    check(w == 1, "second download granted windowsize %d, expected 1" % w)
+    l = srv.wait_for(lambda l: "windowsize 8->1 (this host's windows lost "
+                     "their tails lately)" in l, 5)
+    check(l is not None, "-v does not say why: %s" % srv.tail())
+
+
 @case("raw_windowsize_max_flag")
 def _(ctx):
     root, srv, peer = raw_setup(ctx, {"a.bin": 3000},
