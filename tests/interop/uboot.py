@@ -135,6 +135,7 @@ CASES = [
     ("blk512", 512, None),          # 40 MiB / 512 = 81920 blocks: rollover
     ("blk1468", 1468, None),
     ("blk1468-win8", 1468, 8),
+    ("blk1468-win4", 1468, 4),
 ]
 
 
