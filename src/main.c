@@ -467,6 +467,40 @@ last_component(const char *p)
 	return s && s[1] ? s + 1 : p;
 }
 
+/*
+ * The transfer options get, put and bench share (-b, -w, -t, -r,
+ * --tsize): store c's value and return 1, or return 0 for another option.
+ */
+static int
+xfer_opt(const char *cmd, int c, struct tftp_opts *o, unsigned *timeout,
+    unsigned *retries)
+{
+	switch (c) {
+	case 'b':
+		o->blksize = (unsigned)num_arg(cmd, "--blksize", optarg,
+		    PKT_BLKSIZE_MIN, PKT_BLKSIZE_MAX);
+		o->have |= OPT_BLKSIZE;
+		return 1;
+	case 'w':
+		o->windowsize = (unsigned)num_arg(cmd, "--windowsize", optarg,
+		    OPT_WINDOWSIZE_MIN, OPT_WINDOWSIZE_MAX);
+		o->have |= OPT_WINDOWSIZE;
+		return 1;
+	case 't':
+		*timeout = (unsigned)num_arg(cmd, "--timeout", optarg,
+		    OPT_TIMEOUT_MIN, OPT_TIMEOUT_MAX);
+		return 1;
+	case 'r':
+		*retries = (unsigned)num_arg(cmd, "--retries", optarg, 0, 1000);
+		return 1;
+	case OPT_TSIZE_C:
+		o->have |= OPT_TSIZE;
+		o->tsize = 0;
+		return 1;
+	}
+	return 0;
+}
+
 static int
 cmd_client(int put, int argc, char **argv)
 {
@@ -498,35 +532,14 @@ cmd_client(int put, int argc, char **argv)
 	options_init(&cfg.opts);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "b:w:t:r:vqh", lo, NULL)) != -1) {
+		if (xfer_opt(cmd, c, &cfg.opts, &cfg.timeout, &cfg.retries))
+			continue;
 		switch (c) {
-		case 'b':
-			cfg.opts.blksize = (unsigned)num_arg(cmd, "--blksize",
-			    optarg, PKT_BLKSIZE_MIN, PKT_BLKSIZE_MAX);
-			cfg.opts.have |= OPT_BLKSIZE;
-			break;
-		case 'w':
-			cfg.opts.windowsize = (unsigned)num_arg(cmd,
-			    "--windowsize", optarg, OPT_WINDOWSIZE_MIN,
-			    OPT_WINDOWSIZE_MAX);
-			cfg.opts.have |= OPT_WINDOWSIZE;
-			break;
-		case 't':
-			cfg.timeout = (unsigned)num_arg(cmd, "--timeout",
-			    optarg, OPT_TIMEOUT_MIN, OPT_TIMEOUT_MAX);
-			break;
 		case OPT_TIMEOUT_OPT:
 			timeout_opt = 1;
 			break;
 		case OPT_CLASSIC:
 			cfg.classic = 1;
-			break;
-		case 'r':
-			cfg.retries = (unsigned)num_arg(cmd, "--retries",
-			    optarg, 0, 1000);
-			break;
-		case OPT_TSIZE_C:
-			cfg.opts.have |= OPT_TSIZE;
-			cfg.opts.tsize = 0;
 			break;
 		case OPT_ASCII:
 			cfg.netascii = 1;
@@ -636,6 +649,9 @@ cmd_bench(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "c:n:b:w:t:r:qh", lo, NULL)) !=
 	    -1) {
+		if (xfer_opt("bench", c, &cfg.opts, &cfg.timeout,
+		    &cfg.retries))
+			continue;
 		switch (c) {
 		case 'c':
 			cfg.concurrency = (unsigned)num_arg("bench",
@@ -645,30 +661,6 @@ cmd_bench(int argc, char **argv)
 			cfg.total = num_arg("bench", "--total", optarg, 1,
 			    BENCH_TOTAL_MAX);
 			have_n = 1;
-			break;
-		case 'b':
-			cfg.opts.blksize = (unsigned)num_arg("bench",
-			    "--blksize", optarg, PKT_BLKSIZE_MIN,
-			    PKT_BLKSIZE_MAX);
-			cfg.opts.have |= OPT_BLKSIZE;
-			break;
-		case 'w':
-			cfg.opts.windowsize = (unsigned)num_arg("bench",
-			    "--windowsize", optarg, OPT_WINDOWSIZE_MIN,
-			    OPT_WINDOWSIZE_MAX);
-			cfg.opts.have |= OPT_WINDOWSIZE;
-			break;
-		case 't':
-			cfg.timeout = (unsigned)num_arg("bench", "--timeout",
-			    optarg, OPT_TIMEOUT_MIN, OPT_TIMEOUT_MAX);
-			break;
-		case 'r':
-			cfg.retries = (unsigned)num_arg("bench", "--retries",
-			    optarg, 0, 1000);
-			break;
-		case OPT_TSIZE_C:
-			cfg.opts.have |= OPT_TSIZE;
-			cfg.opts.tsize = 0;
 			break;
 		case OPT_PUT:
 			cfg.put = 1;
