@@ -111,8 +111,10 @@ struct client_count {
  * that takes one or two packets of a burst (U-Boot's e1000 under QEMU,
  * notes/uboot-e1000.md).  Windows cannot go faster than lock-step for
  * such a client and cost it probes, so for NARROW_US its next downloads
- * are granted windowsize 1.  A small ring: forgetting early only costs
- * one more windowed download.
+ * are granted windowsize 1.  Random loss also loses tails, but more
+ * gap ACKs arrive than tails are lost (xfer.c probe_needed): not such a
+ * host.  A small ring: forgetting early only costs one more windowed
+ * download.
  */
 #define NARROW_MAX	64
 #define NARROW_US	(600 * 1000000ull)	/* ten minutes */
@@ -314,7 +316,7 @@ narrow_note(struct server *s, const struct transfer *t)
 	if (t->op != TFTP_RRQ || x->opts.windowsize < 2)
 		return;
 	windows = x->st.data_sent / x->opts.windowsize + 1;
-	if (x->st.tails < NARROW_TAILS ||
+	if (x->st.tails < NARROW_TAILS || x->st.tails <= x->st.gaps ||
 	    x->st.tails * 100 < windows * NARROW_PCT)
 		return;
 	if ((n = narrow_find(s, &t->key)) == NULL) {

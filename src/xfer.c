@@ -33,6 +33,8 @@
 #define XFER_PACE_MIN_US 100	/* first gap between a window's packets */
 #define XFER_PACE_MAX_US 2000	/* largest gap */
 #define XFER_PACE_CLEAN	16	/* whole windows that halve the gap */
+#define XFER_NIC_KEEP	2	/* blocks of a burst a one-descriptor NIC takes */
+#define XFER_PATIENCE_MAX_US XFER_GBN_MIN_US /* cap of the learned probe floor */
 
 uint16_t
 xfer_wire_block(uint64_t seq, unsigned rollover)
@@ -364,6 +366,9 @@ sender_arm(struct xfer *x, uint64_t now)
 		if (ivl < x->cfg.rto_min_us)
 			ivl = x->pace_us ? x->cfg.rto_min_us / 4 :
 			    x->cfg.rto_min_us;
+		/* a client that answered whole windows after a probe */
+		if (ivl < x->patience_us)
+			ivl = x->patience_us;
 		x->probe_ivl = ivl;
 		if (now + ivl < x->to_deadline)
 			x->probe_at = now + ivl;
@@ -413,6 +418,7 @@ send_probe(struct xfer *x, uint64_t now)
 		x->st.probes++;
 		emit(x, pkt, PKT_HDR + (size_t)r);
 	}
+	x->burst_at = now;
 	x->probes++;
 	x->probe_ivl *= 2;
 	x->probe_at = 0;
@@ -453,6 +459,46 @@ pace_window_whole(struct xfer *x)
 	x->pace_us /= 2;
 	if (x->pace_us < XFER_PACE_MIN_US)
 		x->pace_us = 0;
+}
+
+/*
+ * A probe recovered a window whose tail was missing: the client had
+ * blocks up to seq only.  Probes are worth their timer again.  Only a
+ * tail lost right after the first XFER_NIC_KEEP blocks is the mark of a
+ * NIC that drops bursts (notes/uboot-e1000.md) and turns pacing on; random loss (a lost gap ACK, a lost last block) is not, and pacing
+ * every window for it cost 2 ms a block at 30 % loss.
+ */
+static void
+probe_needed(struct xfer *x, uint64_t seq)
+{
+	x->patience_us = 0;
+	if (seq > x->acked + XFER_NIC_KEEP)
+		return;
+	x->st.tails++;
+	/*
+	 * Random loss also loses early blocks with their gap ACK; it shows
+	 * itself by the gap ACKs that do arrive.  A burst-dropping NIC
+	 * makes few: its client sees a prefix, nothing out of order.
+	 */
+	if (x->st.tails > x->st.gaps)
+		pace_tail_lost(x);
+}
+
+/*
+ * A probed window had arrived whole, its ACK came r after its last
+ * block left: a slow client.  Wait longer than that before the next
+ * probe (up to the go-back-N timer, where probes stop anyway); ACKs that
+ * come without a probe shrink it again (sender_ack), a needed probe
+ * clears it.
+ */
+static void
+probe_needless(struct xfer *x, uint64_t r)
+{
+	r += r / 2;
+	if (r > XFER_PATIENCE_MAX_US)
+		r = XFER_PATIENCE_MAX_US;
+	if (r > x->patience_us)
+		x->patience_us = r;
 }
 
 /*
@@ -499,16 +545,24 @@ send_window(struct xfer *x, uint64_t now)
 			x->st.data_sent++;
 			x->st.wire_bytes += (uint64_t)r;
 			/*
-			 * Time the newest block: the ACK that covers it
-			 * answers it at once (a window's ACK follows its
-			 * last block), also when the window was paced.
+			 * Time the first block sent once since the last
+			 * retransmit: any ACK at or past it answers this
+			 * burst, a gap ACK too, and all of an unpaced burst
+			 * leaves at once.  At 30 % loss an ACK covering the
+			 * newest block almost never came, so no estimate ever
+			 * formed and every loss cost the 1 s timeout.  A
+			 * paced window times its newest block: the ACK that
+			 * covers it follows it at once, not the pacing.
 			 */
-			x->rtt_on = 1;
-			x->rtt_seq = x->next;
-			x->rtt_sent = now;
+			if (!x->rtt_on || x->pace_us) {
+				x->rtt_on = 1;
+				x->rtt_seq = x->next;
+				x->rtt_sent = now;
+			}
 		}
 		emit(x, pkt, PKT_HDR + (size_t)r);
 		x->next++;
+		x->burst_at = x->window_at = now;
 		sent = 1;
 	}
 	x->pace_at = 0;
@@ -582,39 +636,54 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		x->st.dup_acks++;
 		if (x->spur_on && blk == xfer_wire_block(x->spur_seq,
 		    x->opts.rollover)) {
-			/* the probe was spurious: the window's ACK is a sample */
 			x->spur_on = 0;
 			x->st.probes_answered--;
 			x->st.probes_spurious++;
-			x->rtt_sent = x->spur_sent;
-			rtt_sample(x, x->spur_acked);
+			probe_needless(x, x->spur_acked - x->spur_sent);
 		}
 		return x->status;
 	}
 	if (x->rtt_on && seq >= x->rtt_seq) {
 		rtt_sample(x, now);
+	} else if (x->srtt == 0 && rtt_timers(x)) {
+		/*
+		 * No estimate yet, and Karn's rule found no clean sample: at
+		 * 30 % loss a windowed transfer went on for 40 s without one,
+		 * every loss costing the 1 s first timeout.  Take the time
+		 * since the last burst: a receiver answers an arrival at
+		 * once, and an answer from its own timer is most likely near
+		 * the timeout, which rtt_sample refuses for a first sample.
+		 * A short guess is floored at rto_min, and later samples
+		 * correct it.
+		 */
+		x->rtt_sent = x->burst_at;
+		rtt_sample(x, now);
 	} else if (x->probes) {
 		/*
 		 * Probes went out for this window, so Karn forbids a sample.
-		 * But if this ACK answered the window itself, the client had
-		 * it whole and the probe was not needed; it then answers the
-		 * probe's first (old) block with a duplicate of this ACK.
-		 * Keep what a sample would be until that duplicate confirms
-		 * it (see sender_dup_ack): otherwise a slow client (ACK after
-		 * 30 ms) draws probes every window, the estimate never
-		 * learning its pace.
+		 * If this ACK covers the whole window, either the client had
+		 * it and was slow (the probe was needless: it answers the
+		 * probe's old blocks with duplicates of this ACK), or its
+		 * window ACK was lost and this answers the probe.  A
+		 * duplicate tells the first apart only roughly, so it does
+		 * not feed the estimate (that pushed srtt to 150 ms at 30 %
+		 * loss); it only lengthens the probe timer (probe_needless).
 		 */
 		x->st.probes_answered++;
 		x->spur_on = seq == sent_max && seq >= x->rtt_seq;
 		x->spur_seq = seq;
-		x->spur_sent = x->rtt_sent;
+		x->spur_sent = x->window_at;
 		x->spur_acked = now;
-		if (seq < sent_max) {
-			x->st.tails++;
-			pace_tail_lost(x);
-		}
+		if (seq < sent_max)
+			probe_needed(x, seq);
 	} else {
 		x->spur_on = 0;
+	}
+	if (!x->probes) {
+		/* the client answered without a probe: less patience */
+		x->patience_us -= x->patience_us / 8;
+		if (seq < sent_max)
+			x->st.gaps++;
 	}
 	if (!x->probes && seq == sent_max && x->opts.windowsize > 1)
 		pace_window_whole(x);

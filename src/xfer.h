@@ -109,6 +109,7 @@ struct xfer_stats {
 	uint64_t	probes_spurious; /* windows probed that had arrived */
 	uint64_t	pace_max_us;	/* largest pacing gap used */
 	uint64_t	tails;		/* windows whose lost tail a probe found */
+	uint64_t	gaps;		/* windows a gap ACK cut short */
 	uint64_t	ignored;	/* undecodable or misfit datagrams */
 };
 
@@ -144,10 +145,13 @@ struct xfer {
 	uint64_t	 spur_seq;	/*  its ACK, */
 	uint64_t	 spur_sent;	/*  its first send */
 	uint64_t	 spur_acked;	/*  and its ACK's time */
+	uint64_t	 patience_us;	/* probe floor a slow client taught */
 	uint64_t	 srtt, rttvar;	/* RFC 6298, microseconds; 0 = none */
 	int		 rtt_on;	/* a sample is being timed */
 	uint64_t	 rtt_seq;	/* ... for this block (0: OACK/request) */
 	uint64_t	 rtt_sent;	/* ... sent at this time */
+	uint64_t	 burst_at;	/* last DATA sent (a first estimate) */
+	uint64_t	 window_at;	/* last DATA sent, probes aside */
 
 	/* receiver */
 	uint64_t	 received;	/* highest in-order seq received */

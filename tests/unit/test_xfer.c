@@ -1790,6 +1790,7 @@ struct b2b_case {
 	struct lossy	 to_rcv, to_snd;
 	uint64_t	 seed;
 	const uint8_t	*src;		/* NULL: random */
+	uint64_t	 rto_min;	/* sender's RTT timers; 0: classic */
 };
 
 struct b2b_result {
@@ -1830,6 +1831,7 @@ b2b_case_run(const struct b2b_case *k, struct b2b_result *res)
 	cs.opts = cr.opts = o;
 	cs.retries = cr.retries = 12;
 	cs.netascii = cr.netascii = k->netascii;
+	cs.rto_min_us = k->rto_min;
 	/* linger longer than the sender's whole backoff can reach */
 	cr.dally_us = 64 * T_US;
 	mem_init(&ms, src, k->size);
@@ -2501,6 +2503,122 @@ test_rtt_slow_client_few_spurious(void)
 	mem_free(&m);
 }
 
+/*
+ * At heavy loss a window's ACK rarely covers a block sent only once after
+ * the retransmits before it, so Karn's rule alone left a windowed sender
+ * without an estimate (no probes, every loss a 1 s timeout; measured:
+ * 40 s and more for 1 MiB at 30 %).  A gap ACK past the first block sent
+ * once is a sample; with none at all, the time since the last burst
+ * seeds the estimate.
+ */
+static void
+test_rtt_window_estimate_under_loss(void)
+{
+	static uint8_t src[512 * 40 + 1];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000;
+
+	rtt_sender(&x, &m, src, sizeof(src), 8);
+	xfer_start(&x, now);			/* OACK, lost */
+	now = x.deadline;
+	xfer_tick(&x, now);			/* OACK again: no sample */
+	now += 100;
+	in_ack(&x, 0, now);			/* DATA 1..8, all lost */
+	CHECK_EQ(x.srtt, 0);
+	CHECK_EQ(x.probe_at, 0);		/* no estimate: no probe */
+	now = x.deadline;
+	CHECK_EQ(now, 1000 + 2 * T_US + 100);	/* the whole timeout */
+	mem_clear_sent(&m);
+	xfer_tick(&x, now);			/* DATA 1..8 again */
+	CHECK_EQ(m.nsent, 8);
+	now += 150;
+	in_ack(&x, 3, now);			/* 4 lost: gap ACK of 3 */
+	CHECK_EQ(x.srtt, 150);			/* from the burst */
+	CHECK(x.probe_at != 0);			/* probes from now on */
+	/* DATA 4..8 again, then 9..11 sent once: 10 answers those */
+	now += 200;
+	in_ack(&x, 10, now);
+	CHECK_EQ(x.srtt, (7 * 150 + 200) / 8);
+	mem_free(&m);
+}
+
+/*
+ * A probe answered by the window's ACK, and the probe's old block by a
+ * duplicate of it: the client either was slow (the probe was needless)
+ * or lost its window ACK (the probe was the answer).  That is no RTT
+ * sample (it pushed srtt to 150 ms at 30 % loss); it only makes the
+ * next probe wait longer, and ACKs that come without a probe shorten
+ * the wait again.
+ */
+static void
+test_rtt_probe_answer_no_sample(void)
+{
+	static uint8_t src[512 * 64 + 1];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000, sent, patience;
+
+	rtt_sender(&x, &m, src, sizeof(src), 8);
+	xfer_start(&x, now);			/* OACK */
+	now += 100;
+	in_ack(&x, 0, now);			/* srtt 100 us; DATA 1..8 */
+	CHECK_EQ(x.srtt, 100);
+	sent = now;
+	now = x.deadline;			/* ACK 8 lost: a probe */
+	CHECK_EQ(now, sent + 10000);
+	mem_clear_sent(&m);
+	xfer_tick(&x, now);
+	CHECK_EQ(m.nsent, 2);			/* blocks 1 and 8 */
+	now += 100;
+	in_ack(&x, 8, now);			/* answers block 1 (old) */
+	now += 20;
+	in_ack(&x, 8, now);			/* and block 8: duplicate */
+	CHECK_EQ(x.srtt, 100);
+	CHECK_EQ(x.rttvar, 50);
+	CHECK_EQ(x.st.probes_spurious, 1);
+	/* later probes wait 1.5 x the 10.1 ms that window took */
+	CHECK(x.patience_us >= 15000);
+	patience = x.patience_us;
+	now += 100;
+	in_ack(&x, 16, now);		/* 9..16 went once: a sample */
+	CHECK_EQ(x.srtt, (7 * 100 + 120) / 8);
+	CHECK_EQ(x.patience_us, patience - patience / 8);
+	CHECK(x.patience_us > 10000);
+	CHECK_EQ(x.probe_at, now + x.patience_us);
+	mem_free(&m);
+}
+
+/*
+ * Random loss loses window tails too (30 % here), but it also makes gap
+ * ACKs, and more of them: that is not a NIC dropping bursts, so the
+ * windows are not paced (paced 2 ms a block, a 1 MiB transfer at 30 %
+ * loss took 30 s instead of 20).
+ */
+static void
+test_random_loss_not_paced(void)
+{
+	struct lossy l = { 30, 0, 0 };
+	struct b2b_case k;
+	struct b2b_result r;
+
+	memset(&k, 0, sizeof(k));
+	k.size = 300 * 1024;
+	k.blksize = 512;
+	k.window = 16;
+	k.download = 1;
+	k.to_rcv = k.to_snd = l;
+	k.rto_min = 10000;
+	k.seed = 7007;
+	b2b_case_run(&k, &r);
+	check_b2b(&k, &r);
+	printf("  30 %% loss, w16: %llu tails, %llu gap ACKs, pace %llu us\n",
+	    (unsigned long long)r.ss.tails, (unsigned long long)r.ss.gaps,
+	    (unsigned long long)r.ss.pace_max_us);
+	CHECK(r.ss.gaps > r.ss.tails);
+	CHECK(r.ss.pace_max_us <= 200);
+}
+
 int
 main(void)
 {
@@ -2544,6 +2662,9 @@ main(void)
 	RUN(test_rtt_duplicate_ack_no_send);
 	RUN(test_rtt_give_up_by_time);
 	RUN(test_rtt_slow_client_few_spurious);
+	RUN(test_rtt_window_estimate_under_loss);
+	RUN(test_rtt_probe_answer_no_sample);
+	RUN(test_random_loss_not_paced);
 	RUN(test_rtt_no_seed_from_peer_timer);
 	RUN(test_receiver_flat_timer_give_up_by_time);
 	return CHECK_EXIT();
