@@ -162,15 +162,6 @@ struct server {
 	size_t			 train_seg;	/* size of each but the last */
 	unsigned		 train_n;
 	uint8_t			 train[UDP_TRAIN_BYTES];
-	/*
-	 * Window read-ahead: the rest of a window read with one pread
-	 * when its first new block is built (io_read), instead of one
-	 * pread a block.  It belongs to one transfer at a time.
-	 */
-	struct transfer		*ra_owner;
-	uint64_t		 ra_off;	/* file offset of ra[0] */
-	size_t			 ra_len;	/* bytes valid */
-	uint8_t			 ra[UDP_TRAIN_BYTES];
 };
 
 void
@@ -381,44 +372,8 @@ static long
 io_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
 	struct transfer *t = ctx;
-	struct server *s = t->srv;
-	const struct xfer *x = &t->x;
-	uint64_t left, want;
-	long r;
 
-	if (s->ra_owner == t && off >= s->ra_off &&
-	    off + len <= s->ra_off + s->ra_len) {
-		memcpy(buf, s->ra + (off - s->ra_off), len);
-		return (long)len;
-	}
-	/*
-	 * The first new block of a window (octet: its offset is the
-	 * block's): read what the window still has to send at once.  A
-	 * short read means the end of the file; the blocks that follow
-	 * are then served short from here, as pread would.
-	 */
-	want = len;
-	if (!x->cfg.netascii && x->opts.windowsize > 1 &&
-	    off == (x->next - 1) * x->opts.blksize &&
-	    x->acked + x->opts.windowsize >= x->next) {
-		left = x->acked + x->opts.windowsize - x->next + 1;
-		want = left * x->opts.blksize;
-		if (want > sizeof(s->ra))
-			want = sizeof(s->ra) / x->opts.blksize *
-			    x->opts.blksize;
-	}
-	if (want <= len)
-		return files_pread_full(t->fd, buf, len, off);
-	s->ra_owner = NULL;
-	if ((r = files_pread_full(t->fd, s->ra, want, off)) < 0)
-		return r;
-	s->ra_owner = t;
-	s->ra_off = off;
-	s->ra_len = (size_t)r;
-	if ((size_t)r > len)
-		r = (long)len;
-	memcpy(buf, s->ra, (size_t)r);
-	return r;
+	return files_pread_full(t->fd, buf, len, off);
 }
 
 static int
@@ -619,8 +574,6 @@ transfer_end(struct transfer *t)
 		return;
 	if (s->train_owner == t)
 		train_flush(s);
-	if (s->ra_owner == t)
-		s->ra_owner = NULL;
 	t->dead = 1;
 	/*
 	 * --once: the first transfer that ran to its end decides the exit

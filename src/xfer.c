@@ -34,7 +34,8 @@
 #define XFER_PACE_MAX_US 2000	/* largest gap */
 #define XFER_PACE_CLEAN	16	/* whole windows that halve the gap */
 #define XFER_NIC_KEEP	2	/* blocks of a burst a one-descriptor NIC takes */
-#define XFER_PATIENCE_MAX_US XFER_GBN_MIN_US /* cap of the learned probe floor */
+/* cap of the probe floor a slow client teaches: probes stop there anyway */
+#define XFER_PATIENCE_MAX_US XFER_GBN_MIN_US
 
 uint16_t
 xfer_wire_block(uint64_t seq, unsigned rollover)
@@ -262,13 +263,28 @@ send_oack(struct xfer *x)
 /* ---- sender ---------------------------------------------------------- */
 
 /*
+ * A window's blocks read with one io.read (octet, unpaced) and built
+ * from there (build_block), not one read a block: at 1468 x 16 one read
+ * a window instead of 16.  It lives in the second half of the scratch,
+ * so it serves only the send_window call that read it.
+ */
+struct ahead {
+	const uint8_t	*buf;
+	uint64_t	 off;		/* source offset of buf[0] */
+	size_t		 len;		/* bytes read; 0 = none */
+	int		 eof;		/* short read: the source ends there */
+};
+
+#define XFER_AHEAD_MAX	(XFER_SCRATCH - PKT_MAX - 4)
+
+/*
  * Build block seq into pkt, starting at source offset *off with netascii
  * byte *pend owed; both are advanced to the start of the next block.
  * Returns the payload length (< blksize: the last block) or -errno.
  */
 static long
 build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
-    uint8_t *pkt)
+    uint8_t *pkt, const struct ahead *a)
 {
 	uint8_t *dst = pkt + PKT_HDR;
 	uint8_t *src = x->io.scratch + PKT_MAX + 4;
@@ -278,6 +294,16 @@ build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
 
 	packet_encode_data_hdr(pkt, PKT_HDR,
 	    xfer_wire_block(seq, x->opts.rollover));
+	if (a && a->len && *off >= a->off && *off <= a->off + a->len &&
+	    (*off + bs <= a->off + a->len || a->eof)) {
+		/* from the window read ahead (short only at the end) */
+		n = a->off + a->len - *off;
+		if (n > bs)
+			n = bs;
+		memcpy(dst, a->buf + (*off - a->off), n);
+		*off += n;
+		return (long)n;
+	}
 	if (!x->cfg.netascii) {
 		r = x->io.read(x->io.ctx, *off, dst, bs);
 		if (r < 0)
@@ -389,10 +415,10 @@ build_at(struct xfer *x, uint64_t seq, uint8_t *pkt)
 
 	if (!x->cfg.netascii) {
 		off = (seq - 1) * x->opts.blksize;
-		return build_block(x, seq, &off, &pend, pkt);
+		return build_block(x, seq, &off, &pend, pkt, NULL);
 	}
 	for (s = x->acked + 1; s <= seq; s++)
-		if ((r = build_block(x, s, &off, &pend, pkt)) < 0)
+		if ((r = build_block(x, s, &off, &pend, pkt, NULL)) < 0)
 			return r;
 	return r;
 }
@@ -418,7 +444,6 @@ send_probe(struct xfer *x, uint64_t now)
 		x->st.probes++;
 		emit(x, pkt, PKT_HDR + (size_t)r);
 	}
-	x->burst_at = now;
 	x->probes++;
 	x->probe_ivl *= 2;
 	x->probe_at = 0;
@@ -465,7 +490,8 @@ pace_window_whole(struct xfer *x)
  * A probe recovered a window whose tail was missing: the client had
  * blocks up to seq only.  Probes are worth their timer again.  Only a
  * tail lost right after the first XFER_NIC_KEEP blocks is the mark of a
- * NIC that drops bursts (notes/uboot-e1000.md) and turns pacing on; random loss (a lost gap ACK, a lost last block) is not, and pacing
+ * NIC that drops bursts (notes/uboot-e1000.md) and turns pacing on;
+ * random loss (a lost gap ACK, a lost last block) is not, and pacing
  * every window for it cost 2 ms a block at 30 % loss.
  */
 static void
@@ -501,6 +527,31 @@ probe_needless(struct xfer *x, uint64_t r)
 		x->patience_us = r;
 }
 
+/* Read the blocks from x->next to end at once, when that is worth it. */
+static int
+read_ahead(struct xfer *x, uint64_t end, struct ahead *a)
+{
+	uint8_t *buf = x->io.scratch + PKT_MAX + 4;
+	size_t bs = x->opts.blksize, want;
+	long r;
+
+	a->len = 0;
+	if (x->cfg.netascii || x->pace_us || end <= x->next)
+		return 0;
+	want = (size_t)(end - x->next + 1) * bs;
+	if (want > XFER_AHEAD_MAX)
+		want = XFER_AHEAD_MAX / bs * bs;
+	if (want < 2 * bs)
+		return 0;
+	if ((r = x->io.read(x->io.ctx, x->next_off, buf, want)) < 0)
+		return -1;
+	a->buf = buf;
+	a->off = x->next_off;
+	a->len = (size_t)r;
+	a->eof = (size_t)r < want;
+	return 0;
+}
+
 /*
  * Send blocks from x->next up to acked + windowsize (and not past the
  * last block); when paced, one block now and the next at pace_at.
@@ -511,6 +562,7 @@ send_window(struct xfer *x, uint64_t now)
 {
 	uint8_t *pkt = x->io.scratch;
 	uint64_t end = x->acked + x->opts.windowsize;
+	struct ahead a;
 	int sent = 0;
 	long r;
 
@@ -520,6 +572,8 @@ send_window(struct xfer *x, uint64_t now)
 		/* a paced burst begins: its timeout runs from now */
 		sender_arm(x, now);
 	}
+	if (read_ahead(x, end, &a) < 0)
+		return fail(x, TFTP_EUNDEF, "read error");
 	while (x->next <= end) {
 		if (sent && x->pace_us) {
 			/* no probe until the window's last block has left */
@@ -529,7 +583,8 @@ send_window(struct xfer *x, uint64_t now)
 			    x->pace_at : x->to_deadline;
 			return x->status;
 		}
-		r = build_block(x, x->next, &x->next_off, &x->next_pend, pkt);
+		r = build_block(x, x->next, &x->next_off, &x->next_pend, pkt,
+		    &a);
 		if (r < 0)
 			return fail(x, TFTP_EUNDEF, "read error");
 		if ((size_t)r < x->opts.blksize) {
@@ -562,7 +617,7 @@ send_window(struct xfer *x, uint64_t now)
 		}
 		emit(x, pkt, PKT_HDR + (size_t)r);
 		x->next++;
-		x->burst_at = x->window_at = now;
+		x->window_at = now;
 		sent = 1;
 	}
 	x->pace_at = 0;
@@ -588,7 +643,7 @@ advance_base(struct xfer *x, uint64_t seq)
 		/* netascii has no arithmetic offsets: walk the blocks again */
 		while (x->acked < seq) {
 			r = build_block(x, x->acked + 1, &x->base_off,
-			    &x->base_pend, pkt);
+			    &x->base_pend, pkt, NULL);
 			if (r < 0)
 				return -1;
 			x->acked++;
@@ -639,7 +694,7 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 			x->spur_on = 0;
 			x->st.probes_answered--;
 			x->st.probes_spurious++;
-			probe_needless(x, x->spur_acked - x->spur_sent);
+			probe_needless(x, x->spur_wait);
 		}
 		return x->status;
 	}
@@ -650,13 +705,14 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		 * No estimate yet, and Karn's rule found no clean sample: at
 		 * 30 % loss a windowed transfer went on for 40 s without one,
 		 * every loss costing the 1 s first timeout.  Take the time
-		 * since the last burst: a receiver answers an arrival at
-		 * once, and an answer from its own timer is most likely near
-		 * the timeout, which rtt_sample refuses for a first sample.
+		 * since the last window left (no probe went out: probes need
+		 * an estimate): a receiver answers an arrival at once, and
+		 * an answer from its own timer is most likely near the
+		 * timeout, which rtt_sample refuses for a first sample.
 		 * A short guess is floored at rto_min, and later samples
 		 * correct it.
 		 */
-		x->rtt_sent = x->burst_at;
+		x->rtt_sent = x->window_at;
 		rtt_sample(x, now);
 	} else if (x->probes) {
 		/*
@@ -672,8 +728,7 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		x->st.probes_answered++;
 		x->spur_on = seq == sent_max && seq >= x->rtt_seq;
 		x->spur_seq = seq;
-		x->spur_sent = x->window_at;
-		x->spur_acked = now;
+		x->spur_wait = now - x->window_at;
 		if (seq < sent_max)
 			probe_needed(x, seq);
 	} else {

@@ -143,14 +143,12 @@ struct xfer {
 	unsigned	 pace_clean;	/* whole windows since the last loss */
 	int		 spur_on;	/* a probed window was ACKed whole: */
 	uint64_t	 spur_seq;	/*  its ACK, */
-	uint64_t	 spur_sent;	/*  its first send */
-	uint64_t	 spur_acked;	/*  and its ACK's time */
+	uint64_t	 spur_wait;	/*  that long after the window */
 	uint64_t	 patience_us;	/* probe floor a slow client taught */
 	uint64_t	 srtt, rttvar;	/* RFC 6298, microseconds; 0 = none */
 	int		 rtt_on;	/* a sample is being timed */
 	uint64_t	 rtt_seq;	/* ... for this block (0: OACK/request) */
 	uint64_t	 rtt_sent;	/* ... sent at this time */
-	uint64_t	 burst_at;	/* last DATA sent (a first estimate) */
 	uint64_t	 window_at;	/* last DATA sent, probes aside */
 
 	/* receiver */

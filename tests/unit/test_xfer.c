@@ -88,6 +88,7 @@ struct mem {
 	size_t		 src_len;
 	uint64_t	 released;
 	unsigned	 bad_reads;	/* below release() or past end */
+	unsigned	 read_calls;
 	/* sink */
 	uint8_t		*out;
 	size_t		 out_len, out_cap;
@@ -109,6 +110,7 @@ mem_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 	struct mem *m = ctx;
 	size_t n;
 
+	m->read_calls++;
 	if (off < m->released || off > m->src_len) {
 		m->bad_reads++;
 		return off > m->src_len ? 0 : -EINVAL;
@@ -2619,6 +2621,49 @@ test_random_loss_not_paced(void)
 	CHECK(r.ss.pace_max_us <= 200);
 }
 
+/*
+ * An unpaced octet window is read with one io.read and its blocks built
+ * from there; the last window ends short, its last block too.
+ */
+static void
+test_window_one_read(void)
+{
+	enum { W = 16, BS = 512 };
+	static uint8_t src[BS * W * 2 + 100];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000;
+	size_t i;
+
+	for (i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 7 + i / 512);
+	rtt_sender(&x, &m, src, sizeof(src), W);
+	xfer_start(&x, now);			/* OACK */
+	mem_clear_sent(&m);
+	m.read_calls = 0;
+	in_ack(&x, 0, now += 100);		/* blocks 1..16 */
+	CHECK_EQ(m.read_calls, 1);
+	CHECK_EQ(m.nsent, W);
+	for (i = 0; i < W; i++)
+		CHECK(is_data(&m, i, (uint16_t)(i + 1), src + i * BS, BS));
+	mem_clear_sent(&m);
+	in_ack(&x, 5, now += 100);		/* a gap: 6..21 */
+	CHECK_EQ(m.read_calls, 2);
+	CHECK_EQ(m.nsent, W);
+	CHECK(is_data(&m, 0, 6, src + 5 * BS, BS));
+	CHECK(is_data(&m, W - 1, 21, src + 20 * BS, BS));
+	mem_clear_sent(&m);
+	in_ack(&x, 21, now += 100);		/* 22..32, then 33 of 100 */
+	CHECK_EQ(m.read_calls, 3);
+	CHECK_EQ(m.nsent, 12);
+	CHECK(is_data(&m, 10, 32, src + 31 * BS, BS));
+	CHECK(is_data(&m, 11, 33, src + 32 * BS, 100));
+	in_ack(&x, 33, now += 100);
+	CHECK_EQ(x.status, XFER_DONE);
+	CHECK_EQ(m.bad_reads, 0);
+	mem_free(&m);
+}
+
 int
 main(void)
 {
@@ -2665,6 +2710,7 @@ main(void)
 	RUN(test_rtt_window_estimate_under_loss);
 	RUN(test_rtt_probe_answer_no_sample);
 	RUN(test_random_loss_not_paced);
+	RUN(test_window_one_read);
 	RUN(test_rtt_no_seed_from_peer_timer);
 	RUN(test_receiver_flat_timer_give_up_by_time);
 	return CHECK_EXIT();
