@@ -464,35 +464,6 @@ def _(ctx):
 
 # ---------------------------------------------------------------- tftpd-hpa
 
-INTFTPD = "/usr/sbin/in.tftpd"
-
-
-def start_tftpd_hpa(ctx, root):
-    """Debian's tftpd-hpa on a free loopback port; (port, Popen)."""
-    if not os.access(INTFTPD, os.X_OK):
-        raise Skip("%s not installed (tftpd-hpa)" % INTFTPD)
-    if os.geteuid() != 0:
-        raise Skip("in.tftpd needs root here")
-    lib.write_bytes(os.path.join(root, ".ready"), b"r")
-    for _ in range(3):
-        port = lib.free_udp_port(ctx.fam, ctx.host)
-        argv = [INTFTPD, "-L", "-a", ctx.hp(port), "-s", root, "-u", "root"]
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-        ctx.procs.append(p)
-        ctx.killgroups.append(p)
-        peer = ctx.peer()
-        end = time.monotonic() + 3
-        while time.monotonic() < end and p.poll() is None:
-            peer.send(lib.pkt_rrq(".ready"), port)
-            pkt, tid = peer.recv(0.2)
-            if pkt is not None and lib.op_of(pkt) == lib.DATA:
-                peer.send(lib.pkt_ack(1), tid)
-                return port
-        lib.killpg(p)
-    raise Fail("in.tftpd did not come up")
 
 
 @case("bench_tftpd_hpa", limit=60)
@@ -501,7 +472,7 @@ def _(ctx):
     os.chmod(root, 0o755)
     size = 1 * MIB + 5
     src = lib.write_random(os.path.join(root, "h.bin"), size)
-    port = start_tftpd_hpa(ctx, root)
+    port, _ = lib.start_tftpd_hpa(ctx, root)
     rc, o, err = bench_json(ctx, "-c", "8", "-n", "24", "-b", "1468",
                             "--tsize", "--verify", "--local", src,
                             ctx.hp(port), "h.bin", timeout=50)

@@ -2252,6 +2252,43 @@ def _(ctx):
 # iPXE): tests/interop/clients.py.
 
 
+# ============================================================ tftpd-hpa
+
+INTFTPD = "/usr/sbin/in.tftpd"
+
+
+def start_tftpd_hpa(ctx, root, create=False):
+    """Debian's tftpd-hpa serving root on a free port of ctx's family
+    (-c -p when create: it accepts uploads); (port, argv) once it has
+    served a file, `.ready`, which it writes into root."""
+    if not os.access(INTFTPD, os.X_OK):
+        raise Skip("%s not installed (tftpd-hpa)" % INTFTPD)
+    if os.geteuid() != 0:
+        raise Skip("in.tftpd needs root here")
+    write_bytes(os.path.join(root, ".ready"), b"r")
+    for _ in range(3):
+        port = free_udp_port(ctx.fam, ctx.host)
+        argv = [INTFTPD, "-L", "-a", ctx.hp(port), "-s", root, "-u", "root"]
+        if create:
+            argv += ["-c", "-p"]
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        ctx.procs.append(p)
+        ctx.killgroups.append(p)
+        peer = ctx.peer()
+        end = time.monotonic() + 3
+        while time.monotonic() < end and p.poll() is None:
+            peer.send(pkt_rrq(".ready"), port)
+            pkt, tid = peer.recv(0.2)
+            if pkt is not None and op_of(pkt) == DATA:
+                peer.send(pkt_ack(1), tid)
+                return port, argv
+        killpg(p)
+    raise Fail("in.tftpd did not come up")
+
+
 # ================================================================ runner
 
 

@@ -51,7 +51,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -198,7 +197,7 @@ def ipxe_case(ctx, size, fetch_limit):
     root = ctx.tmpdir("root")
     work = ctx.tmpdir("qemu")
     name = "f%dM" % (size // MIB)
-    src = lib.write_random(os.path.join(root, name), size)
+    lib.write_random(os.path.join(root, name), size)
     sercon = lib.write_bytes(os.path.join(work, "sercon-port"), b"\xf8\x03")
     srv = ctx.server(root)
     check(srv.port != 69, "server got port 69, which slirp does not map")
@@ -410,36 +409,7 @@ register_clients()
 # ================================================================ tftpd-hpa
 # Our own client (tftpx get/put) against Debian's tftpd-hpa.
 
-INTFTPD = "/usr/sbin/in.tftpd"
 ROLL = 40 * MIB         # > 65535 blocks of 512: block numbers wrap
-
-
-def start_tftpd_hpa(ctx, root, create):
-    if not os.access(INTFTPD, os.X_OK):
-        raise Skip("%s not installed (tftpd-hpa)" % INTFTPD)
-    if os.geteuid() != 0:
-        raise Skip("in.tftpd needs root here")
-    lib.write_bytes(os.path.join(root, ".ready"), b"r")
-    for _ in range(3):
-        port = lib.free_udp_port(ctx.fam, ctx.host)
-        argv = [INTFTPD, "-L", "-a", ctx.hp(port), "-s", root, "-u", "root"]
-        if create:
-            argv += ["-c", "-p"]
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, start_new_session=True)
-        ctx.procs.append(p)
-        ctx.killgroups.append(p)
-        peer = ctx.peer()
-        end = time.monotonic() + 3
-        while time.monotonic() < end and p.poll() is None:
-            peer.send(lib.pkt_rrq(".ready"), port)
-            pkt, tid = peer.recv(0.2)
-            if pkt is not None and lib.op_of(pkt) == lib.DATA:
-                peer.send(lib.pkt_ack(1), tid)
-                return port, argv
-        lib.killpg(p)
-    raise Fail("in.tftpd did not come up")
 
 
 HPA_SMALL = [("1M", (MIB, ())), ("1M_b1468", (MIB, ("-b", "1468")))]
@@ -452,7 +422,7 @@ def hpa_get(ctx, arg):
     os.chmod(root, 0o755)
     out = ctx.tmpdir("out")
     src = lib.write_random(os.path.join(root, "h.bin"), size)
-    port, sargv = start_tftpd_hpa(ctx, root, False)
+    port, sargv = lib.start_tftpd_hpa(ctx, root)
     dst = os.path.join(out, "h.bin")
     argv = [lib.TFTPX, "get", *opts, ctx.hp(port), "h.bin", dst]
     info(ctx, "server: %s ; client: %s" % (cmdline(sargv), cmdline(argv)))
@@ -467,7 +437,7 @@ def hpa_put(ctx, arg):
     os.chmod(root, 0o777)
     loc = ctx.tmpdir("loc")
     src = lib.write_random(os.path.join(loc, "l.bin"), size)
-    port, sargv = start_tftpd_hpa(ctx, root, True)
+    port, sargv = lib.start_tftpd_hpa(ctx, root, create=True)
     argv = [lib.TFTPX, "put", *opts, ctx.hp(port), src, "h.bin"]
     info(ctx, "server: %s ; client: %s" % (cmdline(sargv), cmdline(argv)))
     lib.ok_run(ctx.run(argv, timeout=50), "tftpx put to in.tftpd")
