@@ -85,6 +85,7 @@ struct transfer {
 	int			 logged;	/* outcome line written */
 	int			 dead;		/* ended; freed by its timer */
 	int			 narrowed;	/* window cut to 1: see narrow */
+	int			 burst_logged;	/* the OACK burst's verdict */
 	int			 superseded;	/* ended by a new request */
 	uint64_t		 start;
 	uint64_t		 dups;		/* duplicate requests dropped */
@@ -121,9 +122,12 @@ struct client_count {
 #define NARROW_TAILS	8		/* tails lost, and at least */
 #define NARROW_PCT	2		/*  this percent of its windows */
 
+#define OACK_BURST	3		/* OACK copies a U-Boot client is sent */
+
 struct narrow {
 	struct dedup_key	 host;		/* port 0 */
 	uint64_t		 until;		/* 0: free */
+	int			 burst;		/* found by the OACK burst */
 };
 
 struct server {
@@ -313,11 +317,13 @@ narrow_note(struct server *s, const struct transfer *t)
 	uint64_t windows;
 	struct narrow *n;
 
-	if (t->op != TFTP_RRQ || x->opts.windowsize < 2)
+	if (t->op != TFTP_RRQ || (x->opts.windowsize < 2 &&
+	    !x->st.burst_narrowed))
 		return;
 	windows = x->st.data_sent / x->opts.windowsize + 1;
-	if (x->st.tails < NARROW_TAILS || x->st.tails <= x->st.gaps ||
-	    x->st.tails * 100 < windows * NARROW_PCT)
+	if (!x->st.burst_narrowed && (x->st.tails < NARROW_TAILS ||
+	    x->st.tails <= x->st.gaps ||
+	    x->st.tails * 100 < windows * NARROW_PCT))
 		return;
 	if ((n = narrow_find(s, &t->key)) == NULL) {
 		n = &s->narrow[s->narrow_next++ % NARROW_MAX];
@@ -325,6 +331,7 @@ narrow_note(struct server *s, const struct transfer *t)
 		n->host.port = 0;
 	}
 	n->until = loop_now(s->loop) + NARROW_US;
+	n->burst = x->st.burst_narrowed;
 }
 
 /* Token bucket: may another "server busy" ERROR go out now? */
@@ -616,6 +623,32 @@ transfer_end(struct transfer *t)
 	loop_timer_set(s->loop, &t->t, 1);
 }
 
+/* The OACK burst found a NIC that drops bursts: say so at -v. */
+static void
+log_burst(struct transfer *t)
+{
+	struct xfer *x = &t->x;
+	struct log_rec rec, *r = NULL;
+	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+
+	t->burst_logged = 1;
+	if (log_level() < LOG_VERBOSE)
+		return;
+	if (log_format() == LOG_FMT_JSON) {
+		r = &rec;
+		rec_head(r, "narrowed", &t->peer, t->op, t->name, t->mode);
+		log_rec_u64(r, "windowsize", x->opts.windowsize);
+		log_rec_u64(r, "oack_copies", x->st.burst);
+		log_rec_u64(r, "answered", x->st.burst_acks);
+	}
+	log_emit(LOG_VERBOSE, r, "%s %s \"%s\" windowsize %u->%u: the "
+	    "client answered %u of %u back-to-back OACKs (its NIC drops "
+	    "bursts)", udp_format(&t->peer, pa), packet_op_name(t->op),
+	    log_safe(t->name, safe, sizeof(safe)),
+	    (unsigned)x->cfg.opts.windowsize, (unsigned)x->opts.windowsize,
+	    x->st.burst_acks, x->st.burst);
+}
+
 /* After every input or tick: log, end, or re-arm. */
 static void
 transfer_settle(struct transfer *t)
@@ -623,6 +656,8 @@ transfer_settle(struct transfer *t)
 	struct xfer *x = &t->x;
 
 	train_flush(t->srv);
+	if (x->st.burst_narrowed && !t->burst_logged)
+		log_burst(t);
 	/*
 	 * A finished upload dallies to re-ACK a lost final DATA: log it
 	 * now.  Any other end is logged by transfer_end(), after cleanup.
@@ -1021,6 +1056,9 @@ log_start(struct transfer *t, const struct packet *p,
 		if ((bit == OPT_BLKSIZE || bit == OPT_WINDOWSIZE) &&
 		    options_get(got, bit) < options_get(req, bit))
 			append(neg, sizeof(neg), " (%s)",
+			    bit == OPT_WINDOWSIZE && t->narrowed == 2 ?
+			    "this host's NIC dropped back-to-back packets "
+			    "lately" :
 			    bit == OPT_WINDOWSIZE && t->narrowed ?
 			    "this host's windows lost their tails lately" :
 			    clamp_reason(s, bit, options_get(req, bit)));
@@ -1042,6 +1080,35 @@ log_start(struct transfer *t, const struct packet *p,
 	    "none" : "", ign[0] ? "; ignored: " : "", ign);
 }
 
+/*
+ * A request in U-Boot's form (net/tftp.c): mode octet, and the options in
+ * its order, timeout first: timeout, [tsize], blksize, [windowsize].  Such
+ * a client gets the OACK burst (struct xfer_cfg.oack_burst): U-Boot
+ * answers every OACK copy and takes a second OACK's windowsize, which
+ * RFC 2347 does not promise of other clients.
+ */
+static int
+uboot_like(const struct packet *p)
+{
+	static const char *const order[] = {
+		"timeout", "tsize", "blksize", "windowsize",
+	};
+	size_t i, j = 0;
+
+	if (p->nopts < 2 || strcmp(p->mode, "octet") != 0 ||
+	    strcmp(p->opts[0].name, order[0]) != 0)
+		return 0;
+	for (i = 0; i < p->nopts; i++) {
+		while (j < sizeof(order) / sizeof(order[0]) &&
+		    strcmp(p->opts[i].name, order[j]) != 0)
+			j++;
+		if (j == sizeof(order) / sizeof(order[0]))
+			return 0;
+		j++;
+	}
+	return 1;
+}
+
 static int
 start_transfer(struct server *s, const struct packet *p,
     const struct udp_addr *local, const struct udp_addr *peer,
@@ -1058,6 +1125,7 @@ start_transfer(struct server *s, const struct packet *p,
 	char path[FILES_NAME_MAX], why[FILES_NAME_MAX * 2];
 	const char *msg, *reason = NULL;
 	uint64_t size = 0;
+	struct narrow *nw;
 	int netascii;
 
 	if (parse_mode(p->mode, &netascii, &msg) < 0) {
@@ -1107,10 +1175,13 @@ start_transfer(struct server *s, const struct packet *p,
 		options_negotiate(&req, &s->lim, 1,
 		    netascii ? -1 : (int64_t)size, &xc.opts);
 		if ((xc.opts.have & OPT_WINDOWSIZE) &&
-		    xc.opts.windowsize > 1 && narrow_find(s, key) != NULL) {
+		    xc.opts.windowsize > 1 &&
+		    (nw = narrow_find(s, key)) != NULL) {
 			xc.opts.windowsize = 1;
-			t->narrowed = 1;
+			t->narrowed = nw->burst ? 2 : 1;
 		}
+		if (uboot_like(p))
+			xc.oack_burst = OACK_BURST;
 	} else {
 		if (files_upload_begin(s->rootfd, path, cfg->overwrite,
 		    &t->up, &err) < 0)

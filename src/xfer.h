@@ -84,6 +84,15 @@ struct xfer_cfg {
 	 * recovers a lost window tail in milliseconds; 0 = no probes.
 	 */
 	uint64_t	 rto_min_us;
+	/*
+	 * Server sender with windowsize > 2: send the OACK this many times
+	 * back to back and count the ACK 0s.  A client that answers more
+	 * than one copy but not all has a NIC that drops bursts (U-Boot's
+	 * e1000 under QEMU keeps one packet waiting); it is sent one more
+	 * OACK with windowsize 1 before any DATA, and U-Boot takes it.
+	 * 0 or 1 = one OACK.  See notes/uboot-e1000.md.
+	 */
+	unsigned	 oack_burst;
 };
 
 /* Where a transfer stands; internal, but visible so the owner can embed it. */
@@ -111,6 +120,9 @@ struct xfer_stats {
 	uint64_t	tails;		/* windows whose lost tail a probe found */
 	uint64_t	gaps;		/* windows a gap ACK cut short */
 	uint64_t	ignored;	/* undecodable or misfit datagrams */
+	unsigned	burst;		/* OACK copies sent back to back */
+	unsigned	burst_acks;	/* ACK 0s they drew */
+	int		burst_narrowed;	/* so windowsize 1 was sent */
 };
 
 struct xfer {
@@ -150,6 +162,7 @@ struct xfer {
 	uint64_t	 rtt_seq;	/* ... for this block (0: OACK/request) */
 	uint64_t	 rtt_sent;	/* ... sent at this time */
 	uint64_t	 window_at;	/* last DATA sent, probes aside */
+	int		 burst_on;	/* counting ACK 0s of an OACK burst */
 
 	/* receiver */
 	uint64_t	 received;	/* highest in-order seq received */

@@ -17,6 +17,7 @@ and ::1.  A watchdog bounds every case and the whole suite.
 import argparse
 import faulthandler
 import hashlib
+import json
 import os
 import queue
 import re
@@ -1108,37 +1109,54 @@ def _(ctx):
     expect_oack(peer, tid, pkt, want)
 
 
-def e1000_get(peer, port, name, window, blksize=512, limit=60.0):
+def e1000_get(peer, port, name, window, blksize=512, limit=60.0,
+              uboot_order=False, keep=2, seen=None):
     """A U-Boot-like client behind a NIC that keeps one packet waiting
     (U-Boot's e1000 under QEMU, notes/uboot-e1000.md): of the datagrams
     already queued when it reads one, it takes one more and drops the
-    rest.  It ACKs on its grid (every `window` blocks, from its last ACK)
-    and at the end; a block out of order draws one ACK of its last
-    in-order block (once per block), which re-bases the grid.  Returns
-    (file bytes, granted windowsize)."""
-    peer.send(pkt_rrq(name, opts=[("blksize", blksize),
-                                  ("windowsize", window)]), port)
-    pkt, tid = peer.expect(5, "an OACK")
-    check(op_of(pkt) == OACK, "expected an OACK, got %s" % describe(pkt))
-    w = int(dict(oack_opts(pkt)).get("windowsize", 1))
-    peer.send(pkt_ack(0), tid)
-    cur, next_ack, last_nack, chunks = 0, w, -1, []
+    rest (keep=None: a NIC that takes them all).  It answers every OACK
+    with ACK 0 and takes its windowsize, as U-Boot does.  It ACKs on its
+    grid (every `window` blocks, from its last ACK) and at the end; a
+    block out of order draws one ACK of its last in-order block (once per
+    block), which re-bases the grid.  uboot_order: the options in U-Boot's
+    order, timeout first.  The windowsize of each OACK it took is
+    appended to `seen`.  Returns (file bytes, granted windowsize)."""
+    opts = [("blksize", blksize), ("windowsize", window)]
+    if uboot_order:
+        opts = [("timeout", 5)] + opts
+    peer.send(pkt_rrq(name, opts=opts), port)
+    tid, w = None, 1
+    cur, next_ack, last_nack, chunks = 0, 1, -1, []
     deadline = time.monotonic() + limit
     while True:
         check(time.monotonic() < deadline, "e1000-like get not done in "
               "%.0f s (%d blocks)" % (limit, cur))
-        pkt, src = peer.expect(5, "DATA")
+        pkt, src = peer.expect(5, "an OACK" if tid is None else "DATA")
+        if tid is None:
+            # U-Boot is busy a while after a packet: let a burst land
+            time.sleep(0.02)
         got = [(pkt, src)]
         peer.s.setblocking(False)
         try:
             while True:
                 extra = peer.s.recvfrom(70000)
-                if len(got) < 2:
+                if keep is None or len(got) < keep:
                     got.append((extra[0], extra[1][1]))
         except (BlockingIOError, InterruptedError):
             pass
         for pkt, src in got:
-            if src != tid or op_of(pkt) != DATA:
+            if tid is None and op_of(pkt) == OACK:
+                tid = src
+            if src != tid:
+                continue
+            if op_of(pkt) == OACK and cur == 0:
+                w = int(dict(oack_opts(pkt)).get("windowsize", 1))
+                next_ack = w
+                if seen is not None:
+                    seen.append(w)
+                peer.send(pkt_ack(0), tid)
+                continue
+            if op_of(pkt) != DATA:
                 continue
             if blk_of(pkt) != (cur + 1) & 0xFFFF:
                 if last_nack != cur:
@@ -1194,6 +1212,71 @@ def _(ctx):
     l = srv.wait_for(lambda l: "windowsize 8->1 (this host's windows lost "
                      "their tails lately)" in l, 5)
     check(l is not None, "-v does not say why: %s" % srv.tail())
+
+
+@case("raw_uboot_burst_dropping_nic_gets_window_1", limit=120)
+def _(ctx):
+    """U-Boot's request (timeout first) asking windowsize 8 is sent the
+    OACK three times back to back.  A NIC that keeps one packet waiting
+    lets two through, so two ACK 0s come back: a second OACK grants
+    windowsize 1 before DATA 1, and the download runs in lock-step with
+    nothing re-sent.  The host is remembered: its next download gets
+    windowsize 1 in its only OACK."""
+    root = ctx.tmpdir("root")
+    src = write_random(os.path.join(root, "f.bin"), 512 * 8 * 40 + 99)
+    srv = ctx.server(root, "-v")
+    peer = ctx.peer()
+    seen = []
+    data, w = e1000_get(peer, srv.port, "f.bin", 8, uboot_order=True,
+                        seen=seen)
+    check(data == read_bytes(src), "wrong bytes")
+    check(seen == [8, 8, 1], "OACK windowsizes taken: %r, expected "
+          "[8, 8, 1] (two of a burst of three, then windowsize 1)" % seen)
+    end = srv.expect_ok("RRQ", "f.bin", peer.port, timeout=10)
+    check("windowsize=1" in end and counter(end, "retransmits") == 0,
+          "end line: %r" % end)
+    l = srv.wait_for(lambda l: "windowsize 8->1: the client answered 2 of "
+                     "3 back-to-back OACKs (its NIC drops bursts)" in l, 5)
+    check(l is not None, "-v does not say why: %s" % srv.tail())
+    seen = []
+    data, w = e1000_get(ctx.peer(), srv.port, "f.bin", 8, uboot_order=True,
+                        seen=seen)
+    check(data == read_bytes(src), "second download: wrong bytes")
+    check(seen == [1], "second download: OACKs %r, expected [1]" % seen)
+    l = srv.wait_for(lambda l: "windowsize 8->1 (this host's NIC dropped "
+                     "back-to-back packets lately)" in l, 5)
+    check(l is not None, "-v does not say why: %s" % srv.tail())
+    # --log-format json: a "narrowed" event
+    srv = ctx.server(root, "-v", "--log-format", "json")
+    data, w = e1000_get(ctx.peer(), srv.port, "f.bin", 8, uboot_order=True)
+    check(data == read_bytes(src) and w == 1, "json server: wrong bytes "
+          "or windowsize %d" % w)
+    l = srv.wait_for(lambda l: '"narrowed"' in l, 5)
+    check(l is not None, "no narrowed event: %s" % srv.tail())
+    ev = json.loads(l)
+    check(ev.get("windowsize") == 1 and ev.get("oack_copies") == 3 and
+          ev.get("answered") == 2 and ev.get("file") == "f.bin",
+          "narrowed event %r" % ev)
+
+
+@case("raw_uboot_burst_nic_keeps_up")
+def _(ctx):
+    """A U-Boot request whose NIC takes a whole burst answers all three
+    OACK copies and keeps windowsize 8, with no probe.  A request in
+    another client's order gets one OACK."""
+    root = ctx.tmpdir("root")
+    src = write_random(os.path.join(root, "f.bin"), 512 * 8 * 40 + 99)
+    srv = ctx.server(root)
+    for uboot_order, want in ((True, [8, 8, 8]), (False, [8])):
+        peer = ctx.peer()
+        seen = []
+        data, w = e1000_get(peer, srv.port, "f.bin", 8, keep=None,
+                            uboot_order=uboot_order, seen=seen)
+        check(data == read_bytes(src), "wrong bytes")
+        check(seen == want, "uboot_order=%s: OACK windowsizes %r, "
+              "expected %r" % (uboot_order, seen, want))
+        end = srv.expect_ok("RRQ", "f.bin", peer.port, timeout=10)
+        check("windowsize=8" in end, "end line: %r" % end)
 
 
 @case("raw_windowsize_max_flag")

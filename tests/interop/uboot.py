@@ -369,6 +369,14 @@ def run_case(name, arch, nic, block, window, root, size, crc, args, tmp):
         st = transfer(con, name, xfer, crc_cmd, size, crc,
                       args.transfer_timeout)
         say("INFO %s %s" % (name, fmt(st)))
+        # a NIC that drops bursts (e1000 under QEMU) answers 2 of the 3
+        # back-to-back OACKs and is granted windowsize 1 before DATA 1;
+        # one that keeps up (virtio) keeps its window
+        want = 1 if nic == "e1000" else window
+        first = last_window(log) if window else None
+        if window and first != want:
+            raise Fail("first windowed transfer ran at windowsize %s "
+                       "(expected %d for %s)" % (first, want, nic))
         if st[3]:
             raise Fail("data correct but %d 'Retry count exceeded' "
                        "(transfer restarted)" % st[3])
@@ -382,16 +390,15 @@ def run_case(name, arch, nic, block, window, root, size, crc, args, tmp):
                 "%.1f s (%s), ratio %.2f" % (
                     name, window, st[0], st[1] or "-", rs[0], rs[1] or "-",
                     st[0] / rs[0] if rs[0] else 0.0))
-            # once more windowed: a NIC that lost window tails (e1000) is
-            # now granted windowsize 1; one that kept up (virtio) keeps
-            # its window
+            # once more windowed: the host is remembered, so e1000 is
+            # granted windowsize 1 in its only OACK; virtio keeps its
+            # window
             con.command("setenv tftpwindowsize %d" % window)
             ag = transfer(con, name, xfer, crc_cmd, size, crc,
                           args.transfer_timeout)
             granted = last_window(log)
             say("INFO %s again at windowsize %d: %s, granted windowsize %s"
                 % (name, window, fmt(ag), granted))
-            want = 1 if nic == "e1000" else window
             if granted != want or ag[2]:
                 raise Fail("second windowed transfer granted windowsize %s "
                            "(expected %d for %s), %d U-Boot timeouts" %

@@ -546,6 +546,180 @@ test_oack_lost(void)
 	mem_free(&m);
 }
 
+/* ==== the OACK burst (U-Boot behind a NIC that drops bursts) ============= */
+
+static struct xfer_cfg
+burst_cfg(unsigned window)
+{
+	struct xfer_cfg c = cfg_make(XFER_SEND, 0);
+
+	grant_blksize(&c.opts, 512);
+	grant_window(&c.opts, window);
+	c.rto_min_us = 10000;
+	c.oack_burst = 3;
+	return c;
+}
+
+#define BURST_SRC	(512 * 20 + 7)
+#define OACK_W8		LIT("\0\6blksize\0" "512\0windowsize\0" "8\0")
+#define OACK_W1		LIT("\0\6blksize\0" "512\0windowsize\0" "1\0")
+
+/*
+ * Two of three OACK copies answered: the client's NIC drops bursts, so a
+ * second OACK grants windowsize 1 before DATA 1, and the transfer runs in
+ * lock-step to the end.
+ */
+static void
+test_oack_burst_narrows(void)
+{
+	uint8_t *src = random_bytes(BURST_SRC, 41);
+	struct xfer_cfg c = burst_cfg(8);
+	struct xfer x;
+	struct mem m;
+	uint64_t now;
+	uint16_t b;
+
+	mem_init(&m, src, BURST_SRC);
+	xfer_init(&x, &c, &m.io);
+	CHECK_EQ(xfer_start(&x, 0), XFER_RUNNING);
+	CHECK_EQ(m.nsent, 3);
+	CHECK(is_bytes(&m, 0, OACK_W8));
+	CHECK(is_bytes(&m, 1, OACK_W8));
+	CHECK(is_bytes(&m, 2, OACK_W8));
+	CHECK_EQ(x.st.burst, 3);
+	/* the first answer after 400 us: wait 2 ms (the floor) for more */
+	CHECK_EQ(in_ack(&x, 0, 400), XFER_RUNNING);
+	CHECK_EQ(m.nsent, 3);
+	CHECK(x.deadline == 2400);
+	CHECK(x.srtt == 400);
+	CHECK_EQ(in_ack(&x, 0, 420), XFER_RUNNING);
+	CHECK_EQ(m.nsent, 3);
+	xfer_tick(&x, 2399);
+	CHECK_EQ(m.nsent, 3);
+	xfer_tick(&x, 2400);
+	CHECK_EQ(m.nsent, 4);
+	CHECK(is_bytes(&m, 3, OACK_W1));
+	CHECK_EQ(x.st.burst_acks, 2);
+	CHECK_EQ(x.st.burst_narrowed, 1);
+	CHECK_EQ(x.opts.windowsize, 1);
+	/* its ACK 0: DATA 1 alone, then one block per ACK */
+	now = 2800;
+	CHECK_EQ(in_ack(&x, 0, now), XFER_RUNNING);
+	CHECK_EQ(m.nsent, 5);
+	CHECK(is_data(&m, 4, 1, src, 512));
+	/* a late copy of ACK 0 is old */
+	in_ack(&x, 0, now + 10);
+	CHECK_EQ(m.nsent, 5);
+	for (b = 1; b <= 20; b++) {
+		now += 100;
+		CHECK_EQ(in_ack(&x, b, now), XFER_RUNNING);
+		CHECK_EQ(m.nsent, (size_t)5 + b);
+		CHECK(is_data(&m, 4 + b, (uint16_t)(b + 1), src + 512 * b,
+		    b < 20 ? 512 : 7));
+	}
+	CHECK_EQ(in_ack(&x, 21, now + 100), XFER_DONE);
+	CHECK_EQ(x.st.bytes, BURST_SRC);
+	CHECK_EQ(x.st.retransmits, 0);
+	mem_free(&m);
+	free(src);
+}
+
+/* Every copy answered: the client takes bursts; the window starts at once. */
+static void
+test_oack_burst_all_answered(void)
+{
+	uint8_t *src = random_bytes(BURST_SRC, 42);
+	struct xfer_cfg c = burst_cfg(8);
+	struct xfer x;
+	struct mem m;
+	int i;
+
+	mem_init(&m, src, BURST_SRC);
+	xfer_init(&x, &c, &m.io);
+	xfer_start(&x, 0);
+	in_ack(&x, 0, 300);
+	in_ack(&x, 0, 310);
+	CHECK_EQ(m.nsent, 3);
+	CHECK_EQ(in_ack(&x, 0, 320), XFER_RUNNING);
+	CHECK_EQ(m.nsent, 3 + 8);
+	for (i = 0; i < 8; i++)
+		CHECK(is_data(&m, 3 + (size_t)i, (uint16_t)(i + 1),
+		    src + 512 * i, 512));
+	CHECK_EQ(x.st.burst_narrowed, 0);
+	CHECK_EQ(x.opts.windowsize, 8);
+	mem_free(&m);
+	free(src);
+}
+
+/*
+ * One answer: a client that ignores OACK copies tells nothing, and keeps
+ * its window once the wait is over.  No answer at all: an ordinary lost
+ * OACK, re-sent once (not as a burst) with the window unchanged.
+ */
+static void
+test_oack_burst_one_or_none(void)
+{
+	uint8_t *src = random_bytes(BURST_SRC, 43);
+	struct xfer_cfg c = burst_cfg(8);
+	struct xfer x;
+	struct mem m;
+
+	mem_init(&m, src, BURST_SRC);
+	xfer_init(&x, &c, &m.io);
+	xfer_start(&x, 0);
+	in_ack(&x, 0, 1500);
+	CHECK(x.deadline == 4500);
+	xfer_tick(&x, 4500);
+	CHECK_EQ(m.nsent, 3 + 8);
+	CHECK(is_data(&m, 3, 1, src, 512));
+	CHECK_EQ(x.opts.windowsize, 8);
+	CHECK_EQ(x.st.burst_narrowed, 0);
+	mem_free(&m);
+
+	mem_init(&m, src, BURST_SRC);
+	xfer_init(&x, &c, &m.io);
+	xfer_start(&x, 0);
+	xfer_tick(&x, T_US);
+	CHECK_EQ(m.nsent, 4);
+	CHECK(is_bytes(&m, 3, OACK_W8));
+	CHECK_EQ(x.st.retransmits, 1);
+	CHECK_EQ(in_ack(&x, 0, T_US + 300), XFER_RUNNING);
+	CHECK_EQ(m.nsent, 4 + 8);
+	CHECK_EQ(x.opts.windowsize, 8);
+	mem_free(&m);
+	free(src);
+}
+
+/*
+ * One OACK, no burst: windowsize 2 or less (a NIC that keeps one packet
+ * waiting takes two), classic timers, or no burst asked for.
+ */
+static void
+test_oack_burst_off(void)
+{
+	uint8_t src[600] = { 0 };
+	struct xfer_cfg c;
+	struct xfer x;
+	struct mem m;
+	int k;
+
+	for (k = 0; k < 3; k++) {
+		c = burst_cfg(k == 0 ? 2 : 8);
+		if (k == 1)
+			c.rto_min_us = 0;
+		if (k == 2)
+			c.oack_burst = 1;
+		mem_init(&m, src, sizeof(src));
+		xfer_init(&x, &c, &m.io);
+		xfer_start(&x, 0);
+		CHECK_EQ(m.nsent, 1);
+		CHECK_EQ(in_ack(&x, 0, 300), XFER_RUNNING);
+		CHECK(is_data(&m, 1, 1, src, 512));
+		CHECK_EQ(x.st.burst, 0);
+		mem_free(&m);
+	}
+}
+
 /* ==== lost DATA, backoff, give up ======================================= */
 
 static void
@@ -2713,5 +2887,9 @@ main(void)
 	RUN(test_window_one_read);
 	RUN(test_rtt_no_seed_from_peer_timer);
 	RUN(test_receiver_flat_timer_give_up_by_time);
+	RUN(test_oack_burst_narrows);
+	RUN(test_oack_burst_all_answered);
+	RUN(test_oack_burst_one_or_none);
+	RUN(test_oack_burst_off);
 	return CHECK_EXIT();
 }
