@@ -561,6 +561,18 @@ burst_cfg(unsigned window)
 }
 
 #define BURST_SRC	(512 * 20 + 7)
+
+/* A server sender of BURST_SRC bytes of src with the burst, started at 0. */
+static void
+burst_start(struct xfer *x, struct mem *m, const uint8_t *src,
+    unsigned window)
+{
+	struct xfer_cfg c = burst_cfg(window);
+
+	mem_init(m, src, BURST_SRC);
+	xfer_init(x, &c, &m->io);
+	xfer_start(x, 0);
+}
 #define OACK_W8		LIT("\0\6blksize\0" "512\0windowsize\0" "8\0")
 #define OACK_W1		LIT("\0\6blksize\0" "512\0windowsize\0" "1\0")
 
@@ -573,15 +585,13 @@ static void
 test_oack_burst_narrows(void)
 {
 	uint8_t *src = random_bytes(BURST_SRC, 41);
-	struct xfer_cfg c = burst_cfg(8);
 	struct xfer x;
 	struct mem m;
 	uint64_t now;
 	uint16_t b;
 
-	mem_init(&m, src, BURST_SRC);
-	xfer_init(&x, &c, &m.io);
-	CHECK_EQ(xfer_start(&x, 0), XFER_RUNNING);
+	burst_start(&x, &m, src, 8);
+	CHECK_EQ(x.status, XFER_RUNNING);
 	CHECK_EQ(m.nsent, 3);
 	CHECK(is_bytes(&m, 0, OACK_W8));
 	CHECK(is_bytes(&m, 1, OACK_W8));
@@ -629,14 +639,11 @@ static void
 test_oack_burst_all_answered(void)
 {
 	uint8_t *src = random_bytes(BURST_SRC, 42);
-	struct xfer_cfg c = burst_cfg(8);
 	struct xfer x;
 	struct mem m;
 	int i;
 
-	mem_init(&m, src, BURST_SRC);
-	xfer_init(&x, &c, &m.io);
-	xfer_start(&x, 0);
+	burst_start(&x, &m, src, 8);
 	in_ack(&x, 0, 300);
 	in_ack(&x, 0, 310);
 	CHECK_EQ(m.nsent, 3);
@@ -660,13 +667,10 @@ static void
 test_oack_burst_one_or_none(void)
 {
 	uint8_t *src = random_bytes(BURST_SRC, 43);
-	struct xfer_cfg c = burst_cfg(8);
 	struct xfer x;
 	struct mem m;
 
-	mem_init(&m, src, BURST_SRC);
-	xfer_init(&x, &c, &m.io);
-	xfer_start(&x, 0);
+	burst_start(&x, &m, src, 8);
 	in_ack(&x, 0, 1500);
 	CHECK(x.deadline == 4500);
 	xfer_tick(&x, 4500);
@@ -676,9 +680,7 @@ test_oack_burst_one_or_none(void)
 	CHECK_EQ(x.st.burst_narrowed, 0);
 	mem_free(&m);
 
-	mem_init(&m, src, BURST_SRC);
-	xfer_init(&x, &c, &m.io);
-	xfer_start(&x, 0);
+	burst_start(&x, &m, src, 8);
 	xfer_tick(&x, T_US);
 	CHECK_EQ(m.nsent, 4);
 	CHECK(is_bytes(&m, 3, OACK_W8));
