@@ -84,7 +84,7 @@ struct transfer {
 	int			 committed;	/* upload made visible */
 	int			 logged;	/* outcome line written */
 	int			 dead;		/* ended; freed by its timer */
-	int			 narrowed;	/* window cut to 1: see narrow */
+	const char		*narrowed;	/* why the window was cut to 1 */
 	int			 burst_logged;	/* the OACK burst's verdict */
 	int			 superseded;	/* ended by a new request */
 	uint64_t		 start;
@@ -317,14 +317,17 @@ narrow_note(struct server *s, const struct transfer *t)
 	uint64_t windows;
 	struct narrow *n;
 
-	if (t->op != TFTP_RRQ || (x->opts.windowsize < 2 &&
-	    !x->st.burst_narrowed))
+	if (t->op != TFTP_RRQ)
 		return;
-	windows = x->st.data_sent / x->opts.windowsize + 1;
-	if (!x->st.burst_narrowed && (x->st.tails < NARROW_TAILS ||
-	    x->st.tails <= x->st.gaps ||
-	    x->st.tails * 100 < windows * NARROW_PCT))
-		return;
+	/* the OACK burst found it; else the windows' tails must show it */
+	if (!x->st.burst_narrowed) {
+		if (x->opts.windowsize < 2)
+			return;
+		windows = x->st.data_sent / x->opts.windowsize + 1;
+		if (x->st.tails < NARROW_TAILS || x->st.tails <= x->st.gaps ||
+		    x->st.tails * 100 < windows * NARROW_PCT)
+			return;
+	}
 	if ((n = narrow_find(s, &t->key)) == NULL) {
 		n = &s->narrow[s->narrow_next++ % NARROW_MAX];
 		n->host = t->key;
@@ -1056,11 +1059,8 @@ log_start(struct transfer *t, const struct packet *p,
 		if ((bit == OPT_BLKSIZE || bit == OPT_WINDOWSIZE) &&
 		    options_get(got, bit) < options_get(req, bit))
 			append(neg, sizeof(neg), " (%s)",
-			    bit == OPT_WINDOWSIZE && t->narrowed == 2 ?
-			    "this host's NIC dropped back-to-back packets "
-			    "lately" :
 			    bit == OPT_WINDOWSIZE && t->narrowed ?
-			    "this host's windows lost their tails lately" :
+			    t->narrowed :
 			    clamp_reason(s, bit, options_get(req, bit)));
 	}
 	if (log_format() == LOG_FMT_JSON) {
@@ -1178,7 +1178,10 @@ start_transfer(struct server *s, const struct packet *p,
 		    xc.opts.windowsize > 1 &&
 		    (nw = narrow_find(s, key)) != NULL) {
 			xc.opts.windowsize = 1;
-			t->narrowed = nw->burst ? 2 : 1;
+			t->narrowed = nw->burst ?
+			    "this host's NIC dropped back-to-back packets "
+			    "lately" :
+			    "this host's windows lost their tails lately";
 		}
 		if (uboot_like(p))
 			xc.oack_burst = OACK_BURST;
