@@ -43,7 +43,7 @@ IO	+= src/service.c
 
 UNIT	= tests/unit/test_packet tests/unit/test_options \
 	  tests/unit/test_netascii tests/unit/test_xfer tests/unit/test_files \
-	  tests/unit/test_dedup
+	  tests/unit/test_dedup tests/unit/test_loop
 
 all: tftpx
 
@@ -61,8 +61,8 @@ src/%.o: src/%.c $(HDRS) | $(KINC)
 	ln -sfn /usr/include/$$ma/asm $@.tmp/asm
 	mv $@.tmp $@
 
-tests/unit/test_%: tests/unit/test_%.c tests/check.h $(PURE:.c=.o) src/files.o $(HDRS)
-	$(CC) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(PURE:.c=.o) src/files.o $(LDFLAGS)
+tests/unit/test_%: tests/unit/test_%.c tests/check.h $(PURE:.c=.o) src/files.o src/loop.o $(HDRS)
+	$(CC) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(PURE:.c=.o) src/files.o src/loop.o $(LDFLAGS)
 
 # as root, tftpx refuses to run as root unless told; a checkout is
 # served as whoever runs it

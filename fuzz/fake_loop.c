@@ -164,6 +164,28 @@ loop_stop(struct loop *l)
 	l->stop = 1;
 }
 
+/* the fake never sleeps, so it never polls either */
+void
+loop_spin(struct loop *l, unsigned max_us)
+{
+	(void)l;
+	(void)max_us;
+}
+
+unsigned
+loop_spin_budget(const struct loop *l)
+{
+	(void)l;
+	return 0;
+}
+
+void
+loop_spin_counts(const struct loop *l, uint64_t *caught, uint64_t *slept)
+{
+	(void)l;
+	*caught = *slept = 0;
+}
+
 void
 loop_run_due(struct loop *l)
 {

@@ -46,6 +46,20 @@ void	loop_timer_init(struct loop_timer *t,
 int	loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t when);
 void	loop_timer_stop(struct loop *l, struct loop_timer *t);
 
+/*
+ * Before sleeping, poll for input for up to an adaptive budget of at most
+ * max_us (0: always sleep at once; the default).  See loop.c.
+ */
+#define LOOP_SPIN_START	25		/* us, the first budget */
+void	loop_spin(struct loop *l, unsigned max_us);
+/* The budget the next wait polls for, in us. */
+unsigned loop_spin_budget(const struct loop *l);
+/* Waits that polling ended, and waits that slept. */
+void	loop_spin_counts(const struct loop *l, uint64_t *caught,
+	    uint64_t *slept);
+/* The next budget after a wait of waited us (the rule, for tests). */
+unsigned loop_spin_adapt(unsigned spin, unsigned max, uint64_t waited);
+
 /* Run until loop_stop().  Returns 0, or -1 if epoll_wait fails. */
 int	loop_run(struct loop *l);
 void	loop_stop(struct loop *l);

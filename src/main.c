@@ -69,6 +69,9 @@ static const char usage_serve[] =
 "      --rto-min MS          floor of the RTT-based retransmission and tail\n"
 "                            probe timers (default 10)\n"
 "      --classic-timers      fixed --timeout timers, no RTT (= --rto-min 0)\n"
+"      --spin USEC           before sleeping, poll for a client's answer\n"
+"                            for up to USEC, as long as answers come that\n"
+"                            fast (default 200; 0: always sleep at once)\n"
 "      --log-format FMT      events as text lines (default) or json, one\n"
 "                            object per line\n"
 "      --log-file PATH       append events to PATH, not stderr (reopened\n"
@@ -208,6 +211,7 @@ enum {
 	OPT_MAXUPLOAD,
 	OPT_RTOMIN,
 	OPT_CLASSIC,
+	OPT_SPIN,
 	OPT_PUT,
 	OPT_VERIFY,
 	OPT_LOCAL,
@@ -318,6 +322,7 @@ cmd_serve(int argc, char **argv)
 		{ "max-upload", required_argument, NULL, OPT_MAXUPLOAD },
 		{ "rto-min", required_argument, NULL, OPT_RTOMIN },
 		{ "classic-timers", no_argument, NULL, OPT_CLASSIC },
+		{ "spin", required_argument, NULL, OPT_SPIN },
 		/* logging and scripted use */
 		{ "log-format", required_argument, NULL, OPT_LOGFORMAT },
 		{ "log-file", required_argument, NULL, OPT_LOGFILE },
@@ -390,6 +395,10 @@ cmd_serve(int argc, char **argv)
 			break;
 		case OPT_CLASSIC:
 			cfg.rto_min = 0;
+			break;
+		case OPT_SPIN:
+			cfg.spin = (unsigned)num_arg("serve", "--spin", optarg,
+			    0, SERVER_SPIN_MAX);
 			break;
 		case OPT_MAXUPLOAD:
 			cfg.max_upload = size_arg("serve", "--max-upload",

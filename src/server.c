@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -183,6 +184,7 @@ server_cfg_init(struct server_cfg *cfg)
 	cfg->max_transfers = 1000;
 	cfg->max_per_client = 64;
 	cfg->rto_min = 10;
+	cfg->spin = SERVER_SPIN;
 	cfg->svc.idle_timeout = -1;
 }
 
@@ -1888,6 +1890,20 @@ raise_fd_limit(const struct server_cfg *cfg)
 }
 
 /*
+ * CPUs this process may run on.  Polling before sleeping needs two: on
+ * one, the loop would poll while the client it waits for cannot run.
+ */
+static int
+usable_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	return CPU_COUNT(&set);
+}
+
+/*
  * Everything a server needs but its listening sockets and signals: the
  * root, the memory of finished requests, the loop.  NULL (logged) when
  * one of them cannot be had.
@@ -1930,10 +1946,29 @@ server_new(const struct server_cfg *cfg)
 		log_error("cannot create the event loop: %s", strerror(errno));
 		goto fail;
 	}
+	if (cfg->spin && usable_cpus() > 1)
+		loop_spin(s->loop, cfg->spin);
 	return s;
 fail:
 	server_free(s);
 	return NULL;
+}
+
+/* -v: what polling before sleeping did (see loop_spin) */
+static void
+log_spin(const struct server *s)
+{
+	uint64_t caught, slept;
+
+	if (s->cfg->spin == 0 || log_level() < LOG_VERBOSE)
+		return;
+	if (usable_cpus() < 2) {
+		log_notice("no polling before sleeping: one CPU");
+		return;
+	}
+	loop_spin_counts(s->loop, &caught, &slept);
+	log_notice("polled %llu waits to their end, slept in %llu",
+	    (unsigned long long)caught, (unsigned long long)slept);
 }
 
 struct loop *
@@ -1965,6 +2000,7 @@ server_free(struct server *s)
 		    "busy", (unsigned long long)s->dups, s->dups == 1 ? "" :
 		    "s", (unsigned long long)s->busy);
 	if (s->loop) {
+		log_spin(s);
 		/* run the deferred frees of ended transfers */
 		loop_stop(s->loop);
 		loop_run_due(s->loop);

@@ -10,6 +10,8 @@
 #include "service.h"
 
 #define SERVER_LISTEN_MAX	16
+#define SERVER_SPIN		200	/* us, --spin default */
+#define SERVER_SPIN_MAX		10000
 
 struct server_cfg {
 	const char	*dir;
@@ -31,6 +33,8 @@ struct server_cfg {
 	unsigned	 max_per_client;	/* live transfers per host */
 	uint64_t	 max_upload;		/* bytes, 0 = no limit */
 	unsigned	 rto_min;		/* ms, tail-probe floor; 0 = off */
+	unsigned	 spin;			/* us polled before sleeping, at
+						   most (loop_spin); 0 = off */
 
 	/* operator: where events go, scripted use */
 	const char	*log_file;		/* events appended here, or NULL */

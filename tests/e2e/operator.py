@@ -23,6 +23,8 @@ What is covered (each case fails when the behaviour it names is removed):
   fail_*      start-up failures: port in use (naming the holder),
               privileged port as nobody, DIR missing / not a directory /
               unreadable
+  spin_*      --spin: with -v, how many waits polling ended; none with
+              --spin 0; none on one CPU (taskset); a bad value refused
 
 Traffic goes only to 127.0.0.1 / ::1, or into network namespaces made
 here with `unshare -n` (gone with their last process).
@@ -712,6 +714,70 @@ def _(ctx, kind):
     l = one_line(err)
     check(l.startswith("tftpx: cannot serve '%s': %s" % (d, want)),
           "%r does not say %r" % (l, want))
+
+
+# ---------------------------------------------------------------- --spin
+
+SPIN_RE = re.compile(r"^tftpx: polled (\d+) waits to their end, slept in "
+                     r"(\d+)$")
+
+
+def spin_run(ctx, argv_head, *args):
+    """A -v --once server (argv_head before tftpx) through one 1 MiB
+    lock-step get; its stderr lines after it exited."""
+    root = root_with(ctx, {"a.bin": 1 << 20})
+    argv = argv_head + [lib.TFTPX, "serve", "--allow-root", "-l",
+                        ctx.listen_spec(), "-v", "--once"] + list(args)
+    srv = OServer(ctx, root, argv=argv + [root])
+    get_ok(ctx, srv, "a.bin")
+    rc = srv.exit_code(10)
+    check(rc == 0, "--once server after a good get: exit %r" % rc)
+    srv.wait_for(lambda l: False, 0.5)      # the last lines drained
+    return srv.lines
+
+
+@case("spin_polls_a_fast_client")
+def _(ctx):
+    if len(os.sched_getaffinity(0)) < 2:
+        raise Skip("one CPU here: the server does not poll")
+    # a cap of 10 ms: every wait for a client on this host is shorter,
+    # so the budget grows until polling ends the waits
+    lines = spin_run(ctx, [], "--spin", "10000")
+    m = [SPIN_RE.match(l) for l in lines]
+    m = [x for x in m if x]
+    check(len(m) == 1, "no polling line in %r" % lines[-4:])
+    caught, slept = int(m[0].group(1)), int(m[0].group(2))
+    # 2048 DATA blocks, each answered by an ACK
+    check(caught > 0 and caught + slept >= 1024,
+          "polled %d, slept %d for a 2048-block get" % (caught, slept))
+
+
+@case("spin_off_sleeps")
+def _(ctx):
+    lines = spin_run(ctx, [], "--spin", "0")
+    check(not any("polled" in l or "polling" in l for l in lines),
+          "--spin 0 still polls: %r" % lines[-4:])
+
+
+@case("spin_one_cpu_sleeps")
+def _(ctx):
+    if shutil.which("taskset") is None:
+        raise Skip("taskset not installed")
+    cpu = min(os.sched_getaffinity(0))
+    lines = spin_run(ctx, ["taskset", "-c", str(cpu)])
+    check("tftpx: no polling before sleeping: one CPU" in lines,
+          "on one CPU: %r" % lines[-4:])
+
+
+@case("spin_bad_value")
+def _(ctx):
+    root = ctx.tmpdir("root")
+    rc, _, err, _ = ctx.tftpx("serve", "--allow-root", "-l", "127.0.0.1:0",
+                              "--spin", "20000", root, timeout=10)
+    check(rc == 2, "exit %d, expected 2; stderr %r" % (rc, err))
+    l = one_line(err)
+    check("--spin needs a number from 0 to 10000, not '20000'" in l,
+          "%r does not name the problem" % l)
 
 
 if __name__ == "__main__":
