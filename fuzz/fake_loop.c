@@ -180,10 +180,11 @@ loop_spin_budget(const struct loop *l)
 }
 
 void
-loop_spin_counts(const struct loop *l, uint64_t *caught, uint64_t *slept)
+loop_spin_counts(const struct loop *l, uint64_t *caught, uint64_t *slept,
+    uint64_t *crowded, uint64_t *busy)
 {
 	(void)l;
-	*caught = *slept = 0;
+	*caught = *slept = *crowded = *busy = 0;
 }
 
 void

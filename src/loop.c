@@ -17,10 +17,16 @@
  * that ended within the cap means polling would have caught it, so the
  * budget doubles; a sleep longer than the cap halves it, down to 0.  A
  * client that answers within the cap gets its answer seen at once; a slow
- * or idle one costs nothing after a few waits.
+ * or idle one costs nothing after a few waits.  Each poll also yields
+ * the CPU: a client on this CPU runs at once (a 5.5 us round trip, when
+ * sleeping would cost one of its wakeups), and a poll that comes back
+ * late means another process wanted the CPU, so polling stops there.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -46,6 +52,12 @@ struct loop {
 	unsigned		 spin;		/* us, this wait's budget */
 	uint64_t		 spin_caught;	/* waits ended by polling */
 	uint64_t		 spin_slept;	/* waits that slept anyway */
+	uint64_t		 spin_crowded;	/* polls cut short by others */
+	uint64_t		 spin_busy;	/* waits not polled: busy machine */
+	int			 spin_cpus;	/* CPUs this process may use */
+	int			 loadfd;	/* /proc/loadavg, or -1 */
+	int			 busy;		/* more runnable than CPUs */
+	uint64_t		 busy_at;	/* when busy was last read */
 	struct loop_timer	**heap;
 	size_t			 n, cap;
 };
@@ -71,6 +83,7 @@ loop_new(void)
 		return NULL;
 	}
 	l->now = loop_clock_us();
+	l->loadfd = -1;
 	return l;
 }
 
@@ -80,6 +93,8 @@ loop_free(struct loop *l)
 	if (l == NULL)
 		return;
 	close(l->epfd);
+	if (l->loadfd >= 0)
+		close(l->loadfd);
 	free(l->heap);
 	free(l);
 }
@@ -212,8 +227,49 @@ loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t when)
 void
 loop_spin(struct loop *l, unsigned max_us)
 {
+	cpu_set_t set;
+
 	l->spin_max = max_us;
 	l->spin = 0;
+	l->spin_cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ?
+	    CPU_COUNT(&set) : 1;
+	/* opened now: the server may drop privileges and filter calls */
+	if (max_us && l->loadfd < 0)
+		l->loadfd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+}
+
+int
+loop_spin_crowded(const char *loadavg, int cpus)
+{
+	const char *p = loadavg;
+	long running;
+	int i;
+
+	/* "0.39 0.88 1.04 2/79 12213": the fourth field, before '/' */
+	for (i = 0; i < 3 && p; i++)
+		if ((p = strchr(p, ' ')) != NULL)
+			p++;
+	if (p == NULL || *p < '0' || *p > '9')
+		return 0;
+	running = strtol(p, NULL, 10);
+	return running > cpus;
+}
+
+/* Are more tasks runnable than this process has CPUs?  Read at most
+ * every LOOP_SPIN_LOAD_US. */
+static int
+spin_busy(struct loop *l, uint64_t now)
+{
+	char buf[128];
+	ssize_t n;
+
+	if (l->loadfd < 0 || now - l->busy_at < LOOP_SPIN_LOAD_US)
+		return l->busy;
+	l->busy_at = now;
+	if ((n = pread(l->loadfd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return l->busy = 0;
+	buf[n] = '\0';
+	return l->busy = loop_spin_crowded(buf, l->spin_cpus);
 }
 
 unsigned
@@ -223,10 +279,13 @@ loop_spin_budget(const struct loop *l)
 }
 
 void
-loop_spin_counts(const struct loop *l, uint64_t *caught, uint64_t *slept)
+loop_spin_counts(const struct loop *l, uint64_t *caught, uint64_t *slept,
+    uint64_t *crowded, uint64_t *busy)
 {
 	*caught = l->spin_caught;
 	*slept = l->spin_slept;
+	*crowded = l->spin_crowded;
+	*busy = l->spin_busy;
 }
 
 unsigned
@@ -275,28 +334,44 @@ wait_until(struct loop *l, struct epoll_event *ev, int max, int zero)
 /*
  * Poll for up to the budget (or to the nearest deadline, if sooner: a
  * pacing gap is then kept to the microsecond), then sleep; adapt the
- * budget to how long the whole wait took.
+ * budget to how long the whole wait took.  Each poll yields the CPU to
+ * whatever else wants it, the client this loop waits for perhaps; a
+ * poll that came back LOOP_SPIN_CROWDED us after the one before means
+ * others were running here, and polling would take their CPU, so the
+ * loop stops polling and sleeps.
  */
 static int
 wait_events(struct loop *l, struct epoll_event *ev, int max)
 {
-	uint64_t t0, t, until;
+	uint64_t t0, t, prev, until;
 	int n;
 
 	if (l->spin_max == 0)
 		return wait_until(l, ev, max, 0);
 	t0 = loop_clock_us();
-	if (l->spin) {
+	if (l->spin && spin_busy(l, t0))
+		l->spin_busy++;
+	else if (l->spin) {
 		until = t0 + l->spin;
 		if (l->n && l->heap[0]->when < until)
 			until = l->heap[0]->when;
-		do {
+		prev = t0;
+		for (;;) {
 			if ((n = wait_until(l, ev, max, 1)) != 0) {
 				l->spin_caught += n > 0;
 				return n;
 			}
 			t = loop_clock_us();
-		} while (t < until);
+			if (t - prev > LOOP_SPIN_CROWDED) {
+				l->spin = 0;
+				l->spin_crowded++;
+				break;
+			}
+			if (t >= until)
+				break;
+			prev = t;
+			(void)sched_yield();
+		}
 		if (l->n && l->heap[0]->when <= t) {
 			l->spin_caught++;
 			return 0;	/* a deadline came first */

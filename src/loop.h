@@ -51,12 +51,22 @@ void	loop_timer_stop(struct loop *l, struct loop_timer *t);
  * max_us (0: always sleep at once; the default).  See loop.c.
  */
 #define LOOP_SPIN_START	25		/* us, the first budget */
+#define LOOP_SPIN_CROWDED 50		/* us between two polls: others ran */
+#define LOOP_SPIN_LOAD_US 20000		/* how often the run queue is read */
 void	loop_spin(struct loop *l, unsigned max_us);
 /* The budget the next wait polls for, in us. */
 unsigned loop_spin_budget(const struct loop *l);
-/* Waits that polling ended, and waits that slept. */
+/*
+ * Waits that polling ended, waits that slept, polls cut short by another
+ * process, and waits not polled because the machine was busy.
+ */
 void	loop_spin_counts(const struct loop *l, uint64_t *caught,
-	    uint64_t *slept);
+	    uint64_t *slept, uint64_t *crowded, uint64_t *busy);
+/*
+ * Does a /proc/loadavg text say more tasks are runnable than cpus?  Then
+ * the loop does not poll (a busy machine: its CPU is someone's work).
+ */
+int	loop_spin_crowded(const char *loadavg, int cpus);
 /* The next budget after a wait of waited us (the rule, for tests). */
 unsigned loop_spin_adapt(unsigned spin, unsigned max, uint64_t waited);
 

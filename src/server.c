@@ -1958,7 +1958,7 @@ fail:
 static void
 log_spin(const struct server *s)
 {
-	uint64_t caught, slept;
+	uint64_t caught, slept, crowded, busy;
 
 	if (s->cfg->spin == 0 || log_level() < LOG_VERBOSE)
 		return;
@@ -1966,9 +1966,12 @@ log_spin(const struct server *s)
 		log_notice("no polling before sleeping: one CPU");
 		return;
 	}
-	loop_spin_counts(s->loop, &caught, &slept);
-	log_notice("polled %llu waits to their end, slept in %llu",
-	    (unsigned long long)caught, (unsigned long long)slept);
+	loop_spin_counts(s->loop, &caught, &slept, &crowded, &busy);
+	log_notice("polling ended %llu waits, %llu slept (%llu of them "
+	    "because another process wanted this CPU, %llu because the "
+	    "machine was busy)", (unsigned long long)caught,
+	    (unsigned long long)slept, (unsigned long long)crowded,
+	    (unsigned long long)busy);
 }
 
 struct loop *

@@ -648,7 +648,7 @@ static const struct sock_filter seccomp_prog[] = {
 	ALLOW(__NR_rt_sigreturn), ALLOW(__NR_rt_sigaction),
 	ALLOW(__NR_restart_syscall), ALLOW(__NR_clock_gettime),
 	ALLOW(__NR_clock_nanosleep), ALLOW(__NR_nanosleep),
-	ALLOW(__NR_gettimeofday),
+	ALLOW(__NR_gettimeofday), ALLOW(__NR_sched_yield),
 #ifdef __NR_time
 	ALLOW(__NR_time),
 #endif
