@@ -235,7 +235,18 @@ loop_spin(struct loop *l, unsigned max_us)
 	    CPU_COUNT(&set) : 1;
 	/* opened now: the server may drop privileges and filter calls */
 	if (max_us && l->loadfd < 0)
-		l->loadfd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+		loop_spin_loadavg(l, "/proc/loadavg");
+}
+
+int
+loop_spin_loadavg(struct loop *l, const char *path)
+{
+	if (l->loadfd >= 0)
+		close(l->loadfd);
+	l->busy = 0;
+	l->busy_at = 0;
+	l->loadfd = open(path, O_RDONLY | O_CLOEXEC);
+	return l->loadfd < 0 ? -1 : 0;
 }
 
 int
