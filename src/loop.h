@@ -66,7 +66,7 @@ void	loop_spin_counts(const struct loop *l, uint64_t *caught,
  * Does a /proc/loadavg text say more tasks are runnable than cpus?  Then
  * the loop does not poll (a busy machine: its CPU is someone's work).
  */
-int	loop_spin_crowded(const char *loadavg, int cpus);
+int	loop_loadavg_busy(const char *loadavg, int cpus);
 /* Read that text from path instead of /proc/loadavg (tests).  0 or -1. */
 int	loop_spin_loadavg(struct loop *l, const char *path);
 /* The next budget after a wait of waited us (the rule, for tests). */

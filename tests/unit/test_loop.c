@@ -15,14 +15,14 @@
 static void
 test_spin_busy_machine_read_from_loadavg(void)
 {
-	CHECK_EQ(loop_spin_crowded("0.39 0.88 1.04 2/79 12213\n", 2), 0);
-	CHECK_EQ(loop_spin_crowded("0.39 0.88 1.04 3/79 12213\n", 2), 1);
-	CHECK_EQ(loop_spin_crowded("9.00 9.00 9.00 17/300 1\n", 16), 1);
-	CHECK_EQ(loop_spin_crowded("9.00 9.00 9.00 16/300 1\n", 16), 0);
+	CHECK_EQ(loop_loadavg_busy("0.39 0.88 1.04 2/79 12213\n", 2), 0);
+	CHECK_EQ(loop_loadavg_busy("0.39 0.88 1.04 3/79 12213\n", 2), 1);
+	CHECK_EQ(loop_loadavg_busy("9.00 9.00 9.00 17/300 1\n", 16), 1);
+	CHECK_EQ(loop_loadavg_busy("9.00 9.00 9.00 16/300 1\n", 16), 0);
 	/* anything else: not known to be busy */
-	CHECK_EQ(loop_spin_crowded("", 1), 0);
-	CHECK_EQ(loop_spin_crowded("0.1 0.2", 1), 0);
-	CHECK_EQ(loop_spin_crowded("0.1 0.2 0.3 x/9 1", 1), 0);
+	CHECK_EQ(loop_loadavg_busy("", 1), 0);
+	CHECK_EQ(loop_loadavg_busy("0.1 0.2", 1), 0);
+	CHECK_EQ(loop_loadavg_busy("0.1 0.2 0.3 x/9 1", 1), 0);
 }
 
 static void
