@@ -166,10 +166,11 @@ loop_stop(struct loop *l)
 
 /* the fake never sleeps, so it never polls either */
 void
-loop_spin(struct loop *l, unsigned max_us)
+loop_spin(struct loop *l, unsigned max_us, int cpus)
 {
 	(void)l;
 	(void)max_us;
+	(void)cpus;
 }
 
 unsigned

@@ -58,7 +58,7 @@ struct loop {
 	uint64_t		 spin_slept;	/* waits that slept anyway */
 	uint64_t		 spin_crowded;	/* polls cut short by others */
 	uint64_t		 spin_busy;	/* waits not polled: busy machine */
-	int			 spin_cpus;	/* CPUs this process may use */
+	int			 spin_cpus;	/* CPUs the caller may use */
 	int			 loadfd;	/* /proc/loadavg, or -1 */
 	int			 busy;		/* more runnable than CPUs */
 	uint64_t		 busy_at;	/* when busy was last read */
@@ -229,14 +229,11 @@ loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t when)
 }
 
 void
-loop_spin(struct loop *l, unsigned max_us)
+loop_spin(struct loop *l, unsigned max_us, int cpus)
 {
-	cpu_set_t set;
-
 	l->spin_max = max_us;
 	l->spin = 0;
-	l->spin_cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ?
-	    CPU_COUNT(&set) : 1;
+	l->spin_cpus = cpus;
 	/* opened now: the server may drop privileges and filter calls */
 	if (max_us && l->loadfd < 0)
 		loop_spin_loadavg(l, "/proc/loadavg");
@@ -275,7 +272,7 @@ loop_loadavg_busy(const char *loadavg, int cpus)
  * read at most every LOOP_SPIN_LOAD_US.
  */
 static int
-spin_busy(struct loop *l, uint64_t now)
+run_queue_full(struct loop *l, uint64_t now)
 {
 	char buf[128];
 	ssize_t n;
@@ -366,7 +363,7 @@ wait_events(struct loop *l, struct epoll_event *ev, int max)
 	if (l->spin_max == 0)
 		return wait_until(l, ev, max, 0);
 	t0 = loop_clock_us();
-	if (l->spin && spin_busy(l, t0))
+	if (l->spin && run_queue_full(l, t0))
 		l->spin_busy++;
 	else if (l->spin) {
 		until = t0 + l->spin;

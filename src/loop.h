@@ -48,12 +48,13 @@ void	loop_timer_stop(struct loop *l, struct loop_timer *t);
 
 /*
  * Before sleeping, poll for input for up to an adaptive budget of at most
- * max_us (0: always sleep at once; the default).  See loop.c.
+ * max_us (0: always sleep at once; the default), except while more tasks
+ * are runnable than cpus, the CPUs the caller may run on.  See loop.c.
  */
 #define LOOP_SPIN_START	25		/* us, the first budget */
 #define LOOP_SPIN_CROWDED 50		/* us between two polls: others ran */
 #define LOOP_SPIN_LOAD_US 20000		/* how often the run queue is read */
-void	loop_spin(struct loop *l, unsigned max_us);
+void	loop_spin(struct loop *l, unsigned max_us, int cpus);
 /* The budget the next wait polls for, in us. */
 unsigned loop_spin_budget(const struct loop *l);
 /*

@@ -134,6 +134,7 @@ struct narrow {
 struct server {
 	const struct server_cfg	*cfg;
 	struct loop		*loop;
+	int			 cpus;		/* usable_cpus() at start */
 	int			 rootfd;
 	struct listener		 ls[SERVER_LISTEN_MAX * 2];
 	int			 nls;
@@ -1946,8 +1947,9 @@ server_new(const struct server_cfg *cfg)
 		log_error("cannot create the event loop: %s", strerror(errno));
 		goto fail;
 	}
-	if (cfg->spin && usable_cpus() > 1)
-		loop_spin(s->loop, cfg->spin);
+	s->cpus = usable_cpus();
+	if (cfg->spin && s->cpus > 1)
+		loop_spin(s->loop, cfg->spin, s->cpus);
 	return s;
 fail:
 	server_free(s);
@@ -1962,7 +1964,7 @@ log_spin(const struct server *s)
 
 	if (s->cfg->spin == 0 || log_level() < LOG_VERBOSE)
 		return;
-	if (usable_cpus() < 2) {
+	if (s->cpus < 2) {
 		log_notice("no polling before sleeping: one CPU");
 		return;
 	}

@@ -52,7 +52,7 @@ static char quiet[] = "/tmp/tftpx-loadavg-XXXXXX";
 static void
 spin_quiet(struct loop *l, unsigned max_us)
 {
-	loop_spin(l, max_us);
+	loop_spin(l, max_us, 2);
 	CHECK_EQ(loop_spin_loadavg(l, quiet), 0);
 }
 
@@ -225,7 +225,7 @@ test_spin_busy_machine_sleeps_at_once(void)
 	fd = mkstemp(busyf);
 	CHECK(fd >= 0 && write(fd, "9.00 9.00 9.00 4097/5000 1\n", 27) == 27);
 	close(fd);
-	loop_spin(l, 100000);
+	loop_spin(l, 100000, 2);
 	CHECK_EQ(loop_spin_loadavg(l, busyf), 0);
 	wait_timer(l, 400);			/* 0 -> 25 */
 	wait_timer(l, 400);
