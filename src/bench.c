@@ -38,12 +38,13 @@
 #define RECV_CALLS	4		/* calls per wakeup and slot */
 #define NAME_MAX_B	512		/* a put's remote name with ".K" */
 /*
- * A server that remembers finished requests (tftpx serve, --grace 15 s)
- * drops an identical request from the same address and port as a late
- * duplicate.  Every transfer of a bench sends the same request, so a
- * new socket must not reuse a port that finished a transfer this
- * recently; a port the kernel hands out again sooner is refused and
- * another one taken (a few tries, then taken anyway).
+ * A server that remembers finished uploads (tftpx serve: --grace, 2 s
+ * after the first DATA by default; older servers: 15 s after the end,
+ * and for downloads too) drops an identical request from the same
+ * address and port as a late duplicate.  Every transfer of a lane sends
+ * the same request, so a new socket must not reuse a port that finished
+ * a transfer this recently; a port the kernel hands out again sooner is
+ * refused and another one taken (a few tries, then taken anyway).
  */
 #define PORT_REST_US	(20 * 1000000ull)
 #define BIND_TRIES	16

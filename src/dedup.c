@@ -1,8 +1,9 @@
 /*
  * dedup.c - a fixed ring of recent (key, request hash, time) entries with
- * a chained hash index over it.  Entries are added in time order, so the
- * ring's oldest slot is also the first to expire: reusing it is both the
- * eviction and the expiry.
+ * a chained hash index over it.  Entries are added in about time order
+ * (the server adds a request when its transfer ends, with the time its
+ * client first answered), so the ring's oldest slot is about the first
+ * to expire: reusing it is both the eviction and the expiry.
  */
 #include <stdlib.h>
 #include <string.h>

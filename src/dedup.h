@@ -3,10 +3,11 @@
  *
  * busybox re-sends its request after 100, 250, 475 and 813 ms; a copy can
  * arrive after the transfer it belongs to has already finished.  Serving
- * that late copy would start a second transfer (for a WRQ: a second
- * upload over the file just written).  The server remembers, for a grace
- * period, the key (client addr:port) and a hash of the request of every
- * transfer that finished, and drops an identical request from that key.
+ * that late copy of a WRQ would start a second upload of the name just
+ * written.  The server remembers the key (client addr:port) and a hash
+ * of the request of every upload that finished, from the time its
+ * client first answered (it re-sent nothing after that) for a grace
+ * period, and drops an identical request from that key meanwhile.
  *
  * Pure: time is an argument.  Bounded: a ring of cap entries; when a
  * flood of distinct keys fills it, the oldest entries are forgotten early.

@@ -90,6 +90,7 @@ struct transfer {
 	int			 superseded;	/* ended by a new request */
 	uint64_t		 start;
 	uint64_t		 dups;		/* duplicate requests dropped */
+	uint64_t		 heard;		/* the client's first datagram here */
 	struct dedup_key	 key;		/* peer addr:port */
 	struct client_count	*cc;		/* live transfers of this host */
 	dev_t			 up_dev;	/* WRQ: directory and name */
@@ -156,7 +157,9 @@ struct server {
 	uint64_t		 busy;		/* requests refused as busy */
 	int			 once_done;	/* --once: first transfer ended */
 	int			 once_rc;	/*  and its exit status */
-	uint8_t			 rx[PKT_MAX + 1];
+	uint8_t			 rx[PKT_MAX + 1];	/* transfers' datagrams */
+	uint8_t			 req_rx[PKT_MAX + 1];	/* requests: kept while
+							   a transfer reads */
 	uint8_t			 scratch[XFER_SCRATCH];
 	/*
 	 * The train: datagrams one xfer call emits (a window) are
@@ -181,7 +184,7 @@ server_cfg_init(struct server_cfg *cfg)
 	cfg->window_bytes_max = 1 << 20;
 	cfg->timeout = 1;
 	cfg->retries = 5;
-	cfg->grace = 15;
+	cfg->grace = 2;
 	cfg->max_transfers = 1000;
 	cfg->max_per_client = 64;
 	cfg->rto_min = 10;
@@ -530,6 +533,7 @@ log_outcome(struct transfer *t)
 		log_rec_u64(r, "retransmits", x->st.retransmits);
 		log_rec_u64(r, "probes", x->st.probes);
 		log_rec_u64(r, "answered", x->st.probes_answered);
+		log_rec_u64(r, "spurious", x->st.spurious);
 		log_rec_u64(r, "dupacks", x->st.dup_acks);
 		log_rec_u64(r, "dupreqs", t->dups);
 		log_rec_num(r, "srtt_ms", (double)x->srtt / 1000.0, 2);
@@ -551,14 +555,15 @@ log_outcome(struct transfer *t)
 	options_format(&x->opts, opts, sizeof(opts));
 	log_emit(level, r,
 	    "%s %s \"%s\" %s%s%s %llu bytes %.3f s %.1f MB/s "
-	    "retransmits=%llu probes=%llu answered=%llu dupacks=%llu "
-	    "dupreqs=%llu srtt=%.2fms pace=%lluus %s",
+	    "retransmits=%llu probes=%llu answered=%llu spurious=%llu "
+	    "dupacks=%llu dupreqs=%llu srtt=%.2fms pace=%lluus %s",
 	    udp_format(&t->peer, peer), packet_op_name(t->op),
 	    log_safe(t->name, name, sizeof(name)), t->mode,
 	    opts[0] ? " " : "", opts, (unsigned long long)x->st.bytes, secs,
 	    rate, (unsigned long long)x->st.retransmits,
 	    (unsigned long long)x->st.probes,
 	    (unsigned long long)x->st.probes_answered,
+	    (unsigned long long)x->st.spurious,
 	    (unsigned long long)x->st.dup_acks, (unsigned long long)t->dups,
 	    (double)x->srtt / 1000.0,
 	    (unsigned long long)x->st.pace_max_us, outcome);
@@ -613,10 +618,17 @@ transfer_end(struct transfer *t)
 	 */
 	log_outcome(t);
 	narrow_note(s, t);
-	/* a late copy of a request that was served must not run again */
-	if (t->x.status == XFER_DONE)
+	/*
+	 * A late copy of an upload request that was served must not start
+	 * an upload again.  The client stopped re-sending it when our first
+	 * answer reached it, which its first datagram here proves, so the
+	 * grace runs from then (not from the end: a client on a fixed port
+	 * that uploads again is not held for the length of the upload).
+	 * A finished RRQ is not remembered: README, "A repeated request".
+	 */
+	if (t->x.status == XFER_DONE && t->op == TFTP_WRQ)
 		dedup_remember(s->recent, &t->key, t->req_hash,
-		    loop_now(s->loop));
+		    t->heard ? t->heard : loop_now(s->loop));
 	table_del(s, t);
 	host_put(s, t->cc);
 	s->live--;
@@ -712,6 +724,8 @@ transfer_sock_cb(struct loop_fd *w, uint32_t events)
 			udp_send(t->sock, err, n, &from);
 			continue;
 		}
+		if (t->heard == 0)
+			t->heard = loop_now(s->loop);
 		sent = t->x.st.pkts_sent;
 		xfer_input(&t->x, s->rx, (size_t)len, loop_now(s->loop));
 		transfer_settle(t);
@@ -1305,7 +1319,18 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 		return;
 	key = peer_key(peer);
 	h = dedup_hash(buf, len);
-	if ((old = table_find(s, &key)) != NULL) {
+	old = table_find(s, &key);
+	if (old != NULL && old->req_hash == h) {
+		/*
+		 * The client's last ACK may wait in the transfer's socket,
+		 * read after this datagram in the same wakeup: a client on
+		 * a fixed port that asks again at once sends both back to
+		 * back.  Read it first; the transfer may end.
+		 */
+		transfer_sock_cb(&old->w, 0);
+		old = table_find(s, &key);
+	}
+	if (old != NULL) {
 		if (old->req_hash == h) {
 			old->dups++;
 			s->dups++;
@@ -1377,7 +1402,8 @@ listener_cb(struct loop_fd *w, uint32_t events)
 
 	(void)events;
 	for (i = 0; i < RECV_BURST; i++) {
-		len = udp_recv(l->w.fd, s->rx, sizeof(s->rx), &from, &to);
+		len = udp_recv(l->w.fd, s->req_rx, sizeof(s->req_rx), &from,
+		    &to);
 		if (len < 0)
 			break;
 		s->last_active = loop_now(s->loop);
@@ -1392,7 +1418,7 @@ listener_cb(struct loop_fd *w, uint32_t events)
 		 */
 		service_unmap(&from);
 		service_unmap(&to);
-		server_datagram(s, s->rx, (size_t)len, &to, &from);
+		server_datagram(s, s->req_rx, (size_t)len, &to, &from);
 	}
 }
 

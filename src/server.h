@@ -27,8 +27,9 @@ struct server_cfg {
 	uint64_t	 window_bytes_max;
 	unsigned	 timeout;		/* seconds, first retransmission */
 	unsigned	 retries;
-	unsigned	 grace;			/* seconds a finished request is
-						   remembered as a duplicate */
+	unsigned	 grace;			/* seconds after its client's
+						   first DATA that a finished
+						   WRQ's copy is dropped */
 	unsigned	 max_transfers;		/* live transfers in all */
 	unsigned	 max_per_client;	/* live transfers per host */
 	uint64_t	 max_upload;		/* bytes, 0 = no limit */

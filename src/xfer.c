@@ -37,6 +37,9 @@
 #define XFER_BURST_WAIT_MIN_US 2000 /* after an OACK burst's first answer */
 /* cap of the probe floor a slow client teaches: probes stop there anyway */
 #define XFER_PATIENCE_MAX_US XFER_GBN_MIN_US
+#define RTX_SENT	1	/* a timer re-sent blocks up to rtx_seq */
+#define RTX_ACKED	2	/* ... and an ACK covering them came */
+#define XFER_LATE_FAST	1024	/* quick samples in a row halve late_us */
 
 uint16_t
 xfer_wire_block(uint64_t seq, unsigned rollover)
@@ -158,6 +161,8 @@ rto_base(const struct xfer *x)
 	r = x->srtt + 4 * x->rttvar;
 	if (r < x->cfg.rto_min_us)
 		r = x->cfg.rto_min_us;
+	if (r < x->late_us)
+		r = x->late_us;
 	if (r > x->cfg.timeout_us)
 		r = x->cfg.timeout_us;
 	return r;
@@ -332,6 +337,101 @@ build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
 /* ---- round-trip time and tail probes --------------------------------- */
 
 /*
+ * A client that answers late now and then (firmware writing to flash, a
+ * busy CPU, an emulator: GRUB under UEFI paused 10-50 ms) is not a lost
+ * packet, but it outlasts a timer floored at 10 ms: each pause cost a
+ * re-send and a duplicate ACK.  A timer re-send is put to the test the
+ * way TCP's Eifel and DSACK detection do (RFC 3522, RFC 3708):
+ *  - the ACK covering it came sooner than half the smallest round trip
+ *    after it: the client sent that ACK before the copy could reach it;
+ *  - or, when that ACK came well over a round trip after the re-send,
+ *    the same ACK came again: the client had the block twice, so the
+ *    first copy was not lost.  (An ACK a round trip after the re-send
+ *    may answer the re-send itself; a copy of it proves nothing then,
+ *    since a network that duplicates packets makes the same pair.)
+ * Either way the client was late by the time from the block's first
+ * send to that ACK, and late_us keeps the timer at twice that (at most
+ * the negotiated timeout) from then on: at most a re-send per pause
+ * longer than any before.  Real loss is never answered twice, so it
+ * keeps the estimate's timer.  The floor halves after XFER_LATE_FAST
+ * samples in a row under a quarter of it.
+ */
+
+static void
+late_decay(struct xfer *x, uint64_t r)
+{
+	if (x->late_us == 0)
+		return;
+	if (4 * r >= x->late_us) {
+		x->late_fast = 0;
+		return;
+	}
+	if (++x->late_fast < XFER_LATE_FAST)
+		return;
+	x->late_fast = 0;
+	x->late_us /= 2;
+	if (x->late_us < x->cfg.rto_min_us)
+		x->late_us = 0;
+}
+
+/* The timer re-sends blocks up to x->next - 1 at now. */
+static void
+rtx_sent(struct xfer *x, uint64_t now)
+{
+	if (!rtt_timers(x))
+		return;
+	if (x->rtx_state != RTX_SENT) {
+		x->rtx_state = RTX_SENT;
+		x->rtx_seq = x->next - 1;
+		x->rtx_first = x->window_at;
+	}
+	x->rtx_at = now;
+}
+
+/* The re-send was needless: the client answered the first copy at ack_at. */
+static void
+rtx_spurious(struct xfer *x, uint64_t ack_at)
+{
+	uint64_t late = 2 * (ack_at - x->rtx_first);
+
+	x->rtx_state = 0;
+	x->st.spurious++;
+	if (late > x->cfg.timeout_us)
+		late = x->cfg.timeout_us;
+	if (late > x->late_us)
+		x->late_us = late;
+	x->late_fast = 0;
+	x->rto = rto_base(x);
+	/* the block in flight was timed with the old floor */
+	if (x->phase == XP_DATA && x->to_deadline < x->window_at + x->rto) {
+		x->to_deadline = x->window_at + x->rto;
+		if (!x->probe_at && !x->pace_at)
+			x->deadline = x->to_deadline;
+	}
+}
+
+/* An ACK that moved the window up to seq came at now. */
+static void
+rtx_acked(struct xfer *x, uint64_t seq, uint64_t now)
+{
+	if (x->rtx_state != RTX_SENT || seq < x->rtx_seq) {
+		x->rtx_state = 0;
+		return;
+	}
+	if (x->rtt_min && now - x->rtx_at < x->rtt_min / 2) {
+		rtx_spurious(x, now);
+		return;
+	}
+	if (now - x->rtx_at <= 2 * x->srtt) {
+		x->rtx_state = 0;
+		return;
+	}
+	x->rtx_state = RTX_ACKED;
+	x->rtx_seq = seq;
+	x->rtx_ack_at = now;
+}
+
+/*
  * RFC 6298 smoothing.  Samples come only from a block (or the OACK or
  * request) sent once and acknowledged (Karn's rule); a window's sample
  * runs from its first block's send to the ACK covering it.
@@ -353,6 +453,9 @@ rtt_sample(struct xfer *x, uint64_t now)
 	 */
 	if (x->srtt == 0 && 2 * r >= x->rto)
 		return;
+	if (x->rtt_min == 0 || r < x->rtt_min)
+		x->rtt_min = r;
+	late_decay(x, r);
 	if (x->srtt == 0) {
 		x->srtt = r;
 		x->rttvar = r / 2;
@@ -751,6 +854,9 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 	if (seq == 0) {
 		/* old, duplicate, or never sent: never answer it */
 		x->st.dup_acks++;
+		if (x->rtx_state == RTX_ACKED && blk ==
+		    xfer_wire_block(x->rtx_seq, x->opts.rollover))
+			rtx_spurious(x, x->rtx_ack_at);
 		if (x->spur_on && blk == xfer_wire_block(x->spur_seq,
 		    x->opts.rollover)) {
 			x->spur_on = 0;
@@ -760,6 +866,7 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		}
 		return x->status;
 	}
+	rtx_acked(x, seq, now);
 	if (x->rtt_on && seq >= x->rtt_seq) {
 		rtt_sample(x, now);
 	} else if (x->srtt == 0 && rtt_timers(x)) {
@@ -885,6 +992,7 @@ sender_tick(struct xfer *x, uint64_t now)
 		x->st.retransmits++;
 		break;
 	case XP_DATA:
+		rtx_sent(x, now);
 		rewind_to_base(x);
 		x->pace_at = 0;
 		return send_window(x, now);

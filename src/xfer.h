@@ -116,6 +116,8 @@ struct xfer_stats {
 	uint64_t	probes;		/* blocks sent as tail probes */
 	uint64_t	probes_answered; /* windows a probe recovered */
 	uint64_t	probes_spurious; /* windows probed that had arrived */
+	uint64_t	spurious;	/* timer re-sends the client had no
+					   need of: it was late, not lost */
 	uint64_t	pace_max_us;	/* largest pacing gap used */
 	uint64_t	tails;		/* windows whose lost tail a probe found */
 	uint64_t	gaps;		/* windows a gap ACK cut short */
@@ -158,6 +160,18 @@ struct xfer {
 	uint64_t	 spur_wait;	/*  that long after the window */
 	uint64_t	 patience_us;	/* probe floor a slow client taught */
 	uint64_t	 srtt, rttvar;	/* RFC 6298, microseconds; 0 = none */
+	uint64_t	 rtt_min;	/* smallest sample, 0 = none */
+	/*
+	 * A timer re-send under test (rtx_check): was the client late, not
+	 * lost?  Then late_us keeps the timer above how late it was.
+	 */
+	int		 rtx_state;	/* 0, RTX_SENT or RTX_ACKED */
+	uint64_t	 rtx_seq;	/* highest block re-sent / its ACK */
+	uint64_t	 rtx_first;	/* that block first left then */
+	uint64_t	 rtx_at;	/* re-sent (last) then */
+	uint64_t	 rtx_ack_at;	/* its first ACK came then */
+	uint64_t	 late_us;	/* timer floor a late client taught */
+	unsigned	 late_fast;	/* samples in a row well below it */
 	int		 rtt_on;	/* a sample is being timed */
 	uint64_t	 rtt_seq;	/* ... for this block (0: OACK/request) */
 	uint64_t	 rtt_sent;	/* ... sent at this time */

@@ -301,17 +301,23 @@ def _(ctx):
 
 @case("bench_ports_not_reused_within_grace", limit=60)
 def _(ctx):
-    # tftpx serve drops a request identical to one it finished from the
-    # same addr:port in the last --grace (15) s.  2000 quick transfers
-    # drawing ephemeral ports at random would collide ~2000^2/2/28000 = 70
-    # times; each collision is a transfer that times out.
+    # tftpx serve drops a WRQ identical to an upload it finished from the
+    # same addr:port within --grace (2 s) of that upload's first DATA.
+    # 2000 quick uploads by 20 lanes (each its own name) drawing ephemeral
+    # ports at random would meet a port of their own lane within that
+    # time a few times; each meeting is a transfer that times out.
     lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range")
                  .read().split())
     if hi - lo < 8000:
         raise Skip("ephemeral port range %d-%d too small" % (lo, hi))
-    _, _, srv = served(ctx, 10, args=ROOMY)
-    rc, o, err = bench_json(ctx, "-c", "20", "-n", "2000", "-t", "1", "-r",
-                            "0", ctx.hp(srv.port), "f.bin", timeout=40)
+    # a finished upload lingers two --timeout for a lost last ACK: 2000
+    # of them can be live at once
+    _, copy, srv = served(ctx, 10, args=("--max-per-client", "3000",
+                                         "--max-transfers", "3000",
+                                         "--overwrite"))
+    rc, o, err = bench_json(ctx, "--put", "-c", "20", "-n", "2000", "-t",
+                            "1", "-r", "0", "--remote", "up.bin",
+                            ctx.hp(srv.port), copy, timeout=40)
     check(rc == 0 and o["ok"] == 2000, "exit %d, ok %d of 2000, timeouts "
           "%d; stderr: %s" % (rc, o["ok"], o["timeouts"], err.strip()))
 

@@ -445,38 +445,48 @@ def _(ctx):
 
 @case("dup_late_copy_dropped_within_grace", limit=60)
 def _(ctx):
+    # A late copy of a finished upload's WRQ is dropped for --grace after
+    # the client's first DATA; a finished RRQ is not remembered (the
+    # fixed-port case in run.py), and a different request is served.
     root = ctx.tmpdir("root")
-    small = os.urandom(100)
-    write_bytes(os.path.join(root, "s.bin"), small)
     write_bytes(os.path.join(root, "o.bin"), b"other")
-    srv = xserver(ctx, root, "--grace", "3", "-v")
+    target = os.path.join(root, "w.bin")
+    srv = xserver(ctx, root, "--overwrite", "--grace", "4", "-v")
     peer = ctx.peer()
-    data, _, _ = lib.raw_get(peer, srv, "s.bin")
-    check(data == small, "content differs")
-    srv.expect_ok("RRQ", "s.bin", peer.port)
+    first = os.urandom(700)
+    lib.raw_put(peer, srv, "w.bin", first)
     t_done = time.monotonic()
-    # an identical late copy from the same addr:port: nothing at all
-    peer.send(pkt_rrq("s.bin"), srv.port)
-    quiet_for(peer, 1.0, "late identical RRQ within the grace")
-    check(srv.wait_for(lambda l: '"s.bin" late duplicate of a finished '
-                       'transfer dropped' in l, 2) is not None,
-          "no 'late duplicate of a finished transfer dropped' line; last "
-          "lines: %s" % srv.tail())
-    check(len(starts(srv, "RRQ", "s.bin")) == 1, "the late copy started a "
-          "second transfer: %r" % starts(srv, "RRQ", "s.bin"))
-    # after the grace the memory is gone: a client reusing the port is served
-    left = t_done + 3.0 + 0.7 - time.monotonic()
-    if left > 0:
-        time.sleep(left)
-    data, _, _ = lib.raw_get(peer, srv, "s.bin")
-    check(data == small, "identical request after the grace not served")
-    n = wait_count(srv, lambda l: ' RRQ "s.bin" ' in l and
-                   outcome(l) == "ok", 2)
-    check(n == 2, "expected 2 ok transfers of s.bin, got %d" % n)
+    srv.expect_ok("WRQ", "w.bin", peer.port)
+    check(read_bytes(target) == first, "upload not stored")
     # a different request from the same port within the grace is served
     data, _, _ = lib.raw_get(peer, srv, "o.bin")
     check(data == b"other", "a different request from the same port was "
           "not served")
+    # past the receiver's dally (two --timeout), within the grace: only
+    # the memory of finished uploads can drop an identical copy
+    left = t_done + 2.4 - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+    peer.send(pkt_wrq("w.bin"), srv.port)
+    quiet_for(peer, 0.8, "late identical WRQ within the grace")
+    check(srv.wait_for(lambda l: '"w.bin" late duplicate of a finished '
+                       'transfer dropped' in l, 2) is not None,
+          "no 'late duplicate of a finished transfer dropped' line; last "
+          "lines: %s" % srv.tail())
+    check(len(starts(srv, "WRQ", "w.bin")) == 1, "the late copy started a "
+          "second upload: %r" % starts(srv, "WRQ", "w.bin"))
+    # past the grace (from the first DATA, before t_done) the memory is
+    # gone: a client uploading again from the same port is answered
+    left = t_done + 4.0 + 0.7 - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+    second = os.urandom(900)
+    lib.raw_put(peer, srv, "w.bin", second)
+    check(read_bytes(target) == second, "identical WRQ after the grace not "
+          "served")
+    n = wait_count(srv, lambda l: ' WRQ "w.bin" ' in l and
+                   outcome(l) == "ok", 2)
+    check(n == 2, "expected 2 ok uploads of w.bin, got %d" % n)
 
 
 @case("dup_wrq_late_copy_keeps_upload")
@@ -577,7 +587,7 @@ for _mode in ("delay_requests", "delay_reply"):
 def _(ctx, arg):
     mode, size, blk = arg
     need("busybox")
-    grace = 5
+    grace = 8
     root = ctx.tmpdir("root")
     loc = ctx.tmpdir("loc")
     target = os.path.join(root, "fw.bin")
@@ -602,16 +612,15 @@ def _(ctx, arg):
         check(natural >= 2, "busybox sent its WRQ only %d time(s) through "
               "the relay: the scenario was not reproduced" % natural)
         # one more copy, delivered late by the network: after the
-        # receiver's dally (two --timeout) and within the grace, so only
-        # the memory of finished transfers can drop it
+        # receiver's dally (two --timeout) and within the grace (which
+        # runs from busybox's first DATA, before t_done), so only the
+        # memory of finished uploads can drop it
         left = t_done + 2.6 - time.monotonic()
         if left > 0:
             time.sleep(left)
         relay.inject_request(first_req)
-        # settle longer than the grace
-        left = t_done + grace + 0.8 - time.monotonic()
-        if left > 0:
-            time.sleep(left)
+        # a transfer it started would log its start line at once
+        time.sleep(1.0)
     finally:
         relay.stop()
     bad = lib.same_file(src, target)

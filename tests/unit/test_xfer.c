@@ -2682,6 +2682,136 @@ test_rtt_slow_client_few_spurious(void)
 }
 
 /*
+ * A lock-step client that answers in 100 us but pauses on every 20th
+ * block (firmware writing to flash; GRUB under UEFI): the pauses grow
+ * from 20 to 50 ms.  It gets every block it is sent, and answers each
+ * copy of a block with an ACK, as lock-step receivers do.  Each pause
+ * outlasts a 10 ms timer; a re-send found needless (the ACK came twice)
+ * sets the timer above twice that pause, so only a pause longer than
+ * half of that draws a re-send again.  Returns the re-sends.
+ */
+static uint64_t
+late_client_run(struct xfer *x, struct mem *m, const uint64_t *pause,
+    size_t npause)
+{
+	uint64_t now = 1000, answer, copies;
+	size_t blk = 0;
+
+	xfer_start(x, now);
+	while (x->status == XFER_RUNNING && blk < 100000) {
+		blk++;
+		answer = now + 100;
+		if (blk % 20 == 0)
+			answer = now + pause[(blk / 20 - 1) % npause];
+		copies = x->st.retransmits;
+		while (x->deadline && x->deadline < answer) {
+			now = x->deadline;
+			xfer_tick(x, now);
+		}
+		copies = x->st.retransmits - copies;
+		now = answer;
+		in_ack(x, xfer_wire_block(blk, 0), now);
+		while (copies--) {
+			now += 20;
+			in_ack(x, xfer_wire_block(blk, 0), now);
+		}
+	}
+	(void)m;
+	return x->st.retransmits;
+}
+
+static void
+test_rtt_late_client_backs_off(void)
+{
+	static const uint64_t pause[] = { 20000, 20000, 30000, 25000, 50000,
+	    20000, 45000, 35000, 50000, 20000 };
+	enum { BLOCKS = 1000 };
+	static uint8_t src[512 * BLOCKS + 1];
+	struct xfer x;
+	struct mem m;
+	uint64_t rtx;
+
+	rtt_sender(&x, &m, src, sizeof(src), 1);
+	rtx = late_client_run(&x, &m, pause, 10);
+	printf("  50 pauses of 20-50 ms: %llu re-sends, %llu found needless, "
+	    "timer floor %.1f ms\n", (unsigned long long)rtx,
+	    (unsigned long long)x.st.spurious, (double)x.late_us / 1000.0);
+	CHECK_EQ(x.status, XFER_DONE);
+	/*
+	 * The first 20 ms pause: re-sends at 10 ms (and none at 30: the
+	 * ACK came at 20), found needless, floor 40 ms.  The 50 ms pause:
+	 * one more, floor 100 ms.  No other pause draws one.
+	 */
+	CHECK_EQ(rtx, 2);
+	CHECK_EQ(x.st.spurious, 2);
+	CHECK_EQ(x.late_us, 2 * 50000);
+	mem_free(&m);
+}
+
+/*
+ * Real loss keeps the fast timer: a lost block's re-send draws one ACK a
+ * round trip later, even when the network duplicates that ACK, and the
+ * next loss is re-sent after 10 ms again.
+ */
+static void
+test_rtt_real_loss_keeps_timer(void)
+{
+	static uint8_t src[512 * 8 + 1];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000;
+
+	rtt_sender(&x, &m, src, sizeof(src), 1);
+	xfer_start(&x, now);
+	now += 200;
+	in_ack(&x, 1, now);			/* srtt 200 us */
+	now = x.deadline;			/* DATA 2 lost */
+	xfer_tick(&x, now);
+	now += 200;
+	in_ack(&x, 2, now);			/* answers the re-send */
+	now += 5;
+	in_ack(&x, 2, now);			/* a copy the network made */
+	CHECK_EQ(x.st.spurious, 0);
+	CHECK_EQ(x.late_us, 0);
+	CHECK_EQ(x.deadline, now - 5 + 10000);
+	now = x.deadline;			/* DATA 3 lost too */
+	xfer_tick(&x, now);
+	CHECK_EQ(x.st.retransmits, 2);
+	now += 200;
+	in_ack(&x, 3, now);
+	CHECK_EQ(x.st.spurious, 0);
+	CHECK_EQ(x.deadline, now + 10000);
+	mem_free(&m);
+}
+
+/*
+ * Eifel's test: an ACK that comes sooner than half the smallest round
+ * trip after a re-send left the client before the copy reached it.
+ */
+static void
+test_rtt_ack_before_resend_could_arrive(void)
+{
+	static uint8_t src[512 * 8 + 1];
+	struct xfer x;
+	struct mem m;
+	uint64_t now = 1000, sent;
+
+	rtt_sender(&x, &m, src, sizeof(src), 1);
+	xfer_start(&x, now);
+	now += 200;
+	in_ack(&x, 1, now);			/* rtt_min 200 us */
+	sent = now;				/* DATA 2 leaves */
+	now = x.deadline;
+	xfer_tick(&x, now);			/* re-sent at 10 ms */
+	now += 50;
+	in_ack(&x, 2, now);
+	CHECK_EQ(x.st.spurious, 1);
+	CHECK_EQ(x.late_us, 2 * (now - sent));
+	CHECK_EQ(x.deadline, now + 2 * (now - sent));
+	mem_free(&m);
+}
+
+/*
  * At heavy loss a window's ACK rarely covers a block sent only once after
  * the retransmits before it, so Karn's rule alone left a windowed sender
  * without an estimate (no probes, every loss a 1 s timeout; measured:
@@ -2883,6 +3013,9 @@ main(void)
 	RUN(test_rtt_duplicate_ack_no_send);
 	RUN(test_rtt_give_up_by_time);
 	RUN(test_rtt_slow_client_few_spurious);
+	RUN(test_rtt_late_client_backs_off);
+	RUN(test_rtt_real_loss_keeps_timer);
+	RUN(test_rtt_ack_before_resend_could_arrive);
 	RUN(test_rtt_window_estimate_under_loss);
 	RUN(test_rtt_probe_answer_no_sample);
 	RUN(test_random_loss_not_paced);
