@@ -2759,7 +2759,7 @@ test_rtt_real_loss_keeps_timer(void)
 	static uint8_t src[512 * 8 + 1];
 	struct xfer x;
 	struct mem m;
-	uint64_t now = 1000;
+	uint64_t now = 1000, sent;
 
 	rtt_sender(&x, &m, src, sizeof(src), 1);
 	xfer_start(&x, now);
@@ -2781,6 +2781,24 @@ test_rtt_real_loss_keeps_timer(void)
 	in_ack(&x, 3, now);
 	CHECK_EQ(x.st.spurious, 0);
 	CHECK_EQ(x.deadline, now + 10000);
+	/*
+	 * ACK 4 lost, and every re-send of DATA 4 too: the client's own
+	 * timer re-sends ACK 4 (100 ms), DATA 5 is lost, and its timer
+	 * sends ACK 4 again.  Both ACKs came long after a re-send, but
+	 * 100 ms apart: the client's timer, not two copies it had.
+	 */
+	sent = now;				/* DATA 4 arrived, ACK lost */
+	while (x.deadline < sent + 100000) {
+		now = x.deadline;
+		xfer_tick(&x, now);
+	}
+	now = sent + 100000;
+	in_ack(&x, 4, now);			/* the client's timer */
+	CHECK_EQ(x.rtx_state, 2);		/* long after the re-send */
+	now += 100000;
+	in_ack(&x, 4, now);			/* ... again: DATA 5 lost */
+	CHECK_EQ(x.st.spurious, 0);
+	CHECK_EQ(x.late_us, 0);
 	mem_free(&m);
 }
 
