@@ -80,8 +80,8 @@ asan:
 # static checks: cppcheck and clang-tidy (.clang-tidy says what is off)
 lint:
 	cppcheck --enable=warning,portability,performance --std=c11 \
-		--error-exitcode=1 -q -D_GNU_SOURCE src/ bench/udplimit.c
-	clang-tidy --quiet src/*.c bench/udplimit.c -- -std=c11 -D_GNU_SOURCE -Isrc
+		--error-exitcode=1 -q -D_GNU_SOURCE src/ bench/udplimit.c bench/loadc.c
+	clang-tidy --quiet src/*.c bench/udplimit.c bench/loadc.c -- -std=c11 -D_GNU_SOURCE -Isrc
 
 # the whole loss/duplication/reordering matrix (make check runs --ci);
 # about 35 min, plus about 2 h for three 20 MiB windowed cases at 30 %
@@ -96,15 +96,19 @@ interop-all: tftpx
 # tftpx beside tftpd-hpa, atftpd and dnsmasq (bench/run.py; as root, it
 # installs the peers it lacks); about 10 min.  bench-loss: only the table of
 # curl fetches under 0-10 % packet loss
-bench: tftpx bench/udplimit
+bench: tftpx bench/udplimit bench/loadc
 	python3 bench/run.py
 
-bench-loss: tftpx bench/udplimit
+bench-loss: tftpx bench/udplimit bench/loadc
 	python3 bench/run.py --loss-only
 
 # the loopback UDP yardstick of make bench; not installed
 bench/udplimit: bench/udplimit.c
 	$(CC) $(WFLAGS) $(CFLAGS) -o $@ bench/udplimit.c $(LDFLAGS)
+
+# make bench's independent load client (its own code, none of src/)
+bench/loadc: bench/loadc.c
+	$(CC) $(WFLAGS) $(CFLAGS) -o $@ bench/loadc.c $(LDFLAGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the man page
 # and the systemd units (their ExecStart= names $(BINDIR)/tftpx)
@@ -123,7 +127,7 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/tftpx.socket
 
 clean:
-	rm -f tftpx src/*.o $(UNIT) bench/udplimit
+	rm -f tftpx src/*.o $(UNIT) bench/udplimit bench/loadc
 	rm -rf .musl-kernel-include
 
 .PHONY: all run check asan lint faults interop-all bench bench-loss install \

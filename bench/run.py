@@ -15,6 +15,9 @@ Run from the repository root as root (`make bench`, `make bench-loss`):
 3. Serves the same random files with each server and drives every scenario
    with the same load client, `tftpx bench --json` (a loop of `tftpx get`
    / `tftpx put` processes stands in where this build has no `bench`).
+   The 200-client row is run again with bench/loadc, an independent load
+   client (its own code; one socket per transfer, kernel-chosen ports,
+   every DATA ACKed), which also counts the blocks each server re-sent.
    Per server and scenario: MB/s (10^6 bytes per second, the median of
    --runs runs), server CPU seconds per run (utime + stime of the server
    and its reaped children, /proc/PID/stat), peak RSS (VmHWM) and failed
@@ -61,6 +64,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 TFTPX = os.path.join(TOP, "tftpx")
 UDPLIMIT = os.path.join(HERE, "udplimit")
+LOADC = os.path.join(HERE, "loadc")
 PEERS_DIR = os.path.join(HERE, "peers")
 RESULTS = os.path.join(HERE, "results")
 ATFTPD = os.path.join(PEERS_DIR, "atftpd", "usr", "sbin", "atftpd")
@@ -465,14 +469,13 @@ def start_server(name, root, scratch, upload=False, ns=None):
         if name == "tftpx":
             # every load comes from 127.0.0.1: lift the per-host limit
             # (default 64) to what the peers allow (1000); root like the
-            # peers (tftpd-hpa -u root), the scratch dir is 0700.  No
-            # memory of finished requests (--grace 0): the next run's
-            # 1000 ports meet about 3 % of this one's, and an identical
-            # request from a port within the grace is dropped as a late
-            # copy (measured: 67 of 3000 timed out without it)
+            # peers (tftpd-hpa -u root), the scratch dir is 0700.  The
+            # rest is the default: a finished download is not remembered,
+            # so runs back to back that meet each other's ports are
+            # served (until the 15 s memory went, that needed --grace 0:
+            # 67 of 3000 timed out without it)
             argv = [TFTPX, "serve", "--allow-root", "--listen",
-                    "127.0.0.1:0", "--max-per-client", "1000",
-                    "--grace", "0"]
+                    "127.0.0.1:0", "--max-per-client", "1000"]
             if upload:
                 argv += ["--upload", "--overwrite"]
             r = Running(name, argv + [root], 0, ns, log, read_port=True)
@@ -588,6 +591,8 @@ def have_bench():
 def load(srv, sc, local, remote, size, limit):
     """Drive one run of scenario sc against srv; a dict with at least
     transfers, ok, failed, bytes, seconds, verify_errors."""
+    if sc["client"] == "loadc":
+        return load_loadc(srv, sc, remote, limit)
     if have_bench():
         return load_bench(srv, sc, local, remote, limit)
     return load_shim(srv, sc, local, remote, size, limit)
@@ -621,6 +626,29 @@ def load_bench(srv, sc, local, remote, limit):
                 "bytes": 0, "seconds": 0, "verify_errors": 0,
                 "error": "tftpx bench exit %d: %s" %
                 (p.returncode, p.stderr.decode().strip()[-300:])}
+
+
+def load_loadc(srv, sc, remote, limit):
+    """One run of bench/loadc: gets only, one socket per transfer."""
+    argv = [LOADC, "-c", str(sc["c"]), "-n", str(sc["n"])]
+    if sc["b"]:
+        argv += ["-b", str(sc["b"])]
+    argv += [srv.host, str(srv.port), remote]
+    fail = {"transfers": sc["n"], "ok": 0, "failed": sc["n"], "bytes": 0,
+            "seconds": limit, "verify_errors": 0}
+    try:
+        p = sh(srv.client_argv(argv), timeout=limit)
+    except subprocess.TimeoutExpired:
+        return dict(fail, error="loadc killed after %d s" % limit)
+    try:
+        r = json.loads(p.stdout.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return dict(fail, error="loadc exit %d: %s" % (
+            p.returncode, p.stderr.decode().strip()[-300:]))
+    r["verify_errors"] = 0
+    if r.get("first_error"):
+        r["error"] = r["first_error"]
+    return r
 
 
 def load_shim(srv, sc, local, remote, size, limit):
@@ -709,9 +737,9 @@ def make_file(path, size):
 
 def scenario(key, title, fsize, b=None, w=None, c=1, n=1, put=False,
              verify=False, servers=SERVERS, limit_kind="pingpong",
-             limit_size=None):
+             limit_size=None, client="bench"):
     return dict(key=key, title=title, fsize=fsize, b=b, w=w, c=c, n=n,
-                put=put, verify=verify, servers=servers,
+                put=put, verify=verify, servers=servers, client=client,
                 limit_kind=limit_kind,
                 limit_size=limit_size or ((b or 512) + 4))
 
@@ -732,6 +760,9 @@ SCENARIOS = [
              b=65464, w=16, n=4, limit_kind="stream"),
     scenario("c200", "200 clients x 4 MiB, 1468", 4 * MIB, b=1468, c=200,
              n=200, limit_kind="stream"),
+    scenario("c200i", "200 clients x 4 MiB, 1468, independent client",
+             4 * MIB, b=1468, c=200, n=200, limit_kind="stream",
+             client="loadc"),
     scenario("c1000", "1000 concurrent x 4 MiB, 1468, verified", 4 * MIB,
              b=1468, c=1000, n=1000, verify=True, servers=("tftpx",),
              limit_kind="stream"),
@@ -876,6 +907,15 @@ def run_scenario(sc, names, files, scratch, runs, budget_end):
             res["cpu_s"] = statistics.median(cpus)
         res["failed"] = sum(r.get("failed", 0) + r.get("verify_errors", 0)
                             for r in res["runs"])
+        rs = [r["dup_data_per_transfer"] for r in res["runs"]
+              if r.get("dup_data_per_transfer") is not None]
+        if rs:
+            # blocks the server re-sent that reached the client (0 % loss)
+            res["resends"] = statistics.median(rs)
+            res["note"] = (res["note"] + "; " if res["note"] else "") + \
+                "re-sent blocks per transfer %.2f (max %d in one)" % (
+                    res["resends"], max(r.get("max_dup_data", 0)
+                                        for r in res["runs"]))
         res["ok"] = sum(r.get("ok", 0) for r in res["runs"])
     return out
 
@@ -1262,7 +1302,7 @@ def main():
                                     json.loads(a.probe[2]))))
         return 0
 
-    for tool in (TFTPX, UDPLIMIT):
+    for tool in (TFTPX, UDPLIMIT, LOADC):
         if not os.access(tool, os.X_OK):
             say("%s is missing: run make bench" % os.path.relpath(tool, TOP))
             return 2
