@@ -11,7 +11,8 @@
  * wakes from another CPU waits for that CPU to send an interrupt and for
  * its own to come out of idle; in a VM each is an exit to the host.  On
  * the 2-CPU VM of bench/ a loopback round trip costs 100 us that way and
- * 33 us when one side polls instead (udplimit pingpong).  So before it
+ * 33 us when one side polls instead (udplimit pingpong;
+ * doc/notes/vm-wakeups.md).  So before it
  * sleeps the loop first asks epoll without a timeout, for up to a budget
  * that adapts as the kernel's haltpoll cpuidle governor does: a sleep
  * that ended within the cap means polling would have caught it, so the

@@ -1113,7 +1113,7 @@ def _(ctx):
 def e1000_get(peer, port, name, window, blksize=512, limit=60.0,
               uboot_order=False, keep=2, seen=None):
     """A U-Boot-like client behind a NIC that keeps one packet waiting
-    (U-Boot's e1000 under QEMU, notes/uboot-e1000.md): of the datagrams
+    (U-Boot's e1000 under QEMU, doc/notes/uboot-e1000.md): of the datagrams
     already queued when it reads one, it takes one more and drops the
     rest (keep=None: a NIC that takes them all).  It answers every OACK
     with ACK 0 and takes its windowsize, as U-Boot does.  It ACKs on its
