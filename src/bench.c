@@ -186,10 +186,10 @@ reason(const struct slot *s, char *buf, size_t cap)
 			snprintf(buf, cap, "verify: got %llu bytes, %s has "
 			    "%llu", (unsigned long long)s->off, b->fd_name,
 			    (unsigned long long)b->fd_size);
-	} else if (x->err_peer)
+	} else if (x->why == XW_PEER)
 		snprintf(buf, cap, "server says: %s (error %d)",
 		    log_safe(x->err_msg, msg, sizeof(msg)), x->err_code);
-	else if (strcmp(x->err_msg, "timeout") == 0)
+	else if (x->why == XW_TIMEOUT)
 		snprintf(buf, cap, "timeout: no answer from %s",
 		    udp_format(s->locked ? &s->peer : &b->server, srv));
 	else

@@ -510,10 +510,10 @@ report(struct client *c, const struct xfer *x, uint64_t t0)
 		    (unsigned long long)rt, rt == 1 ? "" : "s", more);
 		return;
 	}
-	if (x->err_peer)
+	if (x->why == XW_PEER)
 		log_error("%s: server says: %s (error %d)", cfg->remote,
 		    x->err_msg, x->err_code);
-	else if (strcmp(x->err_msg, "timeout") == 0)
+	else if (x->why == XW_TIMEOUT)
 		log_error("%s: timeout: no answer from %s", cfg->remote,
 		    udp_format(c->locked ? &c->peer : &c->server, srv));
 	else
@@ -618,7 +618,7 @@ client_run(const struct client_cfg *cfg)
 	 * That tsize was our idea, not the user's: a server that refuses the
 	 * request over it (ERROR 8, RFC 2347) is asked again without it.
 	 */
-	if (added && x.status == XFER_FAILED && x.err_peer &&
+	if (added && x.status == XFER_FAILED && x.why == XW_PEER &&
 	    x.err_code == TFTP_EOPTNEG && x.received == 0) {
 		bar_clear(&c->bar);
 		if (cfg->verbose)

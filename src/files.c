@@ -57,9 +57,11 @@ files_env_on(const char *name)
 }
 
 static void
-files_set_err(struct files_err *err, int code, int sys, const char *msg)
+files_set_err(struct files_err *err, int code, int why, int sys,
+    const char *msg)
 {
 	err->code = code;
+	err->why = why;
 	err->sys = sys;
 	err->msg = msg;
 }
@@ -74,24 +76,29 @@ files_open_err(int sys, int walk, struct files_err *err)
 	switch (sys) {
 	case ENOENT:
 	case ENOTDIR:
-		files_set_err(err, TFTP_ENOTFOUND, sys, "file not found");
+		files_set_err(err, TFTP_ENOTFOUND, FW_NOT_FOUND, sys,
+		    "file not found");
 		break;
 	case EXDEV:
-		files_set_err(err, TFTP_EACCESS, sys, "path leaves the root");
+		files_set_err(err, TFTP_EACCESS, FW_ESCAPE, sys,
+		    "path leaves the root");
 		break;
 	case ELOOP:
-		files_set_err(err, TFTP_EACCESS, sys, walk ?
-		    "symlink refused" : "path leaves the root");
+		files_set_err(err, TFTP_EACCESS, walk ? FW_SYMLINK : FW_ESCAPE,
+		    sys, walk ? "symlink refused" : "path leaves the root");
 		break;
 	case EACCES:
 	case EPERM:
-		files_set_err(err, TFTP_EACCESS, sys, "permission denied");
+		files_set_err(err, TFTP_EACCESS, FW_PERM, sys,
+		    "permission denied");
 		break;
 	case ENAMETOOLONG:
-		files_set_err(err, TFTP_EACCESS, sys, "file name too long");
+		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, sys,
+		    "file name too long");
 		break;
 	default:
-		files_set_err(err, TFTP_EUNDEF, sys, "cannot open file");
+		files_set_err(err, TFTP_EUNDEF, FW_IO, sys,
+		    "cannot open file");
 		break;
 	}
 }
@@ -103,10 +110,11 @@ files_write_err(int sys, struct files_err *err)
 	case ENOSPC:
 	case EDQUOT:
 	case EFBIG:
-		files_set_err(err, TFTP_ENOSPACE, sys, "disk full");
+		files_set_err(err, TFTP_ENOSPACE, FW_NO_SPACE, sys,
+		    "disk full");
 		break;
 	default:
-		files_set_err(err, TFTP_EUNDEF, sys, "write error");
+		files_set_err(err, TFTP_EUNDEF, FW_IO, sys, "write error");
 		break;
 	}
 }
@@ -125,19 +133,22 @@ files_normalize(const char *name, int backslash, char *out, size_t cap,
 	char c;
 
 	if (name == NULL || name[0] == '\0') {
-		files_set_err(err, TFTP_EACCESS, 0, "empty file name");
+		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, 0,
+		    "empty file name");
 		return -1;
 	}
 	len = strnlen(name, cap);
 	if (len >= cap) {
-		files_set_err(err, TFTP_EACCESS, 0, "file name too long");
+		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, 0,
+		    "file name too long");
 		return -1;
 	}
 	/* '\' turns into '/' before stripping, so "\boot\x" is "boot/x". */
 	for (i = 0; name[i] == '/' || (backslash && name[i] == '\\'); i++)
 		;
 	if (name[i] == '\0') {
-		files_set_err(err, TFTP_EACCESS, 0, "empty file name");
+		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, 0,
+		    "empty file name");
 		return -1;
 	}
 	for (n = 0; name[i] != '\0'; i++) {
@@ -310,7 +321,8 @@ files_open_read(int rootfd, const char *path, uint64_t *size,
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		files_set_err(err, TFTP_EACCESS, 0, "not a regular file");
+		files_set_err(err, TFTP_EACCESS, FW_NOT_REGULAR, 0,
+		    "not a regular file");
 		goto fail;
 	}
 	fl = fcntl(fd, F_GETFL);
@@ -461,7 +473,7 @@ files_upload_begin(int rootfd, const char *path, int overwrite,
 
 	len = strlen(path);
 	if (len >= sizeof dir) {
-		files_set_err(err, TFTP_EACCESS, ENAMETOOLONG,
+		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, ENAMETOOLONG,
 		    "file name too long");
 		return -1;
 	}
@@ -477,7 +489,8 @@ files_upload_begin(int rootfd, const char *path, int overwrite,
 	}
 	if (base[0] == '\0' || strcmp(base, ".") == 0 ||
 	    strcmp(base, "..") == 0) {
-		files_set_err(err, TFTP_EACCESS, 0, "not a file name");
+		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, 0,
+		    "not a file name");
 		return -1;
 	}
 	/*
@@ -485,7 +498,8 @@ files_upload_begin(int rootfd, const char *path, int overwrite,
 	 * client must not collide with our own temps on purpose.
 	 */
 	if (files_is_tmp_name(base)) {
-		files_set_err(err, TFTP_EACCESS, 0, "reserved file name");
+		files_set_err(err, TFTP_EACCESS, FW_RESERVED, 0,
+		    "reserved file name");
 		return -1;
 	}
 	memcpy(u->base, base, strlen(base) + 1);
@@ -494,21 +508,23 @@ files_upload_begin(int rootfd, const char *path, int overwrite,
 	u->dirfd = files_resolve(rootfd, dirpart,
 	    O_RDONLY | O_DIRECTORY | O_CLOEXEC, err);
 	if (u->dirfd == -1) {
-		if (err->code == TFTP_ENOTFOUND)
+		if (err->code == TFTP_ENOTFOUND) {
+			err->why = FW_NO_DIR;
 			err->msg = "directory not found";
+		}
 		return -1;
 	}
 
 	if (fstatat(u->dirfd, u->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (!overwrite) {
-			files_set_err(err, TFTP_EEXISTS, EEXIST,
+			files_set_err(err, TFTP_EEXISTS, FW_EXISTS, EEXIST,
 			    "file already exists "
 			    "(run with --overwrite to replace it)");
 			goto fail;
 		}
 		/* Renaming over a symlink or a directory is not ours to do. */
 		if (!S_ISREG(st.st_mode)) {
-			files_set_err(err, TFTP_EACCESS, 0,
+			files_set_err(err, TFTP_EACCESS, FW_NOT_REGULAR, 0,
 			    "not a regular file");
 			goto fail;
 		}
@@ -591,7 +607,8 @@ int
 files_upload_commit(struct upload *u, struct files_err *err)
 {
 	if (u->fd == -1 || u->dirfd == -1) {
-		files_set_err(err, TFTP_EUNDEF, EBADF, "no upload in progress");
+		files_set_err(err, TFTP_EUNDEF, FW_IO, EBADF,
+		    "no upload in progress");
 		goto fail;
 	}
 	/* Data first, then the name: a crash must not show a short file. */
@@ -627,7 +644,7 @@ files_upload_commit(struct upload *u, struct files_err *err)
 
 place_err:
 	if (errno == EEXIST)
-		files_set_err(err, TFTP_EEXISTS, EEXIST,
+		files_set_err(err, TFTP_EEXISTS, FW_EXISTS, EEXIST,
 		    "file already exists "
 		    "(run with --overwrite to replace it)");
 	else

@@ -25,8 +25,24 @@
 #define FILES_TMP_SUFFIX ".tmp"
 
 /* Why an open failed: a TFTP error code for the client, words for a person. */
+/* Why a name was refused: what callers test (msg is for the client). */
+enum files_why {
+	FW_IO,			/* an error of the system: see sys */
+	FW_NOT_FOUND,		/* no such file */
+	FW_NO_DIR,		/* an upload's directory does not exist */
+	FW_EXISTS,		/* an upload's name exists, no overwrite */
+	FW_ESCAPE,		/* the path leaves the root */
+	FW_SYMLINK,		/* a symlink, where openat2 is missing */
+	FW_NOT_REGULAR,		/* a directory, device, FIFO or symlink */
+	FW_RESERVED,		/* the server's own temp file names */
+	FW_PERM,		/* the server's user may not */
+	FW_BAD_NAME,		/* empty, too long, or no file name at all */
+	FW_NO_SPACE,		/* the file system is full */
+};
+
 struct files_err {
 	int		 code;		/* enum tftp_err */
+	int		 why;		/* enum files_why */
 	int		 sys;		/* errno behind it, or 0 */
 	const char	*msg;		/* static text, e.g. "file not found" */
 };

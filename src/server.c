@@ -112,7 +112,7 @@ struct client_count {
 /*
  * Hosts whose last windowed download kept losing window tails: a NIC
  * that takes one or two packets of a burst (U-Boot's e1000 under QEMU,
- * notes/uboot-e1000.md).  Windows cannot go faster than lock-step for
+ * doc/notes/uboot-e1000.md).  Windows cannot go faster than lock-step for
  * such a client and cost it probes, so for NARROW_US its next downloads
  * are granted windowsize 1.  Random loss also loses tails, but more
  * gap ACKs arrive than tails are lost (xfer.c probe_needed): not such a
@@ -624,7 +624,7 @@ transfer_end(struct transfer *t)
 	 * answer reached it, which its first datagram here proves, so the
 	 * grace runs from then (not from the end: a client on a fixed port
 	 * that uploads again is not held for the length of the upload).
-	 * A finished RRQ is not remembered: README, "A repeated request".
+	 * A finished RRQ is not remembered: doc/notes/late-clients.md.
 	 */
 	if (t->x.status == XFER_DONE && t->op == TFTP_WRQ)
 		dedup_remember(s->recent, &t->key, t->req_hash,
@@ -810,44 +810,41 @@ files_reason(const struct files_err *err, int op, const char *path,
 {
 	const char *m = err->msg ? err->msg : "refused";
 
-	switch (err->code) {
-	case TFTP_ENOTFOUND:
+	switch (err->why) {
+	case FW_NOT_FOUND:
+	case FW_NO_DIR:
 		if (op == TFTP_WRQ)
 			snprintf(buf, cap, "directory not found: %s (uploads "
 			    "do not create directories)", path);
 		else
 			snprintf(buf, cap, "not found: %s", path);
 		return buf;
-	case TFTP_EEXISTS:
+	case FW_EXISTS:
 		snprintf(buf, cap, "exists: %s; run with --overwrite to "
 		    "replace", path);
 		return buf;
-	case TFTP_EACCESS:
-		if (err->sys == EXDEV || strcmp(m, "path leaves the root") == 0)
-			return "access denied: path leaves the root";
-		if (err->sys == EACCES || err->sys == EPERM) {
-			snprintf(buf, cap, "access denied: %s is not %s by the "
-			    "server (uid %u)", path, op == TFTP_WRQ ?
-			    "writable" : "readable", (unsigned)geteuid());
-			return buf;
-		}
-		if (strcmp(m, "symlink refused") == 0) {
-			snprintf(buf, cap, "access denied: %s goes through a "
-			    "symlink (without openat2 every symlink is "
-			    "refused)", path);
-			return buf;
-		}
-		if (strcmp(m, "not a regular file") == 0) {
-			snprintf(buf, cap, "access denied: %s is not a regular "
-			    "file", path);
-			return buf;
-		}
-		if (strcmp(m, "reserved file name") == 0)
-			return "access denied: names starting with .tftpx- "
-			    "are the server's temp files";
+	case FW_ESCAPE:
+		return "access denied: path leaves the root";
+	case FW_PERM:
+		snprintf(buf, cap, "access denied: %s is not %s by the server "
+		    "(uid %u)", path, op == TFTP_WRQ ? "writable" : "readable",
+		    (unsigned)geteuid());
+		return buf;
+	case FW_SYMLINK:
+		snprintf(buf, cap, "access denied: %s goes through a symlink "
+		    "(without openat2 every symlink is refused)", path);
+		return buf;
+	case FW_NOT_REGULAR:
+		snprintf(buf, cap, "access denied: %s is not a regular file",
+		    path);
+		return buf;
+	case FW_RESERVED:
+		return "access denied: names starting with .tftpx- are the "
+		    "server's temp files";
+	case FW_BAD_NAME:
 		snprintf(buf, cap, "access denied: %s", m);
 		return buf;
-	case TFTP_ENOSPACE:
+	case FW_NO_SPACE:
 		snprintf(buf, cap, "no space: %s", m);
 		return buf;
 	default:
@@ -904,6 +901,7 @@ upload_size_ok(struct server *s, struct transfer *t,
 		return 0;
 	if (max && req->tsize > max) {
 		err->code = TFTP_ENOSPACE;
+		err->why = FW_NO_SPACE;
 		err->msg = "file too large (over the server's --max-upload)";
 		snprintf(why, cap, "too large: tsize %llu is over --max-upload "
 		    "%llu", (unsigned long long)req->tsize,
@@ -913,6 +911,7 @@ upload_size_ok(struct server *s, struct transfer *t,
 	if (fstatvfs(t->up.dirfd, &vfs) == 0 &&
 	    req->tsize > (uint64_t)vfs.f_bavail * vfs.f_frsize) {
 		err->code = TFTP_ENOSPACE;
+		err->why = FW_NO_SPACE;
 		err->msg = "not enough free space for the announced tsize";
 		snprintf(why, cap, "no space: tsize %llu, %llu bytes free in "
 		    "the target directory", (unsigned long long)req->tsize,
@@ -1137,7 +1136,7 @@ start_transfer(struct server *s, const struct packet *p,
 	struct tftp_opts req;
 	struct xfer_cfg xc;
 	struct xfer_io io;
-	struct files_err err;
+	struct files_err err = { .code = TFTP_EUNDEF, .why = FW_IO };
 	struct udp_addr a;
 	char path[FILES_NAME_MAX], why[FILES_NAME_MAX * 2];
 	const char *msg, *reason = NULL;

@@ -80,10 +80,11 @@ emit(struct xfer *x, const uint8_t *pkt, size_t len)
 }
 
 static void
-set_error(struct xfer *x, int code, int peer, const char *msg)
+set_error(struct xfer *x, int code, int why, const char *msg)
 {
 	x->err_code = code;
-	x->err_peer = peer;
+	x->err_peer = why == XW_PEER;
+	x->why = why;
 	snprintf(x->err_msg, sizeof(x->err_msg), "%s", msg);
 }
 
@@ -92,11 +93,11 @@ set_error(struct xfer *x, int code, int peer, const char *msg)
  * negative code ends quietly (logged as code 0).
  */
 static int
-fail(struct xfer *x, int code, const char *msg)
+fail(struct xfer *x, int code, int why, const char *msg)
 {
 	size_t n;
 
-	set_error(x, code < 0 ? TFTP_EUNDEF : code, 0, msg);
+	set_error(x, code < 0 ? TFTP_EUNDEF : code, why, msg);
 	if (code >= 0) {
 		n = packet_encode_error(x->io.scratch, PKT_MAX, (uint16_t)code,
 		    msg);
@@ -111,9 +112,9 @@ fail(struct xfer *x, int code, const char *msg)
 
 /* End without a word to the peer (it sent ERROR, or it vanished). */
 static int
-fail_quiet(struct xfer *x, int code, int peer, const char *msg)
+fail_quiet(struct xfer *x, int code, int why, const char *msg)
 {
-	set_error(x, code, peer, msg);
+	set_error(x, code, why, msg);
 	x->phase = XP_END;
 	x->status = XFER_FAILED;
 	x->deadline = 0;
@@ -202,7 +203,7 @@ expire(struct xfer *x, uint64_t now)
 	if (x->cfg.rto_min_us != 0) {
 		if (now - x->progress_at >=
 		    x->cfg.timeout_us * (x->cfg.retries + 1)) {
-			fail_quiet(x, TFTP_EUNDEF, 0, "timeout");
+			fail_quiet(x, TFTP_EUNDEF, XW_TIMEOUT, "timeout");
 			return -1;
 		}
 		x->tries++;
@@ -212,7 +213,7 @@ expire(struct xfer *x, uint64_t now)
 		return 0;
 	}
 	if (x->tries >= x->cfg.retries) {
-		fail_quiet(x, TFTP_EUNDEF, 0, "timeout");
+		fail_quiet(x, TFTP_EUNDEF, XW_TIMEOUT, "timeout");
 		return -1;
 	}
 	x->tries++;
@@ -337,8 +338,9 @@ build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
 /* ---- round-trip time and tail probes --------------------------------- */
 
 /*
- * A client that answers late now and then (firmware writing to flash, a
- * busy CPU, an emulator: GRUB under UEFI paused 10-50 ms) is not a lost
+ * doc/notes/late-clients.md.  A client that answers late now and then
+ * (firmware writing to flash, a busy CPU, an emulator: GRUB under UEFI
+ * paused 10-50 ms) is not a lost
  * packet, but it outlasts a timer floored at 10 ms: each pause cost a
  * re-send and a duplicate ACK.  A timer re-send is put to the test the
  * way TCP's Eifel and DSACK detection do (RFC 3522, RFC 3708):
@@ -476,7 +478,7 @@ rtt_sample(struct xfer *x, uint64_t now)
  * probe comes first at max(rto_min, 2 srtt + 4 rttvar): a client whose
  * NIC dropped the window's tail (U-Boot's e1000 keeps one receive
  * descriptor) sees nothing out of order and would wait its own 5 s
- * timeout; see notes/uboot-e1000.md.
+ * timeout; see doc/notes/uboot-e1000.md.
  */
 static void
 sender_arm(struct xfer *x, uint64_t now)
@@ -547,7 +549,7 @@ send_probe(struct xfer *x, uint64_t now)
 	x->rtt_on = 0;
 	for (i = 0; i < n; i++) {
 		if ((r = build_at(x, seq[i], pkt)) < 0)
-			return fail(x, TFTP_EUNDEF, "read error");
+			return fail(x, TFTP_EUNDEF, XW_SOURCE, "read error");
 		x->st.retransmits++;
 		x->st.probes++;
 		emit(x, pkt, PKT_HDR + (size_t)r);
@@ -564,10 +566,11 @@ send_probe(struct xfer *x, uint64_t now)
 
 /*
  * Pacing, for clients whose NIC drops the tail of a burst (U-Boot's
- * e1000 takes one or two packets of a back-to-back window; notes/
- * uboot-e1000.md): each window whose tail a probe had to recover doubles
- * a gap between the window's packets (from XFER_PACE_MIN_US up to
- * XFER_PACE_MAX_US); XFER_PACE_CLEAN windows in a row that arrive whole
+ * e1000 takes one or two packets of a back-to-back window;
+ * doc/notes/uboot-e1000.md): each window whose tail a probe had to
+ * recover doubles a gap between the window's packets (from
+ * XFER_PACE_MIN_US up to XFER_PACE_MAX_US); XFER_PACE_CLEAN windows in a
+ * row that arrive whole
  * halve it, down to none.  A client that keeps up never sees a probe, so
  * it is never paced.
  */
@@ -598,7 +601,7 @@ pace_window_whole(struct xfer *x)
  * A probe recovered a window whose tail was missing: the client had
  * blocks up to seq only.  Probes are worth their timer again.  Only a
  * tail lost right after the first XFER_NIC_KEEP blocks is the mark of a
- * NIC that drops bursts (notes/uboot-e1000.md) and turns pacing on;
+ * NIC that drops bursts (doc/notes/uboot-e1000.md) and turns pacing on;
  * random loss (a lost gap ACK, a lost last block) is not, and pacing
  * every window for it cost 2 ms a block at 30 % loss.
  */
@@ -681,7 +684,7 @@ send_window(struct xfer *x, uint64_t now)
 		sender_arm(x, now);
 	}
 	if (read_ahead(x, end, &a) < 0)
-		return fail(x, TFTP_EUNDEF, "read error");
+		return fail(x, TFTP_EUNDEF, XW_SOURCE, "read error");
 	while (x->next <= end) {
 		if (sent && x->pace_us) {
 			/* no probe until the window's last block has left */
@@ -694,7 +697,7 @@ send_window(struct xfer *x, uint64_t now)
 		r = build_block(x, x->next, &x->next_off, &x->next_pend, pkt,
 		    &a);
 		if (r < 0)
-			return fail(x, TFTP_EUNDEF, "read error");
+			return fail(x, TFTP_EUNDEF, XW_SOURCE, "read error");
 		if ((size_t)r < x->opts.blksize) {
 			x->last = x->next;
 			x->last_end = x->next_off;
@@ -917,7 +920,7 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 	if (!x->probes && seq == sent_max && x->opts.windowsize > 1)
 		pace_window_whole(x);
 	if (advance_base(x, seq) < 0)
-		return fail(x, TFTP_EUNDEF, "read error");
+		return fail(x, TFTP_EUNDEF, XW_SOURCE, "read error");
 	x->st.bytes = x->base_off;
 	progress(x, now);
 	if (x->last && seq == x->last)
@@ -938,7 +941,7 @@ sender_input(struct xfer *x, const struct packet *p, uint64_t now)
 		if (p->op == TFTP_OACK) {
 			if (options_check_oack(&x->cfg.opts, p->opts, p->nopts,
 			    &acc) < 0)
-				return fail(x, TFTP_EOPTNEG,
+				return fail(x, TFTP_EOPTNEG, XW_OPTIONS,
 				    "unacceptable option in OACK");
 			x->opts = acc;
 			return sender_start_data(x, now);
@@ -965,7 +968,7 @@ sender_input(struct xfer *x, const struct packet *p, uint64_t now)
 		break;
 	}
 	if (p->op == TFTP_DATA || p->op == TFTP_RRQ || p->op == TFTP_WRQ)
-		return fail(x, TFTP_EBADOP, "unexpected packet");
+		return fail(x, TFTP_EBADOP, XW_PROTOCOL, "unexpected packet");
 	x->st.ignored++;
 	return x->status;
 }
@@ -1012,10 +1015,10 @@ static int
 write_err(struct xfer *x, int err)
 {
 	if (err == -ENOSPC || err == -EDQUOT)
-		return fail(x, TFTP_ENOSPACE, "disk full");
+		return fail(x, TFTP_ENOSPACE, XW_SINK, "disk full");
 	if (err == -EFBIG)
-		return fail(x, TFTP_ENOSPACE, "file too large");
-	return fail(x, TFTP_EUNDEF, "write error");
+		return fail(x, TFTP_ENOSPACE, XW_SINK, "file too large");
+	return fail(x, TFTP_EUNDEF, XW_SINK, "write error");
 }
 
 /*
@@ -1146,7 +1149,7 @@ receiver_input(struct xfer *x, const struct packet *p, uint64_t now)
 		}
 		if (options_check_oack(&x->cfg.opts, p->opts, p->nopts,
 		    &acc) < 0)
-			return fail(x, TFTP_EOPTNEG,
+			return fail(x, TFTP_EOPTNEG, XW_OPTIONS,
 			    "unacceptable option in OACK");
 		x->opts = acc;
 		x->phase = XP_OACK;
@@ -1169,7 +1172,7 @@ receiver_input(struct xfer *x, const struct packet *p, uint64_t now)
 		x->st.ignored++;
 		return x->status;
 	}
-	return fail(x, TFTP_EBADOP, "unexpected packet");
+	return fail(x, TFTP_EBADOP, XW_PROTOCOL, "unexpected packet");
 }
 
 static int
@@ -1276,7 +1279,7 @@ xfer_input(struct xfer *x, const uint8_t *pkt, size_t len, uint64_t now)
 	if (p.op == TFTP_ERROR) {
 		if (x->phase == XP_DALLY)
 			return finish_ok(x);
-		return fail_quiet(x, p.err_code, 1, p.err_msg);
+		return fail_quiet(x, p.err_code, XW_PEER, p.err_msg);
 	}
 	if (x->cfg.role == XFER_SEND)
 		return sender_input(x, &p, now);
@@ -1302,5 +1305,5 @@ xfer_abort(struct xfer *x, int code, const char *msg)
 		finish_ok(x);
 		return;
 	}
-	fail(x, code, msg);
+	fail(x, code, XW_ABORTED, msg);
 }

@@ -33,6 +33,21 @@ enum xfer_status {
 	XFER_FAILED,
 };
 
+/*
+ * Why a transfer failed (x->why): what callers test.  err_code is the
+ * TFTP code sent or received and err_msg its words, for people only.
+ */
+enum xfer_why {
+	XW_NONE,
+	XW_TIMEOUT,		/* no progress for timeout x (retries + 1) */
+	XW_PEER,		/* the peer sent ERROR err_code */
+	XW_ABORTED,		/* xfer_abort: shutdown, interrupt, superseded */
+	XW_SOURCE,		/* reading the source failed */
+	XW_SINK,		/* writing failed (err_code 3: no space) */
+	XW_OPTIONS,		/* the OACK holds what we cannot take */
+	XW_PROTOCOL,		/* a packet that has no place here */
+};
+
 #define XFER_ACKPTS	4	/* recent ACKs a receiver remembers */
 
 /* Size the owner's scratch buffer must have (see struct xfer_io). */
@@ -90,7 +105,7 @@ struct xfer_cfg {
 	 * than one copy but not all has a NIC that drops bursts (U-Boot's
 	 * e1000 under QEMU keeps one packet waiting); it is sent one more
 	 * OACK with windowsize 1 before any DATA, and U-Boot takes it.
-	 * 0 or 1 = one OACK.  See notes/uboot-e1000.md.
+	 * 0 or 1 = one OACK.  See doc/notes/uboot-e1000.md.
 	 */
 	unsigned	 oack_burst;
 };
@@ -187,8 +202,9 @@ struct xfer {
 	struct netascii_dec dec;
 
 	/* outcome */
+	int		 why;		/* enum xfer_why, XW_NONE unless failed */
 	int		 err_code;	/* TFTP code sent or received */
-	int		 err_peer;	/* the peer sent the ERROR */
+	int		 err_peer;	/* the peer sent the ERROR (why == XW_PEER) */
 	char		 err_msg[PKT_ERRMSG_MAX];
 	struct xfer_stats st;
 };

@@ -197,6 +197,7 @@ test_normalize(void)
 	err.code = -1;
 	CHECK_EQ(files_normalize("", 0, out, sizeof out, &err), -1);
 	CHECK(err.code >= 0 && err.msg != NULL);
+	CHECK_EQ(err.why, FW_BAD_NAME);
 	CHECK_EQ(files_normalize("///", 0, out, sizeof out, &err), -1);
 	CHECK_EQ(files_normalize("\\\\", 1, out, sizeof out, &err), -1);
 	CHECK_EQ(files_normalize("\\\\", 0, out, sizeof out, &err), 0);
@@ -397,6 +398,7 @@ upload_cases(int named)
 	/* An existing name without overwrite. */
 	CHECK_EQ(files_upload_begin(rootfd, "hello.txt", 0, &u, &err), -1);
 	CHECK_EQ(err.code, TFTP_EEXISTS);
+	CHECK_EQ(err.why, FW_EXISTS);
 	CHECK_EQ(u.fd, -1);
 	CHECK_EQ(u.dirfd, -1);
 	CHECK_STR(slurp("root/hello.txt", buf, sizeof buf), "hello");
@@ -431,6 +433,7 @@ upload_cases(int named)
 	put("root/race.txt", "first");
 	CHECK_EQ(files_upload_commit(&u, &err), -1);
 	CHECK_EQ(err.code, TFTP_EEXISTS);
+	CHECK_EQ(err.why, FW_EXISTS);
 	CHECK_EQ(u.fd, -1);
 	CHECK_EQ(u.dirfd, -1);
 	CHECK_STR(slurp("root/race.txt", buf, sizeof buf), "first");
@@ -449,6 +452,7 @@ upload_cases(int named)
 	/* Refusals. */
 	CHECK_EQ(files_upload_begin(rootfd, "nodir/x", 0, &u, &err), -1);
 	CHECK_EQ(err.code, TFTP_ENOTFOUND);
+	CHECK_EQ(err.why, FW_NO_DIR);
 	CHECK_MSG(err, "directory not found");
 	CHECK_EQ(u.fd, -1);
 	CHECK_EQ(u.dirfd, -1);
@@ -456,6 +460,7 @@ upload_cases(int named)
 	CHECK_EQ(err.code, TFTP_ENOTFOUND);
 	CHECK_EQ(files_upload_begin(rootfd, "../up", 0, &u, &err), -1);
 	CHECK_EQ(err.code, TFTP_EACCESS);
+	CHECK_EQ(err.why, FW_ESCAPE);
 	CHECK_EQ(files_upload_begin(rootfd, "outdir/up", 1, &u, &err), -1);
 	CHECK_EQ(err.code, TFTP_EACCESS);
 	CHECK(!exists_b("outside/up"));
@@ -469,12 +474,14 @@ upload_cases(int named)
 	CHECK_EQ(err.code, TFTP_EACCESS);
 	CHECK_EQ(files_upload_begin(rootfd, "sub", 1, &u, &err), -1);
 	CHECK_EQ(err.code, TFTP_EACCESS);
+	CHECK_EQ(err.why, FW_NOT_REGULAR);
 	CHECK_MSG(err, "not a regular file");
 	/* Overwriting a symlink would replace the link, not its target. */
 	CHECK_EQ(files_upload_begin(rootfd, "out", 1, &u, &err), -1);
 	CHECK_EQ(err.code, TFTP_EACCESS);
 	CHECK_EQ(files_upload_begin(rootfd, ".tftpx-1.tmp", 0, &u, &err), -1);
 	CHECK_EQ(err.code, TFTP_EACCESS);
+	CHECK_EQ(err.why, FW_RESERVED);
 	CHECK_EQ(u.fd, -1);
 	CHECK_EQ(count_tmp("root"), 0);
 	CHECK_STR(slurp("x", buf, sizeof buf), "outside");
@@ -558,6 +565,7 @@ test_write_err(void)
 
 	files_write_err(ENOSPC, &err);
 	CHECK_EQ(err.code, TFTP_ENOSPACE);
+	CHECK_EQ(err.why, FW_NO_SPACE);
 	CHECK_EQ(err.sys, ENOSPC);
 	files_write_err(EDQUOT, &err);
 	CHECK_EQ(err.code, TFTP_ENOSPACE);
@@ -565,6 +573,7 @@ test_write_err(void)
 	CHECK_EQ(err.code, TFTP_ENOSPACE);
 	files_write_err(EIO, &err);
 	CHECK_EQ(err.code, TFTP_EUNDEF);
+	CHECK_EQ(err.why, FW_IO);
 	CHECK_MSG(err, "write error");
 }
 

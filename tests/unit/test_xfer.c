@@ -768,6 +768,7 @@ test_lost_data_backoff(void)
 	CHECK_EQ(xfer_tick(&x, x.deadline), XFER_FAILED);
 	CHECK_EQ(m.nsent, 2 + c.retries);
 	CHECK_STR(x.err_msg, "timeout");
+	CHECK_EQ(x.why, XW_TIMEOUT);
 	CHECK_EQ(x.err_peer, 0);
 	CHECK_EQ(x.phase, XP_END);
 	CHECK_EQ(x.st.timeouts, c.retries + 1);
@@ -940,6 +941,7 @@ test_peer_error_midway(void)
 	    XFER_FAILED);
 	CHECK_EQ(m.nsent, 2);
 	CHECK_EQ(x.err_peer, 1);
+	CHECK_EQ(x.why, XW_PEER);
 	CHECK_EQ(x.err_code, 3);
 	CHECK_STR(x.err_msg, "Disk is full here");
 	CHECK_EQ(x.phase, XP_END);
@@ -980,6 +982,7 @@ test_unexpected_opcode(void)
 	CHECK(is_error(&m, 1, TFTP_EBADOP));
 	CHECK_EQ(x.err_code, TFTP_EBADOP);
 	CHECK_EQ(x.err_peer, 0);
+	CHECK_EQ(x.why, XW_PROTOCOL);
 	/* the ERROR is sent once, never re-sent */
 	xfer_tick(&x, 100 * T_US);
 	in_ack(&x, 1, 100 * T_US);
@@ -1413,6 +1416,7 @@ test_client_get_bad_oack(void)
 	CHECK(is_error(&m, 1, TFTP_EOPTNEG));
 	CHECK_EQ(x.err_code, TFTP_EOPTNEG);
 	CHECK_EQ(x.err_peer, 0);
+	CHECK_EQ(x.why, XW_OPTIONS);
 	mem_free(&m);
 
 	/* blksize above what we asked */
@@ -1517,6 +1521,7 @@ test_receiver_disk_full(void)
 	CHECK_EQ(m.nsent, 3);
 	CHECK(is_error(&m, 2, TFTP_ENOSPACE));
 	CHECK_EQ(x.err_code, TFTP_ENOSPACE);
+	CHECK_EQ(x.why, XW_SINK);
 	CHECK_EQ(m.finish_calls, 0);
 	/* and nothing after */
 	in_data(&x, 2, src + 512, 512, 30);
@@ -2405,7 +2410,7 @@ tail_drop_run(uint64_t rto_min, unsigned keep, struct tail_run *r)
 }
 
 /*
- * notes/uboot-e1000.md: with plain go-back-N every window of a client
+ * doc/notes/uboot-e1000.md: with plain go-back-N every window of a client
  * that loses window tails costs a full timeout; the pair probe recovers
  * each in about rto_min, with no timeout at all, and the lost tails turn
  * pacing on, after which windows arrive whole.
@@ -2553,6 +2558,7 @@ test_rtt_give_up_by_time(void)
 	sends = (unsigned)m.nsent;
 	CHECK_EQ(x.status, XFER_FAILED);
 	CHECK_STR(x.err_msg, "timeout");
+	CHECK_EQ(x.why, XW_TIMEOUT);
 	/* retries 5, T 1 s: not before 6 s, and within one more T */
 	CHECK(now - t_prog >= 6 * T_US);
 	CHECK(now - t_prog < 7 * T_US);
