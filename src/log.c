@@ -564,3 +564,16 @@ log_safe(const char *s, char *buf, size_t cap)
 	buf[o] = '\0';
 	return buf;
 }
+
+void
+log_append(char *buf, size_t cap, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	va_list ap;
+
+	if (n + 1 >= cap)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, cap - n, fmt, ap);
+	va_end(ap);
+}

@@ -47,6 +47,10 @@ int	log_reopen(void);
 /* Send events to syslog(3): facility LOG_DAEMON, ident "tftpx". */
 void	log_open_syslog(void);
 
+/* Append printf-style text to the NUL-terminated buf of cap bytes. */
+void	log_append(char *buf, size_t cap, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 /* "tftpx: ..." lines (start-up, fatal errors); printed at any level. */
 void	log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "tftpx: ..." at LOG_NORMAL and above. */

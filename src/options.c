@@ -186,24 +186,54 @@ options_init(struct tftp_opts *o)
 	o->rollover = 0;
 }
 
+const char *
+options_name(unsigned bit)
+{
+	size_t i;
+
+	for (i = 0; i < OPTIONS_N; i++)
+		if (options_tab[i].bit == bit)
+			return options_tab[i].name;
+	return NULL;
+}
+
+unsigned
+options_bit(size_t i)
+{
+	return i < OPTIONS_N ? options_tab[i].bit : 0;
+}
+
 void
-options_parse(const struct pkt_opt *opts, size_t n, struct tftp_opts *o)
+options_parse_fates(const struct pkt_opt *opts, size_t n, struct tftp_opts *o,
+    unsigned char *fate)
 {
 	const struct options_def *def;
+	unsigned char f;
 	uint64_t v;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		def = options_lookup(opts[i].name);
-		if (def == NULL)
-			continue;
 		/* The first valid occurrence wins; later ones are ignored. */
-		if (o->have & def->bit)
-			continue;
-		if (options_value(def, opts[i].value, &v) < 0)
-			continue;
-		options_set(o, def->bit, v);
+		if (def == NULL)
+			f = OPT_UNKNOWN;
+		else if (o->have & def->bit)
+			f = OPT_REPEATED;
+		else if (options_value(def, opts[i].value, &v) < 0)
+			f = OPT_BAD;
+		else {
+			options_set(o, def->bit, v);
+			f = OPT_TAKEN;
+		}
+		if (fate != NULL)
+			fate[i] = f;
 	}
+}
+
+void
+options_parse(const struct pkt_opt *opts, size_t n, struct tftp_opts *o)
+{
+	options_parse_fates(opts, n, o, NULL);
 }
 
 void

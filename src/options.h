@@ -57,6 +57,24 @@ uint64_t options_get(const struct tftp_opts *o, unsigned bit);
 /* Fill o (after options_init) from the options of a request. */
 void	options_parse(const struct pkt_opt *opts, size_t n, struct tftp_opts *o);
 
+/* What options_parse did with each option of a request. */
+enum opt_fate {
+	OPT_TAKEN,		/* known, well-formed, the first of its name */
+	OPT_UNKNOWN,		/* a name we do not know */
+	OPT_REPEATED,		/* a known name again: the first one stands */
+	OPT_BAD,		/* malformed or out of range: ignored */
+};
+
+/* options_parse(), and fate[i] (enum opt_fate) for opts[i]; fate may be NULL. */
+void	options_parse_fates(const struct pkt_opt *opts, size_t n,
+	    struct tftp_opts *o, unsigned char *fate);
+
+/* The name we write for an option bit ("blksize"), or NULL. */
+const char *options_name(unsigned bit);
+
+/* The i-th option bit in the order options are written; 0 past the end. */
+unsigned options_bit(size_t i);
+
 /*
  * Server: what to grant for a request.  is_rrq selects the tsize rule:
  * for an RRQ tsize is answered with file_size, and left out when

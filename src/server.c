@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "dedup.h"
+#include "events.h"
 #include "files.h"
 #include "log.h"
 #include "loop.h"
@@ -466,107 +467,26 @@ io_send(void *ctx, const uint8_t *pkt, size_t len)
 
 /* ---- transfer lifecycle ---------------------------------------------- */
 
-/* The text of a name for a JSON event, plus its bytes when not UTF-8. */
-static void
-rec_name(struct log_rec *r, const char *key, const char *name)
+/* What the events of transfer t are about. */
+static struct ev_who
+who_of(const struct transfer *t)
 {
-	char hexkey[32];
+	struct ev_who w = { &t->peer, t->op, t->name, t->mode };
 
-	if (log_rec_str(r, key, name)) {
-		snprintf(hexkey, sizeof(hexkey), "%s_hex", key);
-		log_rec_hex(r, hexkey, name);
-	}
+	return w;
 }
 
-/* "blksize":1468,... for the options in o->have */
-static void
-rec_opts(struct log_rec *r, const char *key, const struct tftp_opts *o)
-{
-	struct opt_text txt;
-	struct pkt_opt l[5];
-	size_t i, n;
-
-	n = options_to_list(o, &txt, l);
-	log_rec_open(r, key);
-	for (i = 0; i < n; i++)
-		log_rec_u64(r, l[i].name, strtoull(l[i].value, NULL, 10));
-	log_rec_close(r);
-}
-
-/* The common head of a transfer's JSON events. */
-static void
-rec_head(struct log_rec *r, const char *event, const struct udp_addr *peer,
-    int op, const char *name, const char *mode)
-{
-	char pa[UDP_ADDRSTR];
-
-	log_rec_begin(r, event);
-	log_rec_str(r, "client", udp_format(peer, pa));
-	log_rec_str(r, "op", packet_op_name(op));
-	rec_name(r, "file", name);
-	rec_name(r, "mode", mode);
-}
-
+/* The transfer's end line, once. */
 static void
 log_outcome(struct transfer *t)
 {
-	struct xfer *x = &t->x;
-	char peer[UDP_ADDRSTR], name[FILES_NAME_MAX * 4 + 1], opts[160];
-	char outcome[PKT_ERRMSG_MAX * 4 + 32], msg[PKT_ERRMSG_MAX * 4 + 1];
-	double secs = (double)(loop_now(t->srv->loop) - t->start) / 1e6;
-	double rate = secs > 0 ? (double)x->st.bytes / secs / 1e6 : 0;
-	int ok = x->status == XFER_DONE, level = ok ? LOG_NORMAL : LOG_QUIET;
-	struct log_rec *r = NULL, rec;
+	struct ev_who w = who_of(t);
 
 	if (t->logged)
 		return;
 	t->logged = 1;
-	if (log_level() < level)
-		return;
-	if (log_format() == LOG_FMT_JSON) {
-		r = &rec;
-		rec_head(r, "end", &t->peer, t->op, t->name, t->mode);
-		rec_opts(r, "options", &x->opts);
-		log_rec_u64(r, "bytes", x->st.bytes);
-		log_rec_num(r, "seconds", secs, 3);
-		log_rec_num(r, "mbytes_per_s", rate, 1);
-		log_rec_u64(r, "retransmits", x->st.retransmits);
-		log_rec_u64(r, "probes", x->st.probes);
-		log_rec_u64(r, "answered", x->st.probes_answered);
-		log_rec_u64(r, "spurious", x->st.spurious);
-		log_rec_u64(r, "dupacks", x->st.dup_acks);
-		log_rec_u64(r, "dupreqs", t->dups);
-		log_rec_num(r, "srtt_ms", (double)x->srtt / 1000.0, 2);
-		log_rec_u64(r, "pace_us", x->st.pace_max_us);
-		log_rec_str(r, "outcome", ok ? "ok" : "failed");
-		if (!ok) {
-			log_rec_int(r, "error_code", x->err_code);
-			log_rec_str(r, "error_from", x->err_peer ? "client" :
-			    "server");
-			rec_name(r, "error_msg", x->err_msg);
-		}
-	}
-	if (ok)
-		snprintf(outcome, sizeof(outcome), "ok");
-	else
-		snprintf(outcome, sizeof(outcome), "error %d: %s%s",
-		    x->err_code, x->err_peer ? "from client: " : "",
-		    log_safe(x->err_msg, msg, sizeof(msg)));
-	options_format(&x->opts, opts, sizeof(opts));
-	log_emit(level, r,
-	    "%s %s \"%s\" %s%s%s %llu bytes %.3f s %.1f MB/s "
-	    "retransmits=%llu probes=%llu answered=%llu spurious=%llu "
-	    "dupacks=%llu dupreqs=%llu srtt=%.2fms pace=%lluus %s",
-	    udp_format(&t->peer, peer), packet_op_name(t->op),
-	    log_safe(t->name, name, sizeof(name)), t->mode,
-	    opts[0] ? " " : "", opts, (unsigned long long)x->st.bytes, secs,
-	    rate, (unsigned long long)x->st.retransmits,
-	    (unsigned long long)x->st.probes,
-	    (unsigned long long)x->st.probes_answered,
-	    (unsigned long long)x->st.spurious,
-	    (unsigned long long)x->st.dup_acks, (unsigned long long)t->dups,
-	    (double)x->srtt / 1000.0,
-	    (unsigned long long)x->st.pace_max_us, outcome);
+	events_end(&w, &t->x, t->dups,
+	    (double)(loop_now(t->srv->loop) - t->start) / 1e6);
 }
 
 static void
@@ -645,26 +565,10 @@ transfer_end(struct transfer *t)
 static void
 log_burst(struct transfer *t)
 {
-	struct xfer *x = &t->x;
-	struct log_rec rec, *r = NULL;
-	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+	struct ev_who w = who_of(t);
 
 	t->burst_logged = 1;
-	if (log_level() < LOG_VERBOSE)
-		return;
-	if (log_format() == LOG_FMT_JSON) {
-		r = &rec;
-		rec_head(r, "narrowed", &t->peer, t->op, t->name, t->mode);
-		log_rec_u64(r, "windowsize", x->opts.windowsize);
-		log_rec_u64(r, "oack_copies", x->st.burst);
-		log_rec_u64(r, "answered", x->st.burst_acks);
-	}
-	log_emit(LOG_VERBOSE, r, "%s %s \"%s\" windowsize %u->%u: the "
-	    "client answered %u of %u back-to-back OACKs (its NIC drops "
-	    "bursts)", udp_format(&t->peer, pa), packet_op_name(t->op),
-	    log_safe(t->name, safe, sizeof(safe)),
-	    (unsigned)x->cfg.opts.windowsize, (unsigned)x->opts.windowsize,
-	    x->st.burst_acks, x->st.burst);
+	events_narrowed(&w, &t->x);
 }
 
 /* After every input or tick: log, end, or re-arm. */
@@ -754,33 +658,13 @@ refuse_at(struct server *s, int level, const struct udp_addr *local,
     const struct udp_addr *peer, const struct packet *p, int code,
     const char *msg, const char *reason)
 {
+	struct ev_who w = { peer, p->op, p->filename, p->mode };
 	struct udp_addr a = *local;
-	struct log_rec rec, *r = NULL;
-	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
-	char why[FILES_NAME_MAX * 8 + 1], wire[PKT_ERRMSG_MAX * 4 + 1];
 	uint8_t pkt[PKT_ERRMSG_MAX + 8];
 	size_t n;
-	int fd, same;
+	int fd;
 
-	if (reason == NULL)
-		reason = msg;
-	same = strcmp(reason, msg) == 0;
-	if (log_level() >= level) {
-		if (log_format() == LOG_FMT_JSON) {
-			r = &rec;
-			rec_head(r, "refusal", peer, p->op, p->filename,
-			    p->mode);
-			log_rec_int(r, "error_code", code);
-			log_rec_str(r, "error_msg", msg);
-			rec_name(r, "reason", reason);
-		}
-		log_emit(level, r, "%s %s \"%s\" %s%srefused: error %d: %s",
-		    udp_format(peer, pa), packet_op_name(p->op),
-		    log_safe(p->filename, safe, sizeof(safe)),
-		    same ? "" : log_safe(reason, why, sizeof(why)),
-		    same ? "" : "; ", code,
-		    log_safe(msg, wire, sizeof(wire)));
-	}
+	events_refusal(level, &w, code, msg, reason);
 	n = packet_encode_error(pkt, sizeof(pkt), (uint16_t)code, msg);
 	udp_set_port(&a, 0);
 	if ((fd = udp_bind(&a, 0)) < 0)
@@ -951,53 +835,6 @@ upload_claim(struct server *s, struct transfer *t, struct files_err *err,
 
 /* ---- option negotiation, told at -v --------------------------------- */
 
-static const struct {
-	const char	*name;
-	unsigned	 bit;
-} opt_names[] = {
-	{ "blksize", OPT_BLKSIZE },
-	{ "timeout", OPT_TIMEOUT },
-	{ "tsize", OPT_TSIZE },
-	{ "windowsize", OPT_WINDOWSIZE },
-	{ "rollover", OPT_ROLLOVER },
-};
-
-#define OPT_NAMES	(sizeof(opt_names) / sizeof(opt_names[0]))
-
-/* Plain decimal, as options.c reads it; -1 for anything else. */
-static int
-opt_decimal(const char *v, uint64_t *out)
-{
-	uint64_t n = 0;
-
-	if (*v == '\0')
-		return -1;
-	for (; *v; v++) {
-		if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
-			return -1;
-		n = n * 10 + (uint64_t)(*v - '0');
-	}
-	*out = n;
-	return 0;
-}
-
-static void
-append(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-append(char *buf, size_t cap, const char *fmt, ...)
-{
-	size_t n = strlen(buf);
-	va_list ap;
-
-	if (n + 1 >= cap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + n, cap - n, fmt, ap);
-	va_end(ap);
-}
-
 /* Why a granted value is below the asked one. */
 static const char *
 clamp_reason(const struct server *s, unsigned bit, uint64_t asked)
@@ -1010,90 +847,23 @@ clamp_reason(const struct server *s, unsigned bit, uint64_t asked)
 	return "server limit";
 }
 
-/*
- * At -v: the start of a transfer with what the client asked, what it
- * was granted and which options were ignored, and why:
- *   options: blksize 65464->1468 (--blksize-max) tsize 0->1048576;
- *   ignored: foo (unknown), blksize=7 (repeated)
- */
+/* At -v: the options asked, granted and ignored, and why (events.c). */
 static void
 log_start(struct transfer *t, const struct packet *p,
-    const struct tftp_opts *req, const struct tftp_opts *got, int netascii,
-    uint64_t size)
+    const unsigned char *fate, const struct tftp_opts *req,
+    const struct tftp_opts *got, int netascii, uint64_t size)
 {
-	struct server *s = t->srv;
-	struct log_rec rec, *r = NULL;
-	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
-	char neg[1024] = "", ign[1024] = "", v[64], w[64];
-	unsigned seen = 0, bit;
-	uint64_t val;
-	size_t i, j;
+	struct ev_who w = who_of(t);
+	struct ev_start e = { p, fate, req, got, NULL, NULL, NULL };
 
 	if (log_level() < LOG_VERBOSE)
 		return;
-	/* every option sent, in the order sent: what options_parse() did */
-	for (i = 0; i < p->nopts; i++) {
-		for (j = 0; j < OPT_NAMES; j++)
-			if (strcasecmp(p->opts[i].name, opt_names[j].name) == 0)
-				break;
-		log_safe(p->opts[i].name, v, sizeof(v));
-		log_safe(p->opts[i].value, w, sizeof(w));
-		if (j == OPT_NAMES) {
-			append(ign, sizeof(ign), "%s%s (unknown)",
-			    ign[0] ? ", " : "", v);
-			continue;
-		}
-		bit = opt_names[j].bit;
-		if (seen & bit) {
-			append(ign, sizeof(ign), "%s%s=%s (repeated)",
-			    ign[0] ? ", " : "", v, w);
-		} else if (!(req->have & bit) ||
-		    opt_decimal(p->opts[i].value, &val) < 0 ||
-		    val != options_get(req, bit)) {
-			append(ign, sizeof(ign), "%s%s=%s (malformed or out "
-			    "of range)", ign[0] ? ", " : "", v, w);
-		} else {
-			seen |= bit;
-		}
-	}
-	for (j = 0; j < OPT_NAMES; j++) {
-		bit = opt_names[j].bit;
-		if (!(req->have & bit))
-			continue;
-		if (!(got->have & bit)) {
-			append(neg, sizeof(neg), "%s%s %llu->none (%s)",
-			    neg[0] ? " " : "", opt_names[j].name,
-			    (unsigned long long)options_get(req, bit),
-			    netascii ? "netascii size differs" : size == 0 ?
-			    "empty file" : "not granted");
-			continue;
-		}
-		append(neg, sizeof(neg), "%s%s %llu->%llu", neg[0] ? " " : "",
-		    opt_names[j].name,
-		    (unsigned long long)options_get(req, bit),
-		    (unsigned long long)options_get(got, bit));
-		if ((bit == OPT_BLKSIZE || bit == OPT_WINDOWSIZE) &&
-		    options_get(got, bit) < options_get(req, bit))
-			append(neg, sizeof(neg), " (%s)",
-			    bit == OPT_WINDOWSIZE && t->narrowed ?
-			    t->narrowed :
-			    clamp_reason(s, bit, options_get(req, bit)));
-	}
-	if (log_format() == LOG_FMT_JSON) {
-		r = &rec;
-		rec_head(r, "start", &t->peer, t->op, t->name, t->mode);
-		rec_opts(r, "asked", req);
-		rec_opts(r, "granted", got);
-		if (neg[0])
-			log_rec_str(r, "negotiation", neg);
-		if (ign[0])
-			log_rec_str(r, "ignored", ign);
-	}
-	log_emit(LOG_VERBOSE, r, "%s %s \"%s\" %s start%s%s%s%s",
-	    udp_format(&t->peer, pa), packet_op_name(t->op),
-	    log_safe(t->name, safe, sizeof(safe)), t->mode,
-	    neg[0] || ign[0] ? ", options: " : "", neg[0] ? neg : ign[0] ?
-	    "none" : "", ign[0] ? "; ignored: " : "", ign);
+	e.blksize_cut = clamp_reason(t->srv, OPT_BLKSIZE, req->blksize);
+	e.window_cut = t->narrowed ? t->narrowed :
+	    clamp_reason(t->srv, OPT_WINDOWSIZE, req->windowsize);
+	e.dropped = netascii ? "netascii size differs" : size == 0 ?
+	    "empty file" : "not granted";
+	events_start(&w, &e);
 }
 
 /*
@@ -1139,6 +909,7 @@ start_transfer(struct server *s, const struct packet *p,
 	struct files_err err = { .code = TFTP_EUNDEF, .why = FW_IO };
 	struct udp_addr a;
 	char path[FILES_NAME_MAX], why[FILES_NAME_MAX * 2];
+	unsigned char fate[PKT_OPT_MAX];
 	const char *msg, *reason = NULL;
 	uint64_t size = 0;
 	struct narrow *nw;
@@ -1181,7 +952,7 @@ start_transfer(struct server *s, const struct packet *p,
 	loop_timer_init(&t->t, transfer_timer_cb, t);
 
 	options_init(&req);
-	options_parse(p->opts, p->nopts, &req);
+	options_parse_fates(p->opts, p->nopts, &req, fate);
 	memset(&xc, 0, sizeof(xc));
 	if (p->op == TFTP_RRQ) {
 		t->fd = files_open_read(s->rootfd, path, &size, &err);
@@ -1259,7 +1030,7 @@ start_transfer(struct server *s, const struct packet *p,
 	cc->n++;
 	table_add(s, t);
 	s->live++;
-	log_start(t, p, &req, &xc.opts, netascii, size);
+	log_start(t, p, fate, &req, &xc.opts, netascii, size);
 	xfer_start(&t->x, loop_now(s->loop));
 	transfer_settle(t);
 	return 1;
@@ -1283,20 +1054,9 @@ refused:
 static void
 log_duplicate(const struct udp_addr *peer, const struct packet *p, int late)
 {
-	struct log_rec rec, *r = NULL;
-	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+	struct ev_who w = { peer, p->op, p->filename, p->mode };
 
-	if (log_level() < LOG_VERBOSE)
-		return;
-	if (log_format() == LOG_FMT_JSON) {
-		r = &rec;
-		rec_head(r, "duplicate", peer, p->op, p->filename, p->mode);
-		log_rec_bool(r, "finished", late);
-	}
-	log_emit(LOG_VERBOSE, r, "%s %s \"%s\" %s", udp_format(peer, pa),
-	    packet_op_name(p->op), log_safe(p->filename, safe, sizeof(safe)),
-	    late ? "late duplicate of a finished transfer dropped" :
-	    "duplicate request dropped");
+	events_duplicate(&w, late);
 }
 
 static void
@@ -1319,12 +1079,14 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 	key = peer_key(peer);
 	h = dedup_hash(buf, len);
 	old = table_find(s, &key);
-	if (old != NULL && old->req_hash == h) {
+	if (old != NULL) {
 		/*
 		 * The client's last ACK may wait in the transfer's socket,
 		 * read after this datagram in the same wakeup: a client on
-		 * a fixed port that asks again at once sends both back to
-		 * back.  Read it first; the transfer may end.
+		 * a fixed port that asks again at once (the same file, or
+		 * the next one: U-Boot with tftpsrcp) sends both back to
+		 * back.  Read it first; the transfer may end, as a success
+		 * rather than superseded.
 		 */
 		transfer_sock_cb(&old->w, 0);
 		old = table_find(s, &key);
@@ -1711,11 +1473,11 @@ log_hints(const struct server *s)
 		log_notice("U-Boot: setenv serverip6 %s; %stftpboot "
 		    "${loadaddr} <file> -ipv6", h[best].addr, port);
 	for (i = 1; i < n; i++) {
-		append(also, sizeof(also), "%s%s%s%s", i > 1 ? ", " : "",
+		log_append(also, sizeof(also), "%s%s%s%s", i > 1 ? ", " : "",
 		    h[i].family == AF_INET6 ? "[" : "", h[i].addr,
 		    h[i].family == AF_INET6 ? "]" : "");
 		if (h[i].port != h[best].port)
-			append(also, sizeof(also), ":%d", h[i].port);
+			log_append(also, sizeof(also), ":%d", h[i].port);
 	}
 	if (also[0])
 		log_notice("also reachable at %s", also);

@@ -218,6 +218,47 @@ req_of(unsigned have, unsigned blksize, unsigned windowsize)
 	return r;
 }
 
+/* What became of each option sent: the -v line prints these. */
+static void
+test_fates(void)
+{
+	static const struct pkt_opt sent[] = {
+		{ "BlkSize", "abc" },		/* malformed: ignored */
+		{ "blksize", "1468" },		/* the first valid one */
+		{ "blksize", "1024" },		/* repeated */
+		{ "foo", "1" },			/* unknown */
+		{ "windowsize", "0" },		/* out of range */
+		{ "tsize", "0" },
+		{ "timeout", "1" },
+		{ "timeout", "x" },		/* repeated, not malformed */
+	};
+	static const unsigned char want[] = { OPT_BAD, OPT_TAKEN,
+	    OPT_REPEATED, OPT_UNKNOWN, OPT_BAD, OPT_TAKEN, OPT_TAKEN,
+	    OPT_REPEATED };
+	unsigned char fate[8];
+	struct tftp_opts o, plain;
+	size_t i;
+
+	options_init(&o);
+	options_parse_fates(sent, 8, &o, fate);
+	for (i = 0; i < 8; i++)
+		CHECK_EQ(fate[i], want[i]);
+	CHECK_EQ(o.blksize, 1468);
+	/* the same options as options_parse() */
+	options_init(&plain);
+	options_parse(sent, 8, &plain);
+	CHECK_EQ(o.have, plain.have);
+	CHECK_EQ(o.blksize, plain.blksize);
+	CHECK_EQ(o.timeout, plain.timeout);
+	CHECK_EQ(o.tsize, plain.tsize);
+	CHECK_EQ(o.windowsize, plain.windowsize);
+	/* names and order, as written in an OACK */
+	CHECK_STR(options_name(options_bit(0)), "blksize");
+	CHECK_STR(options_name(OPT_WINDOWSIZE), "windowsize");
+	CHECK_EQ(options_bit(5), 0);
+	CHECK(options_name(0) == NULL);
+}
+
 static void
 test_negotiate_clamp(void)
 {
@@ -558,6 +599,7 @@ main(void)
 	RUN(test_timeout_window_rollover);
 	RUN(test_names);
 	RUN(test_duplicates);
+	RUN(test_fates);
 	RUN(test_negotiate_clamp);
 	RUN(test_negotiate_window_bytes);
 	RUN(test_negotiate_echo);
