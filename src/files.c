@@ -470,6 +470,8 @@ files_upload_begin(int rootfd, const char *path, int overwrite,
 	u->overwrite = overwrite;
 	u->base[0] = '\0';
 	u->tmp[0] = '\0';
+	u->claimed = 0;
+	u->next_live = NULL;
 
 	len = strlen(path);
 	if (len >= sizeof dir) {
@@ -759,4 +761,49 @@ files_write_all(int fd, const uint8_t *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int
+files_upload_claim(struct files_uploads *reg, struct upload *u,
+    struct files_err *err)
+{
+	struct upload *o;
+	struct stat st;
+
+	if (fstat(u->dirfd, &st) == -1) {
+		files_set_err(err, TFTP_EUNDEF, FW_IO, errno,
+		    "cannot stat the target directory");
+		return -1;
+	}
+	for (o = reg->head; o != NULL; o = o->next_live) {
+		if (o->dir_dev == st.st_dev && o->dir_ino == st.st_ino &&
+		    strcmp(o->base, u->base) == 0) {
+			files_set_err(err, TFTP_EACCESS, FW_BUSY, 0,
+			    "another upload of this name is in progress");
+			return -1;
+		}
+	}
+	u->dir_dev = st.st_dev;
+	u->dir_ino = st.st_ino;
+	u->claimed = 1;
+	u->next_live = reg->head;
+	reg->head = u;
+	return 0;
+}
+
+void
+files_upload_release(struct files_uploads *reg, struct upload *u)
+{
+	struct upload **pp;
+
+	if (!u->claimed)
+		return;
+	for (pp = &reg->head; *pp != NULL; pp = &(*pp)->next_live) {
+		if (*pp == u) {
+			*pp = u->next_live;
+			break;
+		}
+	}
+	u->claimed = 0;
+	u->next_live = NULL;
 }

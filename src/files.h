@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define FILES_NAME_MAX	512	/* longest request name handled */
 #define FILES_TMP_PREFIX ".tftpx-"
@@ -38,6 +39,7 @@ enum files_why {
 	FW_PERM,		/* the server's user may not */
 	FW_BAD_NAME,		/* empty, too long, or no file name at all */
 	FW_NO_SPACE,		/* the file system is full */
+	FW_BUSY,		/* another upload of the name is live */
 };
 
 struct files_err {
@@ -53,6 +55,11 @@ struct upload {
 	int	named;			/* temp has a name (no O_TMPFILE) */
 	int	overwrite;		/* commit may replace an existing name */
 	char	base[FILES_NAME_MAX];	/* last component of the target */
+	/* the name's place in struct files_uploads, while claimed */
+	dev_t	dir_dev;
+	ino_t	dir_ino;
+	int	claimed;
+	struct upload *next_live;
 	char	tmp[64];		/* temp name when named */
 };
 
@@ -98,6 +105,25 @@ int	files_upload_commit(struct upload *u, struct files_err *err);
 
 /* Drop the upload: close and remove the temp.  Safe to call twice. */
 void	files_upload_abort(struct upload *u);
+
+/*
+ * The live uploads, one per name: a second WRQ for a name whose upload
+ * runs would race the first to the rename.  Zero-initialised is empty.
+ */
+struct files_uploads {
+	struct upload	*head;
+};
+
+/*
+ * Claim the name of u (after files_upload_begin; u must stay where it
+ * is until released).  Returns 0, or -1 with err: FW_BUSY (code 2) when
+ * another upload of the same directory entry is live.
+ */
+int	files_upload_claim(struct files_uploads *reg, struct upload *u,
+	    struct files_err *err);
+
+/* Give the name back: the next upload of it may start.  Safe twice. */
+void	files_upload_release(struct files_uploads *reg, struct upload *u);
 
 /*
  * Remove temp files a crashed server left (FILES_TMP_PREFIX "*"

@@ -94,13 +94,10 @@ struct transfer {
 	uint64_t		 heard;		/* the client's first datagram here */
 	struct dedup_key	 key;		/* peer addr:port */
 	struct client_count	*cc;		/* live transfers of this host */
-	dev_t			 up_dev;	/* WRQ: directory and name */
-	ino_t			 up_ino;	/*  that one upload at a time owns */
 	char			 name[FILES_NAME_MAX];
 	char			 mode[16];
 	uint64_t		 req_hash;	/* of the request datagram */
 	struct transfer		*hnext;		/* duplicate-table chain */
-	struct transfer		*unext;		/* live uploads list */
 };
 
 /* Live transfers per client host, for --max-per-client. */
@@ -147,7 +144,7 @@ struct server {
 	struct options_limits	 lim;
 	struct transfer		*hash[HASH_SIZE];
 	struct client_count	*hosts[HASH_SIZE];
-	struct transfer		*uploads;	/* live WRQs */
+	struct files_uploads	 uploads;	/* live WRQs: one per name */
 	struct dedup		*recent;	/* finished requests */
 	struct narrow		 narrow[NARROW_MAX]; /* tail-losing hosts */
 	unsigned		 narrow_next;	/* ring position */
@@ -357,32 +354,6 @@ busy_allowed(struct server *s)
 	return s->busy_sent++ < BUSY_PER_SEC;
 }
 
-/* A live upload of the same directory entry, if any. */
-static struct transfer *
-upload_find(struct server *s, dev_t dev, ino_t ino, const char *base)
-{
-	struct transfer *t;
-
-	for (t = s->uploads; t; t = t->unext)
-		if (t->up_dev == dev && t->up_ino == ino &&
-		    strcmp(t->up.base, base) == 0)
-			return t;
-	return NULL;
-}
-
-static void
-upload_del(struct server *s, struct transfer *t)
-{
-	struct transfer **pp;
-
-	for (pp = &s->uploads; *pp; pp = &(*pp)->unext) {
-		if (*pp == t) {
-			*pp = t->unext;
-			return;
-		}
-	}
-}
-
 /* ---- transfer I/O callbacks ------------------------------------------ */
 
 static long
@@ -414,7 +385,7 @@ io_finish(void *ctx)
 		return err.sys ? -err.sys : -EIO;
 	t->committed = 1;
 	/* the name is in place: the next upload of it may start now */
-	upload_del(t->srv, t);
+	files_upload_release(&t->srv->uploads, &t->up);
 	return 0;
 }
 
@@ -530,7 +501,7 @@ transfer_end(struct transfer *t)
 	if (t->op == TFTP_WRQ) {
 		if (!t->committed)
 			files_upload_abort(&t->up);
-		upload_del(s, t);
+		files_upload_release(&s->uploads, &t->up);
 	}
 	/*
 	 * Logged after the cleanup: whoever acts on the line (a person, a
@@ -731,6 +702,10 @@ files_reason(const struct files_err *err, int op, const char *path,
 	case FW_NO_SPACE:
 		snprintf(buf, cap, "no space: %s", m);
 		return buf;
+	case FW_BUSY:
+		snprintf(buf, cap, "busy name: another upload of %s is in "
+		    "progress", path);
+		return buf;
 	default:
 		if (err->sys == 0)
 			return m;
@@ -802,34 +777,6 @@ upload_size_ok(struct server *s, struct transfer *t,
 		    (unsigned long long)vfs.f_bavail * vfs.f_frsize);
 		return -1;
 	}
-	return 0;
-}
-
-/* Claim the target name: one upload per name at a time. */
-static int
-upload_claim(struct server *s, struct transfer *t, struct files_err *err,
-    char *why, size_t cap)
-{
-	struct stat st;
-
-	if (fstat(t->up.dirfd, &st) < 0) {
-		err->code = TFTP_EUNDEF;
-		err->msg = "cannot stat the target directory";
-		snprintf(why, cap, "cannot stat the target directory: %s",
-		    strerror(errno));
-		return -1;
-	}
-	if (upload_find(s, st.st_dev, st.st_ino, t->up.base)) {
-		err->code = TFTP_EACCESS;
-		err->msg = "another upload of this name is in progress";
-		snprintf(why, cap, "busy name: another upload of %s is in "
-		    "progress", t->name);
-		return -1;
-	}
-	t->up_dev = st.st_dev;
-	t->up_ino = st.st_ino;
-	t->unext = s->uploads;
-	s->uploads = t;
 	return 0;
 }
 
@@ -976,11 +923,12 @@ start_transfer(struct server *s, const struct packet *p,
 		if (files_upload_begin(s->rootfd, path, cfg->overwrite,
 		    &t->up, &err) < 0)
 			goto refused;
-		if (upload_size_ok(s, t, &req, &err, why, sizeof(why)) < 0 ||
-		    upload_claim(s, t, &err, why, sizeof(why)) < 0) {
+		if (upload_size_ok(s, t, &req, &err, why, sizeof(why)) < 0) {
 			reason = why;
 			goto refused;
 		}
+		if (files_upload_claim(&s->uploads, &t->up, &err) < 0)
+			goto refused;
 		xc.role = XFER_RECV;
 		options_negotiate(&req, &s->lim, 0, -1, &xc.opts);
 	}
@@ -1043,7 +991,7 @@ refused:
 	if (t->fd >= 0)
 		close(t->fd);
 	if (t->op == TFTP_WRQ) {
-		upload_del(s, t);
+		files_upload_release(&s->uploads, &t->up);
 		files_upload_abort(&t->up);
 	}
 	free(t);

@@ -558,6 +558,36 @@ test_remove_stale(void)
 	CHECK_EQ(files_remove_stale(rootfd), 0);
 }
 
+/* One upload per name: the registry the server keeps its WRQs in. */
+static void
+test_upload_registry(void)
+{
+	struct files_uploads reg = { NULL };
+	struct files_err err;
+	struct upload a, b, c;
+	int temps = count_tmp("root");
+
+	CHECK_EQ(files_upload_begin(rootfd, "reg.bin", 1, &a, &err), 0);
+	CHECK_EQ(files_upload_begin(rootfd, "reg.bin", 1, &b, &err), 0);
+	CHECK_EQ(files_upload_begin(rootfd, "sub/reg.bin", 1, &c, &err), 0);
+	CHECK_EQ(files_upload_claim(&reg, &a, &err), 0);
+	CHECK_EQ(files_upload_claim(&reg, &b, &err), -1);
+	CHECK_EQ(err.code, TFTP_EACCESS);
+	CHECK_EQ(err.why, FW_BUSY);
+	/* the same name in another directory is another entry */
+	CHECK_EQ(files_upload_claim(&reg, &c, &err), 0);
+	files_upload_release(&reg, &a);
+	files_upload_release(&reg, &a);		/* twice is harmless */
+	CHECK_EQ(files_upload_claim(&reg, &b, &err), 0);
+	files_upload_release(&reg, &b);
+	files_upload_release(&reg, &c);
+	CHECK(reg.head == NULL);
+	files_upload_abort(&a);
+	files_upload_abort(&b);
+	files_upload_abort(&c);
+	CHECK_EQ(count_tmp("root"), temps);
+}
+
 static void
 test_write_err(void)
 {
@@ -657,6 +687,7 @@ main(void)
 	RUN(test_commit_without_begin);
 	RUN(test_remove_stale);
 	RUN(test_write_err);
+	RUN(test_upload_registry);
 
 	close(rootfd);
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
