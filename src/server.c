@@ -40,6 +40,7 @@
 #include "dedup.h"
 #include "events.h"
 #include "files.h"
+#include "listen.h"
 #include "log.h"
 #include "loop.h"
 #include "options.h"
@@ -66,12 +67,6 @@
 #define BUSY_PER_SEC	100		/* "server busy" ERRORs sent per second */
 
 struct server;
-
-struct listener {
-	struct loop_fd	 w;
-	struct udp_addr	 addr;
-	struct server	*srv;
-};
 
 struct transfer {
 	struct xfer		 x;
@@ -135,8 +130,7 @@ struct server {
 	struct loop		*loop;
 	int			 cpus;		/* usable_cpus() at start */
 	int			 rootfd;
-	struct listener		 ls[SERVER_LISTEN_MAX * 2];
-	int			 nls;
+	struct listeners	 lis;		/* listen.c */
 	struct loop_fd		 sigw;
 	struct loop_timer	 idle;		/* --idle-timeout */
 	uint64_t		 idle_us;	/*  0: never */
@@ -156,8 +150,6 @@ struct server {
 	int			 once_done;	/* --once: first transfer ended */
 	int			 once_rc;	/*  and its exit status */
 	uint8_t			 rx[PKT_MAX + 1];	/* transfers' datagrams */
-	uint8_t			 req_rx[PKT_MAX + 1];	/* requests: kept while
-							   a transfer reads */
 	uint8_t			 scratch[XFER_SCRATCH];
 	/*
 	 * The train: datagrams one xfer call emits (a window) are
@@ -732,17 +724,6 @@ parse_mode(const char *mode, int *netascii, const char **why)
 	return -1;
 }
 
-static void
-set_bufs(int fd)
-{
-	int sz = SOCKBUF;
-
-	/* the force variants pass rmem_max/wmem_max when we are root */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-}
 
 /*
  * Refuse a WRQ before any data moves when the announced size cannot fit:
@@ -949,7 +930,7 @@ start_transfer(struct server *s, const struct packet *p,
 		err.msg = "server cannot use its interface";
 		goto refused;
 	}
-	set_bufs(t->sock);
+	udp_set_bufs(t->sock, SOCKBUF);
 	xc.netascii = netascii;
 	xc.timeout_us = (uint64_t)(xc.opts.have & OPT_TIMEOUT ?
 	    xc.opts.timeout : cfg->timeout) * 1000000u;
@@ -1100,35 +1081,15 @@ server_datagram(struct server *s, const uint8_t *buf, size_t len,
 	handle_request(s, buf, len, to, from);
 }
 
+/* A request reached a listening socket (listen.c). */
 static void
-listener_cb(struct loop_fd *w, uint32_t events)
+request_cb(void *owner, const uint8_t *buf, size_t len,
+    const struct udp_addr *to, const struct udp_addr *from)
 {
-	struct listener *l = w->arg;
-	struct server *s = l->srv;
-	struct udp_addr from, to;
-	long len;
-	int i;
+	struct server *s = owner;
 
-	(void)events;
-	for (i = 0; i < RECV_BURST; i++) {
-		len = udp_recv(l->w.fd, s->req_rx, sizeof(s->req_rx), &from,
-		    &to);
-		if (len < 0)
-			break;
-		s->last_active = loop_now(s->loop);
-		if (to.len == 0) {
-			/* no pktinfo (should not happen): the bound address */
-			to = l->addr;
-		}
-		/*
-		 * A dual-stack socket from systemd (ListenDatagram=69) gives
-		 * IPv4 peers as ::ffff:a.b.c.d; transfer sockets are IPv6-only
-		 * or IPv4, so answer them as the IPv4 they are.
-		 */
-		service_unmap(&from);
-		service_unmap(&to);
-		server_datagram(s, s->req_rx, (size_t)len, &to, &from);
-	}
+	s->last_active = loop_now(s->loop);
+	server_datagram(s, buf, len, to, from);
 }
 
 static void
@@ -1151,127 +1112,6 @@ signal_cb(struct loop_fd *w, uint32_t events)
 }
 
 /* ---- start-up ------------------------------------------------------- */
-
-#define HOLDER_INODES	16	/* sockets on one port looked up at most */
-
-/*
- * The inodes of the UDP sockets bound to port, from /proc/net/udp and
- * /proc/net/udp6.  Best effort: an unreadable file gives nothing.
- */
-static size_t
-port_inodes(int port, unsigned long *ino, size_t cap)
-{
-	static const char *const tab[] = { "/proc/net/udp", "/proc/net/udp6" };
-	char line[512];
-	unsigned lport;
-	unsigned long inode;
-	size_t i, n = 0;
-	FILE *f;
-
-	for (i = 0; i < 2; i++) {
-		if ((f = fopen(tab[i], "re")) == NULL)
-			continue;
-		/* "sl local rem st tx:rx tr:tm retr uid timeout inode" */
-		while (n < cap && fgets(line, sizeof(line), f) != NULL) {
-			if (sscanf(line, " %*s %*[0-9A-Fa-f]:%x %*s %*s %*s "
-			    "%*s %*s %*s %*s %lu", &lport, &inode) == 2 &&
-			    (int)lport == port && inode != 0)
-				ino[n++] = inode;
-		}
-		fclose(f);
-	}
-	return n;
-}
-
-/*
- * "pid 1234 (python3)" for the process holding UDP port, from the
- * socket inodes and the /proc/PID/fd links.  Best effort: processes we
- * may not look into are skipped.  Returns 0 or -1 (unknown).
- */
-static int
-port_holder(int port, char *buf, size_t cap)
-{
-	unsigned long ino[HOLDER_INODES], got;
-	char dir[64], link[96], target[64], comm[64], *end;
-	struct dirent *pe, *fe;
-	long pid = 0, fdn;
-	DIR *pd, *fd;
-	size_t n, i;
-	FILE *f;
-	int found = 0;
-
-	if ((n = port_inodes(port, ino, HOLDER_INODES)) == 0)
-		return -1;
-	if ((pd = opendir("/proc")) == NULL)
-		return -1;
-	while (!found && (pe = readdir(pd)) != NULL) {
-		pid = strtol(pe->d_name, &end, 10);
-		if (pid <= 0 || *end != '\0')
-			continue;
-		snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
-		if ((fd = opendir(dir)) == NULL)
-			continue;
-		while (!found && (fe = readdir(fd)) != NULL) {
-			ssize_t l;
-
-			fdn = strtol(fe->d_name, &end, 10);
-			if (fdn < 0 || *end != '\0' || fe->d_name[0] == '\0')
-				continue;
-			snprintf(link, sizeof(link), "%s/%ld", dir, fdn);
-			l = readlink(link, target, sizeof(target) - 1);
-			if (l <= 0)
-				continue;
-			target[l] = '\0';
-			if (sscanf(target, "socket:[%lu]", &got) != 1)
-				continue;
-			for (i = 0; i < n; i++)
-				if (ino[i] == got)
-					found = 1;
-		}
-		closedir(fd);
-	}
-	closedir(pd);
-	if (!found)
-		return -1;
-	comm[0] = '\0';
-	snprintf(dir, sizeof(dir), "/proc/%ld/comm", pid);
-	if ((f = fopen(dir, "re")) != NULL) {
-		if (fgets(comm, sizeof(comm), f) == NULL)
-			comm[0] = '\0';
-		fclose(f);
-	}
-	comm[strcspn(comm, "\n")] = '\0';
-	snprintf(buf, cap, "pid %ld (%s)", pid, comm[0] ? comm : "?");
-	return 0;
-}
-
-/* Why a listening socket could not be had, and what to do, in one line. */
-static void
-listen_error(const char *verb, const struct udp_addr *a, int err)
-{
-	char buf[UDP_ADDRSTR], who[128];
-
-	udp_format(a, buf);
-	if (err == EADDRINUSE) {
-		if (port_holder(udp_port(a), who, sizeof(who)) == 0)
-			log_error("%s %s: port %d is in use by %s; stop it "
-			    "or use another --port", verb, buf, udp_port(a),
-			    who);
-		else
-			log_error("%s %s: port %d is in use (another TFTP "
-			    "server?); stop it or use another --port", verb,
-			    buf, udp_port(a));
-	} else if (err == EACCES && udp_port(a) < 1024) {
-		log_error("%s %s: permission denied for port %d; run as root, "
-		    "grant CAP_NET_BIND_SERVICE, or use --port 6969", verb,
-		    buf, udp_port(a));
-	} else if (err == EADDRNOTAVAIL) {
-		log_error("%s %s: no interface of this host has that address",
-		    verb, buf);
-	} else {
-		log_error("%s %s: %s", verb, buf, strerror(err));
-	}
-}
 
 /* DIR cannot be served: say why and what to do, in one line. */
 static void
@@ -1296,266 +1136,6 @@ dir_error(const char *dir, int err)
 		log_error("cannot serve '%s': %s", dir, strerror(err));
 		break;
 	}
-}
-
-#define HINT_MAX	16	/* addresses named at start-up */
-
-struct hint {
-	int	family;
-	char	addr[INET6_ADDRSTRLEN];
-	int	port;
-};
-
-static int
-hint_add(struct hint *h, int n, int family, const void *addr, int port)
-{
-	char txt[INET6_ADDRSTRLEN];
-	int i;
-
-	if (n >= HINT_MAX ||
-	    inet_ntop(family, addr, txt, sizeof(txt)) == NULL)
-		return n;
-	for (i = 0; i < n; i++)
-		if (h[i].family == family && h[i].port == port &&
-		    strcmp(h[i].addr, txt) == 0)
-			return n;
-	h[n].family = family;
-	h[n].port = port;
-	memcpy(h[n].addr, txt, sizeof(txt));
-	return n + 1;
-}
-
-/*
- * The addresses of this host a device can reach, for a wildcard
- * listener of family.  Loopback only with lo (when nothing else is
- * there); IPv6 link-local never: it needs a zone a boot loader lacks.
- */
-static int
-hint_wildcard(struct hint *h, int n, int family, int port, int lo)
-{
-	struct ifaddrs *ifa, *i;
-	const struct in6_addr *a6;
-	const void *ad;
-
-	if (getifaddrs(&ifa) < 0)
-		return n;
-	for (i = ifa; i; i = i->ifa_next) {
-		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != family ||
-		    !(i->ifa_flags & IFF_UP) ||
-		    !(i->ifa_flags & IFF_LOOPBACK) != !lo)
-			continue;
-		if (family == AF_INET) {
-			ad = &((const struct sockaddr_in *)
-			    (const void *)i->ifa_addr)->sin_addr;
-		} else {
-			a6 = &((const struct sockaddr_in6 *)
-			    (const void *)i->ifa_addr)->sin6_addr;
-			if (IN6_IS_ADDR_LINKLOCAL(a6))
-				continue;
-			ad = a6;
-		}
-		n = hint_add(h, n, family, ad, port);
-	}
-	freeifaddrs(ifa);
-	return n;
-}
-
-/* The addresses of the listeners, IPv4 first; lo: see hint_wildcard(). */
-static int
-hint_collect(const struct server *s, struct hint *h, int lo)
-{
-	const struct udp_addr *a;
-	const struct sockaddr_in *s4;
-	const struct sockaddr_in6 *s6;
-	int i, n = 0, v6;
-
-	for (v6 = 0; v6 < 2; v6++) {
-		for (i = 0; i < s->nls; i++) {
-			a = &s->ls[i].addr;
-			s4 = (const struct sockaddr_in *)(const void *)&a->ss;
-			s6 = (const struct sockaddr_in6 *)(const void *)&a->ss;
-			if (!v6 && a->ss.ss_family == AF_INET) {
-				if (s4->sin_addr.s_addr == htonl(INADDR_ANY))
-					n = hint_wildcard(h, n, AF_INET,
-					    udp_port(a), lo);
-				else if (!lo)
-					n = hint_add(h, n, AF_INET,
-					    &s4->sin_addr, udp_port(a));
-			} else if (v6 && a->ss.ss_family == AF_INET6) {
-				if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
-					n = hint_wildcard(h, n, AF_INET6,
-					    udp_port(a), lo);
-				else if (!lo)
-					n = hint_add(h, n, AF_INET6,
-					    &s6->sin6_addr, udp_port(a));
-			}
-		}
-	}
-	return n;
-}
-
-/*
- * After the "serving" line: what to type on a device, with a real
- * address of this host (IPv4 first: most boot loaders speak only that),
- * and the other addresses it answers on.
- */
-static void
-log_hints(const struct server *s)
-{
-	struct hint h[HINT_MAX];
-	char also[512] = "", port[32] = "";
-	int i, n, best;
-
-	if ((n = hint_collect(s, h, 0)) == 0)
-		n = hint_collect(s, h, 1);
-	if (n == 0)
-		return;
-	best = 0;
-	if (h[best].port != 69)
-		snprintf(port, sizeof(port), "setenv tftpdstp %d; ",
-		    h[best].port);
-	if (h[best].family == AF_INET)
-		log_notice("U-Boot: setenv serverip %s; %stftpboot ${loadaddr} "
-		    "<file>", h[best].addr, port);
-	else
-		log_notice("U-Boot: setenv serverip6 %s; %stftpboot "
-		    "${loadaddr} <file> -ipv6", h[best].addr, port);
-	for (i = 1; i < n; i++) {
-		log_append(also, sizeof(also), "%s%s%s%s", i > 1 ? ", " : "",
-		    h[i].family == AF_INET6 ? "[" : "", h[i].addr,
-		    h[i].family == AF_INET6 ? "]" : "");
-		if (h[i].port != h[best].port)
-			log_append(also, sizeof(also), ":%d", h[i].port);
-	}
-	if (also[0])
-		log_notice("also reachable at %s", also);
-}
-
-/* Serve on fd (bound to a); the listener owns fd from here on. */
-static int
-listener_attach(struct server *s, int fd, const struct udp_addr *a)
-{
-	struct listener *l = &s->ls[s->nls];
-	char buf[UDP_ADDRSTR];
-	int e;
-
-	if (s->nls == (int)(sizeof(s->ls) / sizeof(s->ls[0]))) {
-		errno = EMFILE;
-		goto fail;
-	}
-	if (service_bind_device(fd, s->cfg->svc.interface) < 0)
-		goto fail;
-	/* room for a boot storm's requests while a turn is busy */
-	set_bufs(fd);
-	l->addr = *a;
-	l->srv = s;
-	if (loop_fd_start(s->loop, &l->w, fd, listener_cb, l) < 0)
-		goto fail;
-	s->nls++;
-	/* printed even with -q: with port 0 it is the only way to know */
-	log_error("listening on %s", udp_format(a, buf));
-	return 0;
-fail:
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
-}
-
-static int
-add_listener(struct server *s, struct udp_addr *a)
-{
-	int fd;
-
-	if ((fd = udp_bind(a, 1)) < 0)
-		return -1;
-	return listener_attach(s, fd, a);
-}
-
-/*
- * Sockets someone else bound: systemd's (LISTEN_FDS) or inetd's (fd 0).
- * Returns 1 when there were some, 0 when we bind our own, -1 on error.
- */
-static int
-adopt_listeners(struct server *s)
-{
-	const struct service_cfg *svc = &s->cfg->svc;
-	struct udp_addr a;
-	const char *why = NULL, *from;
-	int fds[SERVICE_FDS_MAX], i, n;
-
-	if (svc->inetd) {
-		if (service_inetd_stdio(&why) < 0) {
-			log_error("%s", why);
-			return -1;
-		}
-		fds[0] = 0;
-		n = 1;
-		from = "inetd";
-	} else {
-		if ((n = service_listen_fds(fds, SERVICE_FDS_MAX, &why)) < 0) {
-			log_error("socket activation: %s", why);
-			return -1;
-		}
-		if (n == 0)
-			return 0;
-		from = "systemd";
-	}
-	if (s->cfg->nlisten)
-		log_error("--listen ignored, using the socket%s from %s",
-		    n == 1 ? "" : "s", from);
-	for (i = 0; i < n; i++) {
-		if (service_adopt(fds[i], &a, &why) < 0) {
-			log_error("socket %d from %s: %s", fds[i], from, why);
-			return -1;
-		}
-		if (listener_attach(s, fds[i], &a) < 0) {
-			log_error("socket %d from %s: %s", fds[i], from,
-			    strerror(errno));
-			return -1;
-		}
-	}
-	return 1;
-}
-
-static int
-open_listeners(struct server *s)
-{
-	const struct server_cfg *cfg = s->cfg;
-	struct udp_addr a;
-	char host[256];
-	const char *why;
-	int i, port;
-
-	if ((i = adopt_listeners(s)) != 0)
-		return i < 0 ? -1 : 0;
-	if (cfg->nlisten == 0) {
-		/* all IPv4 and IPv6 addresses, on one port */
-		udp_resolve("", cfg->port, AF_INET, &a, &why);
-		if (add_listener(s, &a) < 0) {
-			listen_error("cannot listen on", &a, errno);
-			return -1;
-		}
-		port = udp_port(&a);
-		udp_resolve("", port, AF_INET6, &a, &why);
-		if (add_listener(s, &a) < 0 && errno != EAFNOSUPPORT)
-			listen_error("not listening on", &a, errno);
-		return 0;
-	}
-	for (i = 0; i < cfg->nlisten; i++) {
-		if (udp_split_hostport(cfg->listen[i], cfg->port, host,
-		    sizeof(host), &port, &why) < 0 ||
-		    udp_resolve(host, port, AF_UNSPEC, &a, &why) < 0) {
-			log_error("bad listen address '%s': %s",
-			    cfg->listen[i], why);
-			return -2;
-		}
-		if (add_listener(s, &a) < 0) {
-			listen_error("cannot listen on", &a, errno);
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /* --idle-timeout: no transfer and no request for that long: exit. */
@@ -1727,13 +1307,10 @@ server_live(const struct server *s)
 void
 server_free(struct server *s)
 {
-	int i;
-
 	if (s == NULL)
 		return;
 	shutdown_all(s);
-	for (i = 0; i < s->nls; i++)
-		close(s->ls[i].w.fd);
+	listen_close(&s->lis);
 	dedup_free(s->recent);
 	if (s->busy || s->dups)
 		log_notice("%llu duplicate request%s dropped, %llu refused as "
@@ -1772,7 +1349,11 @@ server_run(const struct server_cfg *cfg)
 	if (cfg->upload && (n = files_remove_stale(s->rootfd)) > 0)
 		log_notice("removed %d stale temp file%s left by a crash", n,
 		    n == 1 ? "" : "s");
-	if ((n = open_listeners(s)) < 0) {
+	s->lis.cfg = cfg;
+	s->lis.loop = s->loop;
+	s->lis.datagram = request_cb;
+	s->lis.owner = s;
+	if ((n = listen_open(&s->lis)) < 0) {
 		rc = n == -2 ? 2 : 1;	/* a bad address is a usage error */
 		goto out;
 	}
@@ -1801,7 +1382,7 @@ server_run(const struct server_cfg *cfg)
 	}
 	service_notify("READY=1");
 	free(abs);
-	log_hints(s);
+	listen_hints(&s->lis);
 	if (loop_run(s->loop) < 0) {
 		log_error("event loop failed: %s", strerror(errno));
 		goto out;

@@ -51,6 +51,12 @@ int	udp_same_host(const struct udp_addr *a, const struct udp_addr *b);
 int	udp_bind(struct udp_addr *a, int listening);
 
 /*
+ * Ask for bytes of send and receive buffer; past net.core.wmem_max and
+ * rmem_max only with CAP_NET_ADMIN (the FORCE variants, while root).
+ */
+void	udp_set_bufs(int fd, int bytes);
+
+/*
  * Receive one datagram: its source into from and, for listening sockets,
  * the local address it reached into to (port 0).  Returns the length,
  * or -1 with errno (EAGAIN when none waits).
