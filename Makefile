@@ -42,8 +42,13 @@ HDRS	= $(wildcard src/*.h)
 IO	+= src/service.c
 
 UNIT	= tests/unit/test_packet tests/unit/test_options \
-	  tests/unit/test_netascii tests/unit/test_xfer tests/unit/test_files \
-	  tests/unit/test_dedup tests/unit/test_loop
+	  tests/unit/test_netascii tests/unit/test_files \
+	  tests/unit/test_dedup tests/unit/test_loop \
+	  tests/unit/test_xfer_lockstep tests/unit/test_xfer_receiver \
+	  tests/unit/test_xfer_client tests/unit/test_xfer_window \
+	  tests/unit/test_xfer_rollover tests/unit/test_xfer_netascii \
+	  tests/unit/test_xfer_b2b tests/unit/test_xfer_burst \
+	  tests/unit/test_xfer_rtt
 
 all: tftpx
 
@@ -61,8 +66,17 @@ src/%.o: src/%.c $(HDRS) | $(KINC)
 	ln -sfn /usr/include/$$ma/asm $@.tmp/asm
 	mv $@.tmp $@
 
-tests/unit/test_%: tests/unit/test_%.c tests/check.h $(PURE:.c=.o) src/files.o src/loop.o $(HDRS)
+tests/unit/test_%: tests/unit/test_%.c tests/check.h tests/ref_netascii.h \
+		$(PURE:.c=.o) src/files.o src/loop.o $(HDRS)
 	$(CC) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(PURE:.c=.o) src/files.o src/loop.o $(LDFLAGS)
+
+# the transfer tests share a fixture (fake clock, memory io), compiled
+# into each; make takes this rule over the one above (shorter stem)
+tests/unit/test_xfer_%: tests/unit/test_xfer_%.c tests/unit/xfer_fixture.c \
+		tests/unit/xfer_fixture.h tests/check.h tests/ref_netascii.h \
+		$(PURE:.c=.o) $(HDRS)
+	$(CC) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< tests/unit/xfer_fixture.c \
+		$(PURE:.c=.o) $(LDFLAGS)
 
 # as root, tftpx refuses to run as root unless told; a checkout is
 # served as whoever runs it

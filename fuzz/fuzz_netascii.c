@@ -18,6 +18,7 @@
  */
 #include <string.h>
 
+#include "../tests/ref_netascii.h"
 #include "fuzz.h"
 #include "netascii.h"
 
@@ -35,24 +36,6 @@ rng_next(struct rng *r)
 	r->s ^= r->s >> 17;
 	r->s ^= r->s << 5;
 	return r->s;
-}
-
-static size_t
-ref_encode(const uint8_t *s, size_t n, uint8_t *d)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		if (s[i] == '\n') {
-			d[o++] = '\r';
-			d[o++] = '\n';
-		} else if (s[i] == '\r') {
-			d[o++] = '\r';
-			d[o++] = '\0';
-		} else
-			d[o++] = s[i];
-	}
-	return o;
 }
 
 /* CR LF -> LF, CR NUL -> CR, any other CR stays (lenient). */
@@ -143,7 +126,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	back = malloc(n + 1);
 	if (want == NULL || got == NULL || back == NULL)
 		abort();
-	wn = ref_encode(src, n, want);
+	wn = ref_netascii_encode(src, n, want);
 
 	/* encode: random source chunks, random dst capacities */
 	netascii_enc_init(&enc);

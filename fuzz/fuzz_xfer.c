@@ -48,6 +48,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../tests/ref_netascii.h"
 #include "fuzz.h"
 #include "xfer.h"
 
@@ -590,7 +591,7 @@ static void
 make_source(struct world *w)
 {
 	const uint8_t *h = w->h;
-	size_t i, n, o;
+	size_t i, n;
 	uint32_t r = 0;
 
 	n = (size_t)(h[5] << 8 | h[6]);
@@ -631,14 +632,7 @@ make_source(struct world *w)
 	}
 	if ((w->wire = malloc(2 * n + 1)) == NULL)
 		abort();
-	for (i = o = 0; i < n; i++) {
-		if (w->src[i] == '\n' || w->src[i] == '\r') {
-			w->wire[o++] = '\r';
-			w->wire[o++] = w->src[i] == '\n' ? '\n' : '\0';
-		} else
-			w->wire[o++] = w->src[i];
-	}
-	w->wire_len = o;
+	w->wire_len = ref_netascii_encode(w->src, n, w->wire);
 }
 
 /* Pair: the client's request reaches the server's listening socket. */

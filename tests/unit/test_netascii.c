@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../check.h"
+#include "../ref_netascii.h"
 #include "netascii.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -33,25 +34,6 @@ xmalloc(size_t n)
 	if (p == NULL)
 		abort();
 	return p;
-}
-
-/* One-shot reference encoding, written independently of the streamer. */
-static size_t
-ref_encode(const uint8_t *src, size_t n, uint8_t *dst)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		if (src[i] == '\n') {
-			dst[o++] = '\r';
-			dst[o++] = '\n';
-		} else if (src[i] == '\r') {
-			dst[o++] = '\r';
-			dst[o++] = '\0';
-		} else
-			dst[o++] = src[i];
-	}
-	return o;
 }
 
 /* Encode all of src with one dst capacity, in random source chunks. */
@@ -116,7 +98,8 @@ static void
 test_roundtrip_random(void)
 {
 	enum { N = 300 };
-	uint8_t src[N], ref[2 * N], enc[2 * N], dec[2 * N + 1];
+	/* src zeroed only to quiet cppcheck (a false uninitvar when n is 0) */
+	uint8_t src[N] = { 0 }, ref[2 * N], enc[2 * N], dec[2 * N + 1];
 	size_t iter, n, cap, i, rn, en, dn;
 	unsigned r;
 
@@ -131,7 +114,7 @@ test_roundtrip_random(void)
 		/* End on a CR now and then: it must not be lost. */
 		if (n > 0 && iter % 5 == 0)
 			src[n - 1] = '\r';
-		rn = ref_encode(src, n, ref);
+		rn = ref_netascii_encode(src, n, ref);
 		for (cap = 1; cap <= 10; cap++) {
 			en = enc_stream(src, n, cap, enc);
 			CHECK_EQ(en, rn);
