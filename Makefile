@@ -48,7 +48,7 @@ UNIT	= tests/unit/test_packet tests/unit/test_options \
 	  tests/unit/test_xfer_client tests/unit/test_xfer_window \
 	  tests/unit/test_xfer_rollover tests/unit/test_xfer_netascii \
 	  tests/unit/test_xfer_b2b tests/unit/test_xfer_burst \
-	  tests/unit/test_xfer_rtt
+	  tests/unit/test_xfer_rtt tests/unit/test_xfer_source
 
 all: tftpx
 

@@ -296,6 +296,7 @@ build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
 	uint8_t *dst = pkt + PKT_HDR;
 	uint8_t *src = x->io.scratch + PKT_MAX + 4;
 	size_t bs = x->opts.blksize, n = 0, used;
+	uint64_t off0;
 	struct netascii_enc enc;
 	long r;
 
@@ -319,11 +320,14 @@ build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
 		return r;
 	}
 	enc.pending = *pend;
+	off0 = *off;
 	while (n < bs) {
 		/* each source byte makes at most two: read no more than fits */
 		r = x->io.read(x->io.ctx, *off, src, bs - n);
-		if (r < 0)
+		if (r < 0) {
+			*off = off0;	/* "not yet" builds it again later */
 			return r;
+		}
 		n += netascii_encode(&enc, src, (size_t)r, &used, dst + n,
 		    bs - n);
 		*off += used;
@@ -655,7 +659,7 @@ read_ahead(struct xfer *x, uint64_t end, struct ahead *a)
 	if (want < 2 * bs)
 		return 0;
 	if ((r = x->io.read(x->io.ctx, x->next_off, buf, want)) < 0)
-		return -1;
+		return r == -EAGAIN ? 0 : -1;	/* not all yet: a block at a time */
 	a->buf = buf;
 	a->off = x->next_off;
 	a->len = (size_t)r;
@@ -685,6 +689,7 @@ send_window(struct xfer *x, uint64_t now)
 	}
 	if (read_ahead(x, end, &a) < 0)
 		return fail(x, TFTP_EUNDEF, XW_SOURCE, "read error");
+	x->starved = 0;
 	while (x->next <= end) {
 		if (sent && x->pace_us) {
 			/* no probe until the window's last block has left */
@@ -696,6 +701,11 @@ send_window(struct xfer *x, uint64_t now)
 		}
 		r = build_block(x, x->next, &x->next_off, &x->next_pend, pkt,
 		    &a);
+		if (r == -EAGAIN) {
+			/* not there yet: a block not sent is not a lost one */
+			x->starved = 1;
+			break;
+		}
 		if (r < 0)
 			return fail(x, TFTP_EUNDEF, XW_SOURCE, "read error");
 		if ((size_t)r < x->opts.blksize) {
@@ -732,6 +742,12 @@ send_window(struct xfer *x, uint64_t now)
 		sent = 1;
 	}
 	x->pace_at = 0;
+	if (x->starved && x->next == x->acked + 1) {
+		/* nothing in flight: no timer until xfer_wake() */
+		x->probe_at = 0;
+		x->deadline = 0;
+		return x->status;
+	}
 	sender_arm(x, now);
 	return x->status;
 }
@@ -1294,6 +1310,17 @@ xfer_tick(struct xfer *x, uint64_t now)
 	if (x->cfg.role == XFER_SEND)
 		return sender_tick(x, now);
 	return receiver_tick(x, now);
+}
+
+int
+xfer_wake(struct xfer *x, uint64_t now)
+{
+	if (x->phase != XP_DATA || x->cfg.role != XFER_SEND || !x->starved)
+		return x->status;
+	/* nothing was in flight: the client waited for us, not we for it */
+	if (x->next == x->acked + 1)
+		progress(x, now);
+	return send_window(x, now);
 }
 
 void

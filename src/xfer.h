@@ -58,7 +58,12 @@ struct xfer_io {
 	/*
 	 * Sender: copy up to len source bytes starting at byte off into buf.
 	 * Returns the count (short only at the end of the source) or -errno.
-	 * Offsets never go below the last value passed to release().
+	 * A source whose bytes come later (an HTTP origin) answers -EAGAIN
+	 * while off + len is not all there and the end is not known to come
+	 * sooner; the sender then sends what it has and waits for
+	 * xfer_wake(), with no timer for what it could not send.  Bytes once
+	 * read stay readable (a re-send reads them again).  Offsets never go
+	 * below the last value passed to release().
 	 */
 	long	(*read)(void *ctx, uint64_t off, uint8_t *buf, size_t len);
 	/* Sender, optional: bytes below off will not be read again. */
@@ -192,6 +197,7 @@ struct xfer {
 	uint64_t	 rtt_sent;	/* ... sent at this time */
 	uint64_t	 window_at;	/* last DATA sent, probes aside */
 	int		 burst_on;	/* counting ACK 0s of an OACK burst */
+	int		 starved;	/* the source answered "not yet" */
 
 	/* receiver */
 	uint64_t	 received;	/* highest in-order seq received */
@@ -228,6 +234,13 @@ int	xfer_input(struct xfer *x, const uint8_t *pkt, size_t len,
 
 /* Time passed; call when now >= x->deadline.  Returns status. */
 int	xfer_tick(struct xfer *x, uint64_t now);
+
+/*
+ * Sender: the source has more bytes (it answered -EAGAIN before).  Sends
+ * what it can; when nothing was in flight, the give-up time starts over,
+ * since the client waited for us.  Returns status.
+ */
+int	xfer_wake(struct xfer *x, uint64_t now);
 
 /*
  * End a running transfer from outside (shutdown, superseded request):
