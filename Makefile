@@ -31,7 +31,8 @@ KINC	= .musl-kernel-include
 WFLAGS	+= -idirafter $(KINC)
 endif
 
-PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/dedup.c
+PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/dedup.c \
+	  src/quirks.c
 IO	= src/loop.c src/udp.c src/files.c src/log.c src/events.c src/listen.c
 APP	= src/server.c src/client.c src/bench.c src/main.c
 SRCS	= $(PURE) $(IO) $(APP)
@@ -48,7 +49,8 @@ UNIT	= tests/unit/test_packet tests/unit/test_options \
 	  tests/unit/test_xfer_client tests/unit/test_xfer_window \
 	  tests/unit/test_xfer_rollover tests/unit/test_xfer_netascii \
 	  tests/unit/test_xfer_b2b tests/unit/test_xfer_burst \
-	  tests/unit/test_xfer_rtt tests/unit/test_xfer_source
+	  tests/unit/test_xfer_rtt tests/unit/test_xfer_source \
+	  tests/unit/test_quirks
 
 all: tftpx
 

@@ -44,6 +44,7 @@
 #include "log.h"
 #include "loop.h"
 #include "options.h"
+#include "quirks.h"
 #include "packet.h"
 #include "server.h"
 #include "server_int.h"
@@ -102,29 +103,6 @@ struct client_count {
 	struct client_count	*next;
 };
 
-/*
- * Hosts whose last windowed download kept losing window tails: a NIC
- * that takes one or two packets of a burst (U-Boot's e1000 under QEMU,
- * doc/notes/uboot-e1000.md).  Windows cannot go faster than lock-step for
- * such a client and cost it probes, so for NARROW_US its next downloads
- * are granted windowsize 1.  Random loss also loses tails, but more
- * gap ACKs arrive than tails are lost (xfer.c probe_needed): not such a
- * host.  A small ring: forgetting early only costs one more windowed
- * download.
- */
-#define NARROW_MAX	64
-#define NARROW_US	(600 * 1000000ull)	/* ten minutes */
-#define NARROW_TAILS	8		/* tails lost, and at least */
-#define NARROW_PCT	2		/*  this percent of its windows */
-
-#define OACK_BURST	3		/* OACK copies a U-Boot client is sent */
-
-struct narrow {
-	struct dedup_key	 host;		/* port 0 */
-	uint64_t		 until;		/* 0: free */
-	int			 burst;		/* found by the OACK burst */
-};
-
 struct server {
 	const struct server_cfg	*cfg;
 	struct loop		*loop;
@@ -140,8 +118,7 @@ struct server {
 	struct client_count	*hosts[HASH_SIZE];
 	struct files_uploads	 uploads;	/* live WRQs: one per name */
 	struct dedup		*recent;	/* finished requests */
-	struct narrow		 narrow[NARROW_MAX]; /* tail-losing hosts */
-	unsigned		 narrow_next;	/* ring position */
+	struct quirks		 quirks;	/* hosts whose NIC drops bursts */
 	size_t			 live;
 	uint64_t		 busy_stamp;	/* busy ERROR rate limit */
 	unsigned		 busy_sent;
@@ -290,48 +267,6 @@ host_put(struct server *s, struct client_count *c)
 		host_put_empty(s, c);
 }
 
-static struct narrow *
-narrow_find(struct server *s, const struct dedup_key *peer)
-{
-	struct dedup_key h = *peer;
-	uint64_t now = loop_now(s->loop);
-	unsigned i;
-
-	h.port = 0;
-	for (i = 0; i < NARROW_MAX; i++)
-		if (s->narrow[i].until > now &&
-		    key_eq(&s->narrow[i].host, &h))
-			return &s->narrow[i];
-	return NULL;
-}
-
-/* A download ended: remember its host if its windows kept losing tails. */
-static void
-narrow_note(struct server *s, const struct transfer *t)
-{
-	const struct xfer *x = &t->x;
-	uint64_t windows;
-	struct narrow *n;
-
-	if (t->op != TFTP_RRQ)
-		return;
-	/* the OACK burst found it; else the windows' tails must show it */
-	if (!x->st.burst_narrowed) {
-		if (x->opts.windowsize < 2)
-			return;
-		windows = x->st.data_sent / x->opts.windowsize + 1;
-		if (x->st.tails < NARROW_TAILS || x->st.tails <= x->st.gaps ||
-		    x->st.tails * 100 < windows * NARROW_PCT)
-			return;
-	}
-	if ((n = narrow_find(s, &t->key)) == NULL) {
-		n = &s->narrow[s->narrow_next++ % NARROW_MAX];
-		n->host = t->key;
-		n->host.port = 0;
-	}
-	n->until = loop_now(s->loop) + NARROW_US;
-	n->burst = x->st.burst_narrowed;
-}
 
 /* Token bucket: may another "server busy" ERROR go out now? */
 static int
@@ -500,7 +435,8 @@ transfer_end(struct transfer *t)
 	 * script, a test) finds no temp file of a failed upload left.
 	 */
 	log_outcome(t);
-	narrow_note(s, t);
+	if (t->op == TFTP_RRQ)
+		quirks_note(&s->quirks, &t->key, &t->x, loop_now(s->loop));
 	/*
 	 * A late copy of an upload request that was served must not start
 	 * an upload again.  The client stopped re-sending it when our first
@@ -794,34 +730,6 @@ log_start(struct transfer *t, const struct packet *p,
 	events_start(&w, &e);
 }
 
-/*
- * A request in U-Boot's form (net/tftp.c): mode octet, and the options in
- * its order, timeout first: timeout, [tsize], blksize, [windowsize].  Such
- * a client gets the OACK burst (struct xfer_cfg.oack_burst): U-Boot
- * answers every OACK copy and takes a second OACK's windowsize, which
- * RFC 2347 does not promise of other clients.
- */
-static int
-uboot_like(const struct packet *p)
-{
-	static const char *const order[] = {
-		"timeout", "tsize", "blksize", "windowsize",
-	};
-	size_t i, j = 0;
-
-	if (p->nopts < 2 || strcmp(p->mode, "octet") != 0 ||
-	    strcmp(p->opts[0].name, order[0]) != 0)
-		return 0;
-	for (i = 0; i < p->nopts; i++) {
-		while (j < sizeof(order) / sizeof(order[0]) &&
-		    strcmp(p->opts[i].name, order[j]) != 0)
-			j++;
-		if (j == sizeof(order) / sizeof(order[0]))
-			return 0;
-		j++;
-	}
-	return 1;
-}
 
 static int
 start_transfer(struct server *s, const struct packet *p,
@@ -840,7 +748,6 @@ start_transfer(struct server *s, const struct packet *p,
 	unsigned char fate[PKT_OPT_MAX];
 	const char *msg, *reason = NULL;
 	uint64_t size = 0;
-	struct narrow *nw;
 	int netascii;
 
 	if (parse_mode(p->mode, &netascii, &msg) < 0) {
@@ -889,17 +796,8 @@ start_transfer(struct server *s, const struct packet *p,
 		xc.role = XFER_SEND;
 		options_negotiate(&req, &s->lim, 1,
 		    netascii ? -1 : (int64_t)size, &xc.opts);
-		if ((xc.opts.have & OPT_WINDOWSIZE) &&
-		    xc.opts.windowsize > 1 &&
-		    (nw = narrow_find(s, key)) != NULL) {
-			xc.opts.windowsize = 1;
-			t->narrowed = nw->burst ?
-			    "this host's NIC dropped back-to-back packets "
-			    "lately" :
-			    "this host's windows lost their tails lately";
-		}
-		if (uboot_like(p))
-			xc.oack_burst = OACK_BURST;
+		t->narrowed = quirks_adjust(&s->quirks, key, p, &xc,
+		    loop_now(s->loop));
 	} else {
 		if (files_upload_begin(s->rootfd, path, cfg->overwrite,
 		    &t->up, &err) < 0)
