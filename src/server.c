@@ -731,6 +731,124 @@ log_start(struct transfer *t, const struct packet *p,
 }
 
 
+/* A transfer for request p, not yet started; NULL when out of memory. */
+static struct transfer *
+transfer_new(struct server *s, const struct packet *p,
+    const struct udp_addr *peer, const struct dedup_key *key,
+    uint64_t req_hash, int netascii)
+{
+	struct transfer *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->req_hash = req_hash;
+	t->key = *key;
+	t->srv = s;
+	t->op = p->op;
+	t->fd = -1;
+	t->up.fd = t->up.dirfd = -1;
+	t->sock = -1;
+	t->peer = *peer;
+	t->start = loop_now(s->loop);
+	snprintf(t->name, sizeof(t->name), "%s", p->filename);
+	snprintf(t->mode, sizeof(t->mode), "%s", netascii ? "netascii" :
+	    "octet");
+	loop_timer_init(&t->t, transfer_timer_cb, t);
+	return t;
+}
+
+/*
+ * Open what t reads or writes and negotiate its options into xc.
+ * Returns 0, or -1 with err and, when the words are not files_reason's,
+ * *reason (in why).
+ */
+static int
+transfer_open(struct server *s, struct transfer *t, const struct packet *p,
+    const char *path, const struct tftp_opts *req, int netascii,
+    struct xfer_cfg *xc, uint64_t *size, struct files_err *err, char *why,
+    size_t cap, const char **reason)
+{
+	const struct server_cfg *cfg = s->cfg;
+
+	if (p->op == TFTP_RRQ) {
+		if ((t->fd = files_open_read(s->rootfd, path, size, err)) < 0)
+			return -1;
+		xc->role = XFER_SEND;
+		options_negotiate(req, &s->lim, 1,
+		    netascii ? -1 : (int64_t)*size, &xc->opts);
+		t->narrowed = quirks_adjust(&s->quirks, &t->key, p, xc,
+		    loop_now(s->loop));
+		return 0;
+	}
+	if (files_upload_begin(s->rootfd, path, cfg->overwrite, &t->up,
+	    err) < 0)
+		return -1;
+	if (upload_size_ok(s, t, req, err, why, cap) < 0) {
+		*reason = why;
+		return -1;
+	}
+	if (files_upload_claim(&s->uploads, &t->up, err) < 0)
+		return -1;
+	xc->role = XFER_RECV;
+	options_negotiate(req, &s->lim, 0, -1, &xc->opts);
+	return 0;
+}
+
+/* t's own socket (its TID), on the address the request reached. */
+static int
+transfer_socket(struct server *s, struct transfer *t,
+    const struct udp_addr *local, struct files_err *err, char *why,
+    size_t cap, const char **reason)
+{
+	struct udp_addr a = *local;
+
+	udp_set_port(&a, 0);
+	if ((t->sock = udp_bind(&a, 0)) < 0) {
+		err->code = TFTP_EUNDEF;
+		err->msg = "server busy (out of sockets), try again later";
+		snprintf(why, cap, "out of sockets: %s; raise the fd limit "
+		    "(ulimit -n) or lower --max-transfers", strerror(errno));
+		*reason = why;
+		return -1;
+	}
+	/* --interface: the transfer, too, talks through that NIC only */
+	if (service_bind_device(t->sock, s->cfg->svc.interface) < 0) {
+		err->code = TFTP_EUNDEF;
+		err->msg = "server cannot use its interface";
+		return -1;
+	}
+	udp_set_bufs(t->sock, SOCKBUF);
+	return 0;
+}
+
+/* The timers and the io of t's xfer, then xfer_init. */
+static void
+transfer_xfer_init(struct server *s, struct transfer *t,
+    struct xfer_cfg *xc, int netascii)
+{
+	const struct server_cfg *cfg = s->cfg;
+	struct xfer_io io;
+
+	xc->netascii = netascii;
+	xc->timeout_us = (uint64_t)(xc->opts.have & OPT_TIMEOUT ?
+	    xc->opts.timeout : cfg->timeout) * 1000000u;
+	xc->retries = cfg->retries;
+	/*
+	 * A sender's retries of its last block come up to one timeout
+	 * apart: linger two after each, so the next one still finds us.
+	 */
+	xc->dally_us = 2 * xc->timeout_us;
+	xc->rto_min_us = (uint64_t)cfg->rto_min * 1000u;
+	io.ctx = t;
+	io.read = io_read;
+	io.release = NULL;
+	io.write = io_write;
+	io.finish = io_finish;
+	io.send = io_send;
+	io.scratch = s->scratch;
+	xfer_init(&t->x, xc, &io);
+}
+
 static int
 start_transfer(struct server *s, const struct packet *p,
     const struct udp_addr *local, const struct udp_addr *peer,
@@ -741,9 +859,7 @@ start_transfer(struct server *s, const struct packet *p,
 	struct transfer *t;
 	struct tftp_opts req;
 	struct xfer_cfg xc;
-	struct xfer_io io;
 	struct files_err err = { .code = TFTP_EUNDEF, .why = FW_IO };
-	struct udp_addr a;
 	char path[FILES_NAME_MAX], why[FILES_NAME_MAX * 2];
 	unsigned char fate[PKT_OPT_MAX];
 	const char *msg, *reason = NULL;
@@ -767,86 +883,19 @@ start_transfer(struct server *s, const struct packet *p,
 		    p->op, p->filename, why, sizeof(why)));
 		return 0;
 	}
-	if ((t = calloc(1, sizeof(*t))) == NULL) {
+	if ((t = transfer_new(s, p, peer, key, req_hash, netascii)) == NULL) {
 		refuse(s, local, peer, p, TFTP_EUNDEF, "server out of memory",
 		    NULL);
 		return 0;
 	}
-	t->req_hash = req_hash;
-	t->key = *key;
-	t->srv = s;
-	t->op = p->op;
-	t->fd = -1;
-	t->up.fd = t->up.dirfd = -1;
-	t->sock = -1;
-	t->peer = *peer;
-	t->start = loop_now(s->loop);
-	snprintf(t->name, sizeof(t->name), "%s", p->filename);
-	snprintf(t->mode, sizeof(t->mode), "%s", netascii ? "netascii" :
-	    "octet");
-	loop_timer_init(&t->t, transfer_timer_cb, t);
-
 	options_init(&req);
 	options_parse_fates(p->opts, p->nopts, &req, fate);
 	memset(&xc, 0, sizeof(xc));
-	if (p->op == TFTP_RRQ) {
-		t->fd = files_open_read(s->rootfd, path, &size, &err);
-		if (t->fd < 0)
-			goto refused;
-		xc.role = XFER_SEND;
-		options_negotiate(&req, &s->lim, 1,
-		    netascii ? -1 : (int64_t)size, &xc.opts);
-		t->narrowed = quirks_adjust(&s->quirks, key, p, &xc,
-		    loop_now(s->loop));
-	} else {
-		if (files_upload_begin(s->rootfd, path, cfg->overwrite,
-		    &t->up, &err) < 0)
-			goto refused;
-		if (upload_size_ok(s, t, &req, &err, why, sizeof(why)) < 0) {
-			reason = why;
-			goto refused;
-		}
-		if (files_upload_claim(&s->uploads, &t->up, &err) < 0)
-			goto refused;
-		xc.role = XFER_RECV;
-		options_negotiate(&req, &s->lim, 0, -1, &xc.opts);
-	}
-	a = *local;
-	udp_set_port(&a, 0);
-	if ((t->sock = udp_bind(&a, 0)) < 0) {
-		err.code = TFTP_EUNDEF;
-		err.msg = "server busy (out of sockets), try again later";
-		snprintf(why, sizeof(why), "out of sockets: %s; raise the fd "
-		    "limit (ulimit -n) or lower --max-transfers",
-		    strerror(errno));
-		reason = why;
+	if (transfer_open(s, t, p, path, &req, netascii, &xc, &size, &err,
+	    why, sizeof(why), &reason) < 0 ||
+	    transfer_socket(s, t, local, &err, why, sizeof(why), &reason) < 0)
 		goto refused;
-	}
-	/* --interface: the transfer, too, talks through that NIC only */
-	if (service_bind_device(t->sock, cfg->svc.interface) < 0) {
-		err.code = TFTP_EUNDEF;
-		err.msg = "server cannot use its interface";
-		goto refused;
-	}
-	udp_set_bufs(t->sock, SOCKBUF);
-	xc.netascii = netascii;
-	xc.timeout_us = (uint64_t)(xc.opts.have & OPT_TIMEOUT ?
-	    xc.opts.timeout : cfg->timeout) * 1000000u;
-	xc.retries = cfg->retries;
-	/*
-	 * A sender's retries of its last block come up to one timeout
-	 * apart: linger two after each, so the next one still finds us.
-	 */
-	xc.dally_us = 2 * xc.timeout_us;
-	xc.rto_min_us = (uint64_t)cfg->rto_min * 1000u;
-	io.ctx = t;
-	io.read = io_read;
-	io.release = NULL;
-	io.write = io_write;
-	io.finish = io_finish;
-	io.send = io_send;
-	io.scratch = s->scratch;
-	xfer_init(&t->x, &xc, &io);
+	transfer_xfer_init(s, t, &xc, netascii);
 	if (loop_fd_start(s->loop, &t->w, t->sock, transfer_sock_cb, t) < 0) {
 		err.code = TFTP_EUNDEF;
 		err.msg = "server out of memory";
