@@ -3,10 +3,10 @@
 
 Run from the repo root:  python3 tests/e2e/bench.py [-k SUBSTRING] [-j N]
 
-Built on the harness in run.py (imported as a library, its own cases
-dropped).  Each case drives the real binary against a real server
-(`tftpx serve` on a random loopback port, or Debian's tftpd-hpa) and prints
-one line "PASS name", "FAIL name: reason" or "SKIP name: reason".
+Built on the harness in tests/lib/tftpx_test.py.  Each case drives the
+real binary against a real server (`tftpx serve` on a random loopback port,
+or Debian's tftpd-hpa) and prints one line "PASS name", "FAIL name: reason"
+or "SKIP name: reason".
 
 What is covered:
   bench_get_*        many concurrent gets with --verify; the counts and
@@ -35,16 +35,11 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run as lib  # noqa: E402
-
-lib.CASES[:] = []
-
-case = lib.case
-check = lib.check
-Fail = lib.Fail
-Skip = lib.Skip
-KIB, MIB = lib.KIB, lib.MIB
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lib"))
+from tftpx_test import (  # noqa: E402
+    BOTH, Fail, KIB, MIB, Skip, TFTPX, case, check, main, outcome, read_bytes,
+    same_file, start_tftpd_hpa, write_bytes, write_random)
 
 JSON_KEYS = {"transfers", "ok", "failed", "bytes", "seconds", "mbps", "tps",
              "p50_ms", "p99_ms", "max_ms", "retransmits", "timeouts",
@@ -84,9 +79,9 @@ def served(ctx, size, name="f.bin", args=()):
     """A root holding name (random bytes), its server and a local copy."""
     root = ctx.tmpdir("root")
     loc = ctx.tmpdir("loc")
-    src = lib.write_random(os.path.join(root, name), size)
+    src = write_random(os.path.join(root, name), size)
     copy = os.path.join(loc, name)
-    lib.write_bytes(copy, lib.read_bytes(src))
+    write_bytes(copy, read_bytes(src))
     srv = ctx.server(root, *args)
     return root, copy, srv
 
@@ -99,7 +94,7 @@ def ok_lines(srv, kind, name, want, timeout=10.0):
     def count():
         with srv.cv:
             return [l for l in srv.lines
-                    if tag in l and lib.outcome(l) is not None]
+                    if tag in l and outcome(l) is not None]
     end = time.monotonic() + timeout
     got = count()
     while len(got) < want and time.monotonic() < end:
@@ -129,12 +124,12 @@ def _(ctx):
     lines = ok_lines(srv, "RRQ", "f.bin", 200)
     check(len(lines) == 200, "server logged %d finished RRQs, expected 200; "
           "last: %s" % (len(lines), srv.tail()))
-    bad = [l for l in lines if lib.outcome(l) != "ok"
+    bad = [l for l in lines if outcome(l) != "ok"
            or (" %d bytes " % size) not in l]
     check(not bad, "server lines not ok/whole: %r" % bad[:2])
 
 
-@case("bench_get_small_verify", fams=lib.BOTH)
+@case("bench_get_small_verify", fams=BOTH)
 def _(ctx):
     size = 3 * 1468 + 1
     _, copy, srv = served(ctx, size)
@@ -157,7 +152,7 @@ def _(ctx):
     # each of the 12 asked for the options the run was given
     lines = ok_lines(srv, "RRQ", "f.bin", 12)
     check(len(lines) == 12 and all("blksize=1468" in l and "windowsize=4"
-                                   in l and lib.outcome(l) == "ok"
+                                   in l and outcome(l) == "ok"
                                    for l in lines),
           "server lines: %r" % lines[:2])
 
@@ -201,7 +196,7 @@ def _(ctx):
     check(rc == 1 and o["verify_errors"] == 2, "longer local copy: exit %d, "
           "verify_errors %d" % (rc, o["verify_errors"]))
     check("got %d bytes" % size in err, "stderr: %r" % err)
-    lib.write_bytes(copy, lib.read_bytes(copy)[:size - 1])  # one shorter
+    write_bytes(copy, read_bytes(copy)[:size - 1])  # one shorter
     rc, o, err = bench_json(ctx, "-n", "2", "--verify", "--local", copy,
                             ctx.hp(srv.port), "f.bin")
     check(rc == 1 and o["verify_errors"] == 2, "shorter local copy: exit "
@@ -216,7 +211,7 @@ def _(ctx):
     root = ctx.tmpdir("root")
     loc = ctx.tmpdir("loc")
     size = 100 * KIB + 3
-    src = lib.write_random(os.path.join(loc, "src.bin"), size)
+    src = write_random(os.path.join(loc, "src.bin"), size)
     srv = ctx.server(root, "--upload", "--overwrite")
     rc, o, err = bench_json(ctx, "--put", "-c", "10", "-n", "10", "-b",
                             "1024", "--tsize", "--remote", "up.bin",
@@ -226,7 +221,7 @@ def _(ctx):
           "ok %d bytes %d, expected 10 and %d" % (o["ok"], o["bytes"],
                                                   10 * size))
     for k in range(10):
-        bad = lib.same_file(src, os.path.join(root, "up.bin.%d" % k))
+        bad = same_file(src, os.path.join(root, "up.bin.%d" % k))
         check(bad is None, "up.bin.%d: %s" % (k, bad))
     extra = sorted(set(os.listdir(root)) -
                    set("up.bin.%d" % k for k in range(10)))
@@ -237,7 +232,7 @@ def _(ctx):
                                 src)
         check(rc == 0 and o["ok"] == 2, "put -n 2: exit %d; %s" %
               (rc, err.strip()))
-    bad = lib.same_file(src, os.path.join(root, "src.bin"))
+    bad = same_file(src, os.path.join(root, "src.bin"))
     check(bad is None, "src.bin: %s" % bad)
 
 
@@ -325,7 +320,7 @@ def _(ctx):
 @case("bench_interrupt_reports_and_aborts")
 def _(ctx):
     _, _, srv = served(ctx, 64 * MIB, args=("-v",))
-    p = subprocess.Popen([lib.TFTPX, "bench", "-c", "2", "-n", "1000",
+    p = subprocess.Popen([TFTPX, "bench", "-c", "2", "-n", "1000",
                           ctx.hp(srv.port), "f.bin"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True)
@@ -357,7 +352,7 @@ def run_limited(ctx, soft, hard, args, timeout=60):
     """tftpx bench under RLIMIT_NOFILE (soft, hard); (rc, stdout, stderr)."""
     def lim():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    p = subprocess.Popen([lib.TFTPX, "bench"] + list(args),
+    p = subprocess.Popen([TFTPX, "bench"] + list(args),
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True,
                          preexec_fn=lim)
@@ -429,7 +424,7 @@ def _(ctx):
 @case("bench_usage_errors")
 def _(ctx):
     loc = ctx.tmpdir("loc")
-    f = lib.write_bytes(os.path.join(loc, "f.bin"), b"x")
+    f = write_bytes(os.path.join(loc, "f.bin"), b"x")
     bad = [
         (),
         ("127.0.0.1:6969",),
@@ -477,8 +472,8 @@ def _(ctx):
     root = ctx.tmpdir("root")
     os.chmod(root, 0o755)
     size = 1 * MIB + 5
-    src = lib.write_random(os.path.join(root, "h.bin"), size)
-    port, _ = lib.start_tftpd_hpa(ctx, root)
+    src = write_random(os.path.join(root, "h.bin"), size)
+    port, _ = start_tftpd_hpa(ctx, root)
     rc, o, err = bench_json(ctx, "-c", "8", "-n", "24", "-b", "1468",
                             "--tsize", "--verify", "--local", src,
                             ctx.hp(port), "h.bin", timeout=50)
@@ -493,4 +488,4 @@ def _(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(lib.main())
+    sys.exit(main())

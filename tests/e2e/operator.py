@@ -3,9 +3,8 @@
 
 Run from the repo root:  python3 tests/e2e/operator.py [-k SUBSTRING] [-j N]
 
-Built on the harness in run.py (imported as a library, its own cases
-dropped).  Each case prints one line "PASS name", "FAIL name: reason" or
-"SKIP name: reason".
+Built on the harness in tests/lib/tftpx_test.py.  Each case prints one
+line "PASS name", "FAIL name: reason" or "SKIP name: reason".
 
 What is covered (each case fails when the behaviour it names is removed):
   start_*     the start-up lines: listening, serving and mode, the U-Boot
@@ -42,36 +41,26 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run as lib  # noqa: E402
-
-lib.CASES[:] = []
-
-case = lib.case
-param_case = lib.param_case
-check = lib.check
-Fail = lib.Fail
-Skip = lib.Skip
-DATA, ACK, ERROR, OACK = lib.DATA, lib.ACK, lib.ERROR, lib.OACK
-pkt_rrq, pkt_wrq, pkt_ack, pkt_error = (lib.pkt_rrq, lib.pkt_wrq,
-                                        lib.pkt_ack, lib.pkt_error)
-op_of, err_of, describe = lib.op_of, lib.err_of, lib.describe
-write_random, write_bytes = lib.write_random, lib.write_bytes
-outcome = lib.outcome
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lib"))
+from tftpx_test import (  # noqa: E402
+    ACK, DATA, ERROR, Fail, OACK, Server, Skip, TFTPX, case, check, describe,
+    err_of, ipv6_usable, main, ok_run, op_of, outcome, param_case, pkt_error,
+    pkt_rrq, pkt_wrq, same_file, write_bytes, write_random)
 
 
 # ---------------------------------------------------------------- helpers
 
 
-class OServer(lib.Server):
-    """lib.Server started from a whole argv (for unshare/setpriv wrappers)
+class OServer(Server):
+    """Server started from a whole argv (for unshare/setpriv wrappers)
     and ready at the "serving" line, after the listening lines."""
 
     def __init__(self, ctx, root, args=(), argv=None, ready_timeout=5.0):
         self.ctx = ctx
         self.root = root
         if argv is None:
-            argv = [lib.TFTPX, "serve", "--allow-root", "-l",
+            argv = [TFTPX, "serve", "--allow-root", "-l",
                     ctx.listen_spec()]
             argv += list(args) + [root]
         self.argv = argv
@@ -130,8 +119,8 @@ def refusal_line(srv, name_logged, timeout=3.0):
 
 def get_ok(ctx, srv, name):
     out = ctx.tmpdir("out")
-    lib.ok_run(ctx.tftpx("get", ctx.hp(srv.port), name,
-                         os.path.join(out, "x")), "get %s" % name)
+    ok_run(ctx.tftpx("get", ctx.hp(srv.port), name,
+                     os.path.join(out, "x")), "get %s" % name)
 
 
 def wait_file_line(path, pred, timeout=3.0):
@@ -189,10 +178,10 @@ def _(ctx, arg):
 
 @case("start_hint_ipv6_only")
 def _(ctx):
-    if not lib.ipv6_usable():
+    if not ipv6_usable():
         raise Skip("::1 unusable")
     root = ctx.tmpdir("root")
-    srv = OServer(ctx, root, argv=[lib.TFTPX, "serve", "--allow-root", "-l",
+    srv = OServer(ctx, root, argv=[TFTPX, "serve", "--allow-root", "-l",
                                    "[::1]:0", root])
     l = hint_line(srv)
     want = ("tftpx: U-Boot: setenv serverip6 ::1; setenv tftpdstp %d; "
@@ -203,7 +192,7 @@ def _(ctx):
 def netns_argv(setup, root):
     """A wildcard server in a private network namespace after setup."""
     script = ("ip link set lo up && %s exec %s serve --allow-root -p 0 %s" %
-              (setup, lib.TFTPX, root))
+              (setup, TFTPX, root))
     return ["unshare", "-n", "sh", "-c", script]
 
 
@@ -567,7 +556,7 @@ def _(ctx):
     # in a private mount namespace, our directory is /dev: syslog(3)
     # writes to /dev/log, which is now our socket
     script = ("mount --bind %s /dev && exec %s serve --allow-root --syslog "
-              "-l %s %s" % (devdir, lib.TFTPX, ctx.listen_spec(), root))
+              "-l %s %s" % (devdir, TFTPX, ctx.listen_spec(), root))
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True,
                            timeout=10)
     if probe.returncode != 0:
@@ -633,10 +622,10 @@ def _(ctx):
     root = root_with(ctx, {})
     srv = oserver(ctx, root, "--once", "--upload")
     src = write_random(os.path.join(ctx.tmpdir("src"), "u.bin"), 3000)
-    lib.ok_run(ctx.tftpx("put", ctx.hp(srv.port), src, "u.bin"), "put")
+    ok_run(ctx.tftpx("put", ctx.hp(srv.port), src, "u.bin"), "put")
     rc = srv.exit_code(5)
     check(rc == 0, "--once server after a good put: exit %r" % rc)
-    check(lib.same_file(src, os.path.join(root, "u.bin")) is None,
+    check(same_file(src, os.path.join(root, "u.bin")) is None,
           "uploaded file differs")
 
 
@@ -680,7 +669,7 @@ def _(ctx):
     root = ctx.tmpdir("root")
     os.chmod(root, 0o755)
     rc, _, err, _ = ctx.run(["setpriv", "--reuid", "nobody", "--regid",
-                             "nogroup", "--clear-groups", lib.TFTPX,
+                             "nogroup", "--clear-groups", TFTPX,
                              "serve", "--allow-root", "-l",
                              "127.0.0.1:%d" % port, root],
                             timeout=10)
@@ -696,7 +685,7 @@ def _(ctx):
 def _(ctx, kind):
     base = ctx.tmpdir("base")
     os.chmod(base, 0o755)
-    argv = [lib.TFTPX, "serve", "--allow-root", "-l", "127.0.0.1:0"]
+    argv = [TFTPX, "serve", "--allow-root", "-l", "127.0.0.1:0"]
     if kind == "missing":
         d, want = os.path.join(base, "nope"), "no such directory"
     elif kind == "file":
@@ -727,7 +716,7 @@ def spin_run(ctx, argv_head, *args):
     """A -v --once server (argv_head before tftpx) through one 1 MiB
     lock-step get; its stderr lines after it exited."""
     root = root_with(ctx, {"a.bin": 1 << 20})
-    argv = argv_head + [lib.TFTPX, "serve", "--allow-root", "-l",
+    argv = argv_head + [TFTPX, "serve", "--allow-root", "-l",
                         ctx.listen_spec(), "-v", "--once"] + list(args)
     srv = OServer(ctx, root, argv=argv + [root])
     get_ok(ctx, srv, "a.bin")
@@ -787,4 +776,4 @@ def _(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(lib.main())
+    sys.exit(main())

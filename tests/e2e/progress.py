@@ -3,9 +3,8 @@
 
 Run from anywhere:  python3 tests/e2e/progress.py [-k SUBSTRING] [-j N]
 
-Built on the harness in tests/e2e/run.py (imported as a library, its own
-cases dropped).  Each case prints one line "PASS name", "FAIL name: reason"
-or "SKIP name: reason".
+Built on the harness in tests/lib/tftpx_test.py.  Each case prints one
+line "PASS name", "FAIL name: reason" or "SKIP name: reason".
 
 The client draws its bar only when stderr is a terminal, so the cases give
 it one: stderr is the slave side of a pseudo-terminal (python's pty module,
@@ -58,15 +57,13 @@ import termios
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import run as lib  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lib"))
+from tftpx_test import (  # noqa: E402
+    Fail, MIB, RRQ, Skip, TFTPX, case, check, kill_proc, main, op_of, pkt_ack,
+    pkt_data, pkt_error, read_bytes, same_file, write_random)
 
-lib.CASES[:] = []
-lib.SUITE_BUDGET = 120.0
-
-Fail, Skip, check, case = lib.Fail, lib.Skip, lib.check, lib.case
-MIB = lib.MIB
+SUITE_BUDGET = 120.0        # seconds for the whole suite (watchdog)
 GAP = 0.0003        # seconds between paced packets
 
 # ---------------------------------------------------------------- helpers
@@ -161,7 +158,7 @@ class ClassicServer:
             self.s.settimeout(20)
             for _ in range(2):
                 pkt, client = self.s.recvfrom(70000)
-                if lib.op_of(pkt) != lib.RRQ:
+                if op_of(pkt) != RRQ:
                     return
                 parts = pkt[2:].split(b"\0")
                 self.opts = {parts[i].decode().lower(): parts[i + 1].decode()
@@ -174,7 +171,7 @@ class ClassicServer:
                 if not (self.refuse and self.opts):
                     break
                 # RFC 2347: a server may refuse a request over an option
-                t.sendto(lib.pkt_error(8, "no options here"), client)
+                t.sendto(pkt_error(8, "no options here"), client)
             nblk = len(self.data) // 512 + 1
             t0 = time.monotonic()
             for n in range(1, nblk + 1):
@@ -182,14 +179,14 @@ class ClassicServer:
                 now = time.monotonic()
                 if due > now:
                     time.sleep(due - now)
-                blk = lib.pkt_data(n, self.data[(n - 1) * 512:n * 512])
+                blk = pkt_data(n, self.data[(n - 1) * 512:n * 512])
                 for _ in range(6):
                     t.sendto(blk, client)
                     try:
                         ack, _ = t.recvfrom(100)
                     except socket.timeout:
                         continue
-                    if ack == lib.pkt_ack(n):
+                    if ack == pkt_ack(n):
                         break
                 else:
                     return
@@ -228,7 +225,7 @@ def run_pty(ctx, argv, cols=100, stdin=None, stdin_data=None, timeout=30):
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                lib.kill_proc(p)
+                kill_proc(p)
                 raise Fail("%s did not finish within %d s" %
                            (" ".join(argv[1:3]), timeout))
             r, _, _ = select.select([m], [], [], min(left, 0.5))
@@ -313,7 +310,7 @@ def check_bar(text, name, size, cols, percent=True, want_bar=True):
 
 def served(ctx, size, *args):
     root = ctx.tmpdir("root")
-    src = lib.write_random(os.path.join(root, "f.bin"), size)
+    src = write_random(os.path.join(root, "f.bin"), size)
     srv = ctx.server(root, *args)
     return root, src, srv
 
@@ -326,12 +323,12 @@ def _(ctx):
     _, src, srv = served(ctx, 3 * MIB)
     relay = Pacer(ctx, srv.port)
     dst = os.path.join(ctx.tmpdir("out"), "f.bin")
-    rc, out, term = run_pty(ctx, [lib.TFTPX, "get", "-b", "1468",
+    rc, out, term = run_pty(ctx, [TFTPX, "get", "-b", "1468",
                                   ctx.hp(relay.port), "f.bin", dst])
     relay.stop()
     check(rc == 0, "exit %d; terminal %r" % (rc, term[-300:]))
     check(out == b"", "stdout got %r" % out[:80])
-    check(lib.same_file(src, dst) is None, lib.same_file(src, dst) or "")
+    check(same_file(src, dst) is None, same_file(src, dst) or "")
     check_bar(term, "f.bin", 3 * MIB, 100)
     # the server answered tsize: the client asked for it
     l = srv.expect_ok("RRQ", "f.bin")
@@ -343,7 +340,7 @@ def _(ctx):
     _, src, srv = served(ctx, 2 * MIB)
     relay = Pacer(ctx, srv.port)
     dst = os.path.join(ctx.tmpdir("out"), "f.bin")
-    rc, _, term = run_pty(ctx, [lib.TFTPX, "get", "-b", "1468",
+    rc, _, term = run_pty(ctx, [TFTPX, "get", "-b", "1468",
                                 ctx.hp(relay.port), "f.bin", dst], cols=30)
     relay.stop()
     check(rc == 0, "exit %d; terminal %r" % (rc, term[-300:]))
@@ -365,7 +362,7 @@ def _(ctx):
     _, src, srv = served(ctx, 3 * MIB)
     relay = Pacer(ctx, srv.port, cut_after=1000)
     dst = os.path.join(ctx.tmpdir("out"), "f.bin")
-    rc, out, term = run_pty(ctx, [lib.TFTPX, "get", "-b", "1468", "-t", "1",
+    rc, out, term = run_pty(ctx, [TFTPX, "get", "-b", "1468", "-t", "1",
                                   "-r", "1", ctx.hp(relay.port), "f.bin",
                                   dst])
     relay.stop()
@@ -394,7 +391,7 @@ def _(ctx):
                                 "f.bin", dst)
     relay.stop()
     check(rc == 0, "exit %d; stderr %r" % (rc, err))
-    check(lib.same_file(src, dst) is None, lib.same_file(src, dst) or "")
+    check(same_file(src, dst) is None, same_file(src, dst) or "")
     check("\r" not in err, "a CR on a stderr that is a pipe: %r" % err[:200])
     lines = err.splitlines()
     check(len(lines) == 1, "expected only the summary, got %r" % err[:300])
@@ -413,11 +410,11 @@ def _(ctx):
     _, src, srv = served(ctx, 2 * MIB)
     relay = Pacer(ctx, srv.port)
     dst = os.path.join(ctx.tmpdir("out"), "f.bin")
-    rc, out, term = run_pty(ctx, [lib.TFTPX, "get", "-q", "-b", "1468",
+    rc, out, term = run_pty(ctx, [TFTPX, "get", "-q", "-b", "1468",
                                   ctx.hp(relay.port), "f.bin", dst])
     relay.stop()
     check(rc == 0, "exit %d; terminal %r" % (rc, term[-300:]))
-    check(lib.same_file(src, dst) is None, lib.same_file(src, dst) or "")
+    check(same_file(src, dst) is None, same_file(src, dst) or "")
     check(relay.forwarded > 1000, "only %d packets paced" % relay.forwarded)
     check(term == "", "-q printed %r" % term[:200])
     check(out == b"", "stdout got %r" % out[:80])
@@ -445,11 +442,11 @@ def _(ctx):
 def _(ctx):
     _, src, srv = served(ctx, 3 * MIB)
     relay = Pacer(ctx, srv.port)
-    rc, out, term = run_pty(ctx, [lib.TFTPX, "get", "-b", "1468",
+    rc, out, term = run_pty(ctx, [TFTPX, "get", "-b", "1468",
                                   ctx.hp(relay.port), "f.bin", "-"])
     relay.stop()
     check(rc == 0, "exit %d; terminal %r" % (rc, term[-300:]))
-    check(out == lib.read_bytes(src), "stdout is not the file (%d bytes, "
+    check(out == read_bytes(src), "stdout is not the file (%d bytes, "
           "file %d)" % (len(out), 3 * MIB))
     check_bar(term, "f.bin", 3 * MIB, 100)
 
@@ -457,18 +454,18 @@ def _(ctx):
 @case("bar_put_file")
 def _(ctx):
     root = ctx.tmpdir("root")
-    src = lib.write_random(os.path.join(ctx.tmpdir("loc"), "up.bin"),
-                           2 * MIB)
+    src = write_random(os.path.join(ctx.tmpdir("loc"), "up.bin"),
+                       2 * MIB)
     srv = ctx.server(root, "--upload")
     relay = Pacer(ctx, srv.port)
-    rc, out, term = run_pty(ctx, [lib.TFTPX, "put", "-b", "1468",
+    rc, out, term = run_pty(ctx, [TFTPX, "put", "-b", "1468",
                                   ctx.hp(relay.port), src])
     relay.stop()
     check(rc == 0, "exit %d; terminal %r" % (rc, term[-300:]))
     check(out == b"", "stdout got %r" % out[:80])
     srv.expect_ok("WRQ", "up.bin")
     dst = os.path.join(root, "up.bin")
-    check(lib.same_file(src, dst) is None, lib.same_file(src, dst) or "")
+    check(same_file(src, dst) is None, same_file(src, dst) or "")
     check_bar(term, "up.bin", 2 * MIB, 100)
     check(" sent up.bin " in term, "no 'sent' summary: %r" % term[-200:])
 
@@ -479,13 +476,13 @@ def _(ctx):
     data = os.urandom(2 * MIB)
     srv = ctx.server(root, "--upload")
     relay = Pacer(ctx, srv.port)
-    rc, out, term = run_pty(ctx, [lib.TFTPX, "put", "-b", "1468",
+    rc, out, term = run_pty(ctx, [TFTPX, "put", "-b", "1468",
                                   ctx.hp(relay.port), "-", "in.bin"],
                             stdin_data=data)
     relay.stop()
     check(rc == 0, "exit %d; terminal %r" % (rc, term[-300:]))
     srv.expect_ok("WRQ", "in.bin")
-    check(lib.read_bytes(os.path.join(root, "in.bin")) == data,
+    check(read_bytes(os.path.join(root, "in.bin")) == data,
           "stored file differs")
     check("%" not in term, "a percent for a pipe: %r" % term[:300])
     check_bar(term, "in.bin", 2 * MIB, 100, percent=False)
@@ -496,11 +493,11 @@ def _(ctx):
     data = os.urandom(MIB + 100)
     srv = ClassicServer(ctx, data)
     dst = os.path.join(ctx.tmpdir("out"), "c.bin")
-    rc, _, term = run_pty(ctx, [lib.TFTPX, "get", ctx.hp(srv.port),
+    rc, _, term = run_pty(ctx, [TFTPX, "get", ctx.hp(srv.port),
                                 "c.bin", dst])
     check(rc == 0, "exit %d; terminal %r" % (rc, term[-300:]))
     check(srv.finished(), "the server did not see the transfer through")
-    check(lib.read_bytes(dst) == data, "file differs")
+    check(read_bytes(dst) == data, "file differs")
     check(srv.opts is not None and "tsize" in srv.opts,
           "on a terminal the client did not ask for tsize: %r" % srv.opts)
     check("%" not in term, "a percent with no tsize: %r" % term[:300])
@@ -519,11 +516,11 @@ def _(ctx):
     data = os.urandom(MIB)
     srv = ClassicServer(ctx, data, refuse_options=True)
     dst = os.path.join(ctx.tmpdir("out"), "r.bin")
-    rc, _, term = run_pty(ctx, [lib.TFTPX, "get", ctx.hp(srv.port),
+    rc, _, term = run_pty(ctx, [TFTPX, "get", ctx.hp(srv.port),
                                 "r.bin", dst])
     check(rc == 0, "exit %d; terminal %r" % (rc, term[-300:]))
     check(srv.finished(), "the server did not see the transfer through")
-    check(lib.read_bytes(dst) == data, "file differs")
+    check(read_bytes(dst) == data, "file differs")
     check(srv.requests == [{"tsize": "0"}, {}],
           "requests %r, expected tsize then none" % srv.requests)
     check_bar(term, "r.bin", len(data), 100, percent=False)
@@ -538,4 +535,4 @@ def _(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(lib.main())
+    sys.exit(main(budget=SUITE_BUDGET))

@@ -36,26 +36,14 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run as lib  # noqa: E402
-
-lib.CASES[:] = []
-
-case = lib.case
-param_case = lib.param_case
-check = lib.check
-Fail = lib.Fail
-Skip = lib.Skip
-MIB = lib.MIB
-KIB = lib.KIB
-DATA, ACK, ERROR, OACK = lib.DATA, lib.ACK, lib.ERROR, lib.OACK
-pkt_rrq, pkt_wrq, pkt_ack, pkt_data = (lib.pkt_rrq, lib.pkt_wrq, lib.pkt_ack,
-                                       lib.pkt_data)
-op_of, blk_of, err_of, describe = (lib.op_of, lib.blk_of, lib.err_of,
-                                   lib.describe)
-read_bytes, write_bytes, write_random = (lib.read_bytes, lib.write_bytes,
-                                         lib.write_random)
-outcome, counter, temps_in = lib.outcome, lib.counter, lib.temps_in
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lib"))
+from tftpx_test import (  # noqa: E402
+    ACK, DATA, ERROR, Fail, KIB, MIB, OACK, Peer, Server, Skip, TFTPX, abort,
+    blk_of, case, check, counter, describe, err_of, first_reply, kill_proc,
+    main, ok_run, op_of, outcome, param_case, pkt_ack, pkt_rrq, pkt_wrq,
+    raw_get, raw_put, raw_receive, read_bytes, same_file, send_data_wait_ack,
+    sha, temps_in, write_bytes, write_random)
 
 _out_lock = threading.Lock()
 
@@ -72,8 +60,8 @@ def info(msg):
 SERVER_ENV_KEYS = ("TFTPX_NO_TMPFILE", "TFTPX_NO_OPENAT2")
 
 
-class XServer(lib.Server):
-    """lib.Server with an environment and, optionally, a whole argv (for a
+class XServer(Server):
+    """Server with an environment and, optionally, a whole argv (for a
     server started through unshare/sh).  Everything but start-up is
     inherited: .lines, wait_for, xfer_line, expect_ok, stop, tail."""
 
@@ -82,7 +70,7 @@ class XServer(lib.Server):
         self.ctx = ctx
         self.root = root
         if argv is None:
-            argv = [lib.TFTPX, "serve", "--allow-root", "-l",
+            argv = [TFTPX, "serve", "--allow-root", "-l",
                     ctx.listen_spec()]
             argv += list(args) + [root]
         self.argv = argv
@@ -125,7 +113,7 @@ def xserver(ctx, root, *args, env=None):
     return XServer(ctx, root, args, env=env)
 
 
-class SrcPeer(lib.Peer):
+class SrcPeer(Peer):
     """A raw UDP endpoint bound to a chosen loopback source address; it
     still talks to the server at ctx.host (127.0.0.1)."""
 
@@ -391,7 +379,7 @@ def _(ctx):
     ports = sorted(set(s for _, s, _ in got))
     if len(ports) != 1:
         for s in ports:
-            lib.abort(peer, s)
+            abort(peer, s)
     check(got, "no reply to the RRQ")
     check(len(ports) == 1, "RRQ sent 3 times from one port: %d server TIDs "
           "answered (ports %r)" % (len(ports), ports))
@@ -400,7 +388,7 @@ def _(ctx):
     check(firsts and len(firsts) == len(got),
           "expected only DATA 1 (and no retransmit storm) before our ACK, got "
           "%s" % ", ".join(describe(p) for p, _, _ in got[:5]))
-    data = lib.raw_receive(peer, tid, firsts[0])
+    data = raw_receive(peer, tid, firsts[0])
     check(data == content, "content differs")
     l = srv.expect_ok("RRQ", "a.bin", peer.port)
     check(counter(l, "dupreqs") == 2, "log line says dupreqs=%s, expected 2: "
@@ -426,7 +414,7 @@ def _(ctx):
           describe(pkt))
     content = os.urandom(512 * 5 + 7)
     for n in range(1, 7):
-        lib.send_data_wait_ack(peer, tid, n, content[(n - 1) * 512:n * 512])
+        send_data_wait_ack(peer, tid, n, content[(n - 1) * 512:n * 512])
         if n in (2, 4):
             peer.send(req, srv.port)    # a copy arriving mid-transfer
             # let the server see it while the transfer waits for DATA n+1
@@ -454,12 +442,12 @@ def _(ctx):
     srv = xserver(ctx, root, "--overwrite", "--grace", "4", "-v")
     peer = ctx.peer()
     first = os.urandom(700)
-    lib.raw_put(peer, srv, "w.bin", first)
+    raw_put(peer, srv, "w.bin", first)
     t_done = time.monotonic()
     srv.expect_ok("WRQ", "w.bin", peer.port)
     check(read_bytes(target) == first, "upload not stored")
     # a different request from the same port within the grace is served
-    data, _, _ = lib.raw_get(peer, srv, "o.bin")
+    data, _, _ = raw_get(peer, srv, "o.bin")
     check(data == b"other", "a different request from the same port was "
           "not served")
     # past the receiver's dally (two --timeout), within the grace: only
@@ -481,7 +469,7 @@ def _(ctx):
     if left > 0:
         time.sleep(left)
     second = os.urandom(900)
-    lib.raw_put(peer, srv, "w.bin", second)
+    raw_put(peer, srv, "w.bin", second)
     check(read_bytes(target) == second, "identical WRQ after the grace not "
           "served")
     n = wait_count(srv, lambda l: ' WRQ "w.bin" ' in l and
@@ -497,7 +485,7 @@ def _(ctx):
     srv = xserver(ctx, root, "--overwrite", "--grace", "5", "-v")
     peer = ctx.peer()
     content = os.urandom(512)
-    lib.raw_put(peer, srv, "f.bin", content)
+    raw_put(peer, srv, "f.bin", content)
     check(read_bytes(target) == content, "upload not stored")
     srv.expect_ok("WRQ", "f.bin", peer.port)
     # past the receiver's dally (two --timeout), well within the grace:
@@ -551,14 +539,14 @@ def _(ctx, kind):
     if kind == "rrq":
         check(op_of(pkt) == DATA and blk_of(pkt) == 1,
               "plain RRQ answered with %s" % describe(pkt))
-        data = lib.raw_receive(peer, t2, pkt)   # fails on a packet from t1
+        data = raw_receive(peer, t2, pkt)   # fails on a packet from t1
         check(data == content, "content differs")
     else:
         check(op_of(pkt) == ACK and blk_of(pkt) == 0,
               "plain WRQ answered with %s" % describe(pkt))
         new = os.urandom(700)
-        lib.send_data_wait_ack(peer, t2, 1, new[:512])
-        lib.send_data_wait_ack(peer, t2, 2, new[512:])
+        send_data_wait_ack(peer, t2, 1, new[:512])
+        send_data_wait_ack(peer, t2, 2, new[512:])
         check(read_bytes(os.path.join(root, "boot.efi")) == new,
               "upload after supersede not stored")
     ok = wait_ok(srv, K, "boot.efi", peer.port)
@@ -623,7 +611,7 @@ def _(ctx, arg):
         time.sleep(1.0)
     finally:
         relay.stop()
-    bad = lib.same_file(src, target)
+    bad = same_file(src, target)
     check(bad is None, "file on disk after the settle: %s (busybox sent %d "
           "bytes)" % (bad, size))
     check(not temps_in(root), "temp files left: %s" % temps_in(root))
@@ -687,7 +675,7 @@ def _(ctx):
     check(op_of(pkt) == ACK and blk_of(pkt) == 0, "WRQ answered with %s" %
           describe(pkt))
     for n in range(1, 21):
-        lib.send_data_wait_ack(peer, tid, n, os.urandom(512))
+        send_data_wait_ack(peer, tid, n, os.urandom(512))
     temps = temps_in(root)
     check(temps, "no named temp in the root mid-upload with "
           "TFTPX_NO_TMPFILE=1 (files: %r)" % os.listdir(root))
@@ -705,7 +693,7 @@ def _(ctx):
     check(srv2.wait_for(lambda l: "removed 1 stale temp" in l, 1) is not None,
           "restart did not report the removed temp; lines: %s" % srv2.tail())
     check(read_bytes(target) == old, "old file changed by the restart")
-    data, _, _ = lib.raw_get(ctx.peer(), srv2, "k.bin")
+    data, _, _ = raw_get(ctx.peer(), srv2, "k.bin")
     check(data == old, "restarted server serves other content")
 
 
@@ -723,7 +711,7 @@ def tmpfs_server(ctx, files, args, env=None, size="1m"):
               'cp -a "$s"/. "$m"/ || exit 98; '
               'exec "$t" serve --allow-root -l 127.0.0.1:0 "$@" "$m"' % size)
     argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-            "sh", mnt, stage, lib.TFTPX] + list(args)
+            "sh", mnt, stage, TFTPX] + list(args)
     try:
         srv = XServer(ctx, mnt, argv=argv, env=env)
     except Fail as e:
@@ -784,7 +772,7 @@ def _(ctx, env):
           "before, %d after (a temp still held open?)" % (free0, free1))
     # and the server still accepts an upload that fits
     small = os.urandom(3000)
-    lib.raw_put(ctx.peer(), srv, "old.bin", small)
+    raw_put(ctx.peer(), srv, "old.bin", small)
     check(read_bytes(os.path.join(view, "old.bin")) == small,
           "a fitting upload after the disk-full one was not stored")
 
@@ -799,7 +787,7 @@ def _(ctx, env):
         peer.send(pkt_wrq(name, opts=[("tsize", str(2 * MIB))]), srv.port)
         pkt, tid = peer.expect(3.0, "reply to a WRQ with tsize 2 MiB")
         if op_of(pkt) != ERROR:
-            lib.abort(peer, tid)
+            abort(peer, tid)
         expect_error(pkt, (3,), "space", "WRQ %s tsize=2MiB on %d bytes free"
                      % (name, free))
         quiet_for(peer, 0.5, "after the ERROR 3")
@@ -810,7 +798,7 @@ def _(ctx, env):
     peer = ctx.peer()
     peer.send(pkt_wrq("new.bin", opts=[("tsize", "1000")]), srv.port)
     pkt, tid = peer.expect(3.0, "reply to a WRQ with tsize 1000")
-    lib.abort(peer, tid)
+    abort(peer, tid)
     check(op_of(pkt) == OACK, "a fitting tsize got %s" % describe(pkt))
 
 
@@ -826,15 +814,15 @@ def _(ctx):
     pkt, ta = a.expect(3.0, "ACK 0")
     check(op_of(pkt) == ACK and blk_of(pkt) == 0, "got %s" % describe(pkt))
     for n in range(1, 3):
-        lib.send_data_wait_ack(a, ta, n, ca[(n - 1) * 512:n * 512])
+        send_data_wait_ack(a, ta, n, ca[(n - 1) * 512:n * 512])
     b.send(pkt_wrq("s.bin"), srv.port)
     pkt, tb = b.expect(3.0, "reply to the second WRQ")
     if op_of(pkt) != ERROR:
-        lib.abort(b, tb)
+        abort(b, tb)
     expect_error(pkt, (2,), "in progress", "second WRQ of a name being "
                  "uploaded")
     for n in range(3, 8):
-        lib.send_data_wait_ack(a, ta, n, ca[(n - 1) * 512:n * 512])
+        send_data_wait_ack(a, ta, n, ca[(n - 1) * 512:n * 512])
     check(read_bytes(target) == ca, "the file is not exactly the first "
           "client's content")
     quiet_for(b, 0.3, "the refused client")
@@ -854,7 +842,7 @@ def _(ctx):
                                   "again.bin")
         check(rc == 0, "put #%d of the same name right after the previous "
               "one finished: exit %d, %r" % (i + 1, rc, err.strip()))
-        check(lib.same_file(src, os.path.join(root, "again.bin")) is None,
+        check(same_file(src, os.path.join(root, "again.bin")) is None,
               "put #%d not in place" % (i + 1))
 
 
@@ -866,11 +854,11 @@ def _(ctx):
     write_random(target, 1000)
     srcs = [write_random(os.path.join(loc, "c%d.bin" % i), 2 * MIB)
             for i in range(2)]
-    shas = [lib.sha(s) for s in srcs]
+    shas = [sha(s) for s in srcs]
     srv = xserver(ctx, root, "--overwrite")
     ps = []
     for s in srcs:
-        p = subprocess.Popen([lib.TFTPX, "put", "-b", "512",
+        p = subprocess.Popen([TFTPX, "put", "-b", "512",
                               "127.0.0.1:%d" % srv.port, s, "r.bin"],
                              stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL,
@@ -884,7 +872,7 @@ def _(ctx):
         except subprocess.TimeoutExpired:
             raise Fail("a put did not finish in 40 s")
         res.append((p.returncode, err.decode(errors="replace").strip()))
-    got = lib.sha(target)
+    got = sha(target)
     check(got in shas, "the final file is neither upload (a mix?)")
     winner = shas.index(got)
     oks = [i for i, (rc, _) in enumerate(res) if rc == 0]
@@ -919,8 +907,8 @@ def _(ctx):
         chunks.append(pkt[4:])
     # hold: DATA 40 not ACKed while the file is replaced
     ok = ctx.tftpx("put", "127.0.0.1:%d" % srv.port, new, "d.bin")
-    lib.ok_run(ok, "tftpx put over the file being downloaded")
-    check(lib.same_file(new, target) is None, "the new content is not in "
+    ok_run(ok, "tftpx put over the file being downloaded")
+    check(same_file(new, target) is None, "the new content is not in "
           "place after put")
     peer.send(pkt_ack(40), tid)
     data = receive_rest(peer, tid, chunks)
@@ -940,9 +928,9 @@ def _(ctx):
     # read-only: no writes at all
     ro = xserver(ctx, root)
     p = ctx.peer()
-    pkt, tid = lib.first_reply(p, ro, pkt_wrq("fresh.bin"))
+    pkt, tid = first_reply(p, ro, pkt_wrq("fresh.bin"))
     if op_of(pkt) != ERROR:
-        lib.abort(p, tid)
+        abort(p, tid)
     expect_error(pkt, (2,), None, "WRQ on a read-only server")
     check(not os.path.exists(os.path.join(root, "fresh.bin")), "read-only "
           "server created a file")
@@ -950,20 +938,20 @@ def _(ctx):
     # --upload: new names only
     up = xserver(ctx, root, "--upload")
     p = ctx.peer()
-    pkt, tid = lib.first_reply(p, up, pkt_wrq("exists.bin"))
+    pkt, tid = first_reply(p, up, pkt_wrq("exists.bin"))
     if op_of(pkt) != ERROR:
-        lib.abort(p, tid)
+        abort(p, tid)
     expect_error(pkt, (6,), "--overwrite", "--upload WRQ of an existing name")
     quiet_for(p, 0.3, "after ERROR 6")
     check(read_bytes(target) == old, "existing file changed under --upload")
     fresh = os.urandom(1234)
-    lib.raw_put(ctx.peer(), up, "fresh.bin", fresh)
+    raw_put(ctx.peer(), up, "fresh.bin", fresh)
     check(read_bytes(os.path.join(root, "fresh.bin")) == fresh,
           "new name not created under --upload")
     p = ctx.peer()
-    pkt, tid = lib.first_reply(p, up, pkt_wrq("fresh.bin"))
+    pkt, tid = first_reply(p, up, pkt_wrq("fresh.bin"))
     if op_of(pkt) != ERROR:
-        lib.abort(p, tid)
+        abort(p, tid)
     expect_error(pkt, (6,), None, "second --upload WRQ of the now existing "
                  "name")
     check(not temps_in(root), "temps left: %s" % temps_in(root))
@@ -971,7 +959,7 @@ def _(ctx):
     # --overwrite replaces
     ow = xserver(ctx, root, "--overwrite")
     newc = os.urandom(777)
-    lib.raw_put(ctx.peer(), ow, "exists.bin", newc)
+    raw_put(ctx.peer(), ow, "exists.bin", newc)
     check(read_bytes(target) == newc, "--overwrite did not replace")
     check(not temps_in(root), "temps left: %s" % temps_in(root))
 
@@ -990,7 +978,7 @@ def _(ctx):
         p.send(pkt_wrq(name, opts=[("tsize", str(MIB + 1))]), srv.port)
         pkt, tid = p.expect(3.0, "reply to WRQ tsize=1M+1")
         if op_of(pkt) != ERROR:
-            lib.abort(p, tid)
+            abort(p, tid)
         expect_error(pkt, (3,), None, "WRQ %s with tsize over --max-upload" %
                      name)
         quiet_for(p, 0.3, "after ERROR 3")
@@ -1009,10 +997,10 @@ def _(ctx):
     # exactly the limit is allowed, announced or not
     exact = write_random(os.path.join(loc, "exact.bin"), MIB)
     for opts, name in ((("--tsize",), "e1.bin"), ((), "e2.bin")):
-        lib.ok_run(ctx.tftpx("put", "-b", "1468", *opts, "127.0.0.1:%d" %
-                             srv.port, exact, name, timeout=40),
-                   "put of exactly 1 MiB %s" % " ".join(opts))
-        check(lib.same_file(exact, os.path.join(root, name)) is None,
+        ok_run(ctx.tftpx("put", "-b", "1468", *opts, "127.0.0.1:%d" %
+                         srv.port, exact, name, timeout=40),
+               "put of exactly 1 MiB %s" % " ".join(opts))
+        check(same_file(exact, os.path.join(root, name)) is None,
               "%s differs" % name)
 
 
@@ -1076,7 +1064,7 @@ def _(ctx, env):
             bad.append("%r: no reply" % name)
             continue
         if op_of(pkt) != ERROR:
-            lib.abort(peer, tid)
+            abort(peer, tid)
             leak = " (THE CANARY)" if CANARY[:10] in pkt else ""
             bad.append("%r: %s%s" % (name, describe(pkt), leak))
             continue
@@ -1084,7 +1072,7 @@ def _(ctx, env):
         if c not in (1, 2):
             bad.append("%r: ERROR %d %r" % (name, c, msg))
     # still alive and serving after all that (a blocked FIFO open would not)
-    data, _, _ = lib.raw_get(ctx.peer(), srv, "sub/f.bin")
+    data, _, _ = raw_get(ctx.peer(), srv, "sub/f.bin")
     check(data == b"inside sub/f.bin\n", "server no longer serves")
     check(not bad, "not refused with ERROR 1/2: " + "; ".join(bad))
     check(read_bytes(canary) == CANARY, "canary changed")
@@ -1111,7 +1099,7 @@ def _(ctx, env):
             if op_of(pkt) != ERROR:
                 # finish it so that anything it would create does appear
                 try:
-                    lib.send_data_wait_ack(peer, tid, 1, b"escaped\n")
+                    send_data_wait_ack(peer, tid, 1, b"escaped\n")
                 except Fail:
                     pass
                 bad.append("%r: accepted (%s)" % (name, describe(pkt)))
@@ -1127,7 +1115,7 @@ def _(ctx, env):
             pkt, tid = peer.recv(3.0)
             if pkt is not None and op_of(pkt) != ERROR:
                 try:
-                    lib.send_data_wait_ack(peer, tid, 1, b"overwritten\n")
+                    send_data_wait_ack(peer, tid, 1, b"overwritten\n")
                 except Fail:
                     pass
         time.sleep(0.2)
@@ -1161,7 +1149,7 @@ def _(ctx, env):
     for name, want in (("/etc/passwd", b"inside etc/passwd\n"),
                        ("/sub/f.bin", b"inside sub/f.bin\n"),
                        ("top.bin", b"inside top.bin\n")):
-        data, _, _ = lib.raw_get(ctx.peer(), srv, name)
+        data, _, _ = raw_get(ctx.peer(), srv, name)
         check(data == want, "RRQ %r served %r, expected %r" %
               (name, data[:40], want))
     # a symlink that stays inside: served with openat2, refused by the walk
@@ -1172,13 +1160,13 @@ def _(ctx, env):
         pkt, tid = peer.expect(3.0, "reply to RRQ %r" % name)
         if walk:
             if op_of(pkt) != ERROR:
-                lib.abort(peer, tid)
+                abort(peer, tid)
             expect_error(pkt, (1, 2), None, "RRQ %r (inside symlink) with "
                          "TFTPX_NO_OPENAT2=1" % name)
         else:
             check(op_of(pkt) == DATA, "RRQ %r (inside symlink): %s" %
                   (name, describe(pkt)))
-            data = lib.raw_receive(peer, tid, pkt)
+            data = raw_receive(peer, tid, pkt)
             check(data == want, "RRQ %r served %r" % (name, data[:40]))
 
 
@@ -1187,14 +1175,14 @@ def _(ctx):
     outer, root, _, _ = containment_tree(ctx)
     srv = xserver(ctx, root, "--backslash")
     for name in ("sub\\f.bin", "\\sub\\f.bin"):
-        data, _, _ = lib.raw_get(ctx.peer(), srv, name)
+        data, _, _ = raw_get(ctx.peer(), srv, name)
         check(data == b"inside sub/f.bin\n", "--backslash: RRQ %r served %r" %
               (name, data[:40]))
     plain = xserver(ctx, root)
     peer = ctx.peer()
-    pkt, tid = lib.first_reply(peer, plain, pkt_rrq("sub\\f.bin"))
+    pkt, tid = first_reply(peer, plain, pkt_rrq("sub\\f.bin"))
     if op_of(pkt) != ERROR:
-        lib.abort(peer, tid)
+        abort(peer, tid)
     expect_error(pkt, (1,), None, "RRQ 'sub\\\\f.bin' without --backslash")
 
 
@@ -1207,10 +1195,10 @@ def _(ctx):
              "cr\rret", "del\x7f", "hi\xe9"]
     for name in names:
         peer = ctx.peer()
-        pkt, tid = lib.first_reply(peer, srv, pkt_rrq(name.encode("latin-1")))
+        pkt, tid = first_reply(peer, srv, pkt_rrq(name.encode("latin-1")))
         if op_of(pkt) != ERROR:
-            lib.abort(peer, tid)
-    data, _, _ = lib.raw_get(ctx.peer(), srv, "c\x07d")
+            abort(peer, tid)
+    data, _, _ = raw_get(ctx.peer(), srv, "c\x07d")
     check(data == b"bell", "file with a control char in its name not served")
     srv.expect_ok("RRQ", "c\\x07d")
     time.sleep(0.2)
@@ -1241,7 +1229,7 @@ def expect_busy(peer, srv, who):
     peer.send(pkt_rrq("f.bin"), srv.port)
     pkt, tid = peer.expect(3.0, "ERROR 0 (busy) for %s" % who)
     if op_of(pkt) != ERROR:
-        lib.abort(peer, tid)
+        abort(peer, tid)
     expect_error(pkt, (0,), "server busy", who)
 
 
@@ -1260,12 +1248,12 @@ def _(ctx):
     check(srv.wait_for(lambda l: "refused: error 0: server busy" in l, 2),
           "the busy refusal is not logged at -v")
     # finishing one frees its slot
-    data = lib.raw_receive(p1, t1, d1)
+    data = raw_receive(p1, t1, d1)
     check(data == content, "content differs")
     srv.expect_ok("RRQ", "f.bin", p1.port)
     t4, d4 = live_rrq(ctx.peer(), srv)
     for peer, tid in ((p2, t2), (q, tq)):
-        lib.abort(peer, tid)
+        abort(peer, tid)
 
 
 @case("limit_max_transfers")
@@ -1277,11 +1265,11 @@ def _(ctx):
     tids = [live_rrq(p, srv) for p in ps]
     expect_busy(SrcPeer(ctx, "127.0.0.2"), srv, "a 4th live RRQ (127.0.0.2) "
                 "with --max-transfers 3")
-    lib.raw_receive(ps[0], tids[0][0], tids[0][1])
+    raw_receive(ps[0], tids[0][0], tids[0][1])
     srv.expect_ok("RRQ", "f.bin", ps[0].port)
     live_rrq(SrcPeer(ctx, "127.0.0.2"), srv)
     for p, (t, _) in zip(ps[1:], tids[1:]):
-        lib.abort(p, t)
+        abort(p, t)
 
 
 @case("limit_busy_error_rate")
@@ -1328,7 +1316,7 @@ def _(ctx):
 
 def relay_get(ctx, relay, name, dst, timeout=30):
     """`tftpx get` whose requests reach the server from 127.0.0.2."""
-    p = subprocess.Popen([lib.TFTPX, "get", "-t", "1", "-r", "8",
+    p = subprocess.Popen([TFTPX, "get", "-t", "1", "-r", "8",
                           "127.0.0.1:%d" % relay.port, name, dst],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, start_new_session=True)
@@ -1340,7 +1328,7 @@ def finish_get(ctx, p, dst, want, what, timeout=30):
     try:
         _, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        lib.kill_proc(p)
+        kill_proc(p)
         raise Fail("%s did not finish in %d s" % (what, timeout))
     check(p.returncode == 0, "%s exited %d: %s" %
           (what, p.returncode, err.decode(errors="replace").strip()[-200:]))
@@ -1456,9 +1444,9 @@ def _(ctx, extra):
         after = fd_count(pid)
         # and still serving, directly from 127.0.0.1 (per-client counts
         # released) and from 127.0.0.2
-        lib.ok_run(ctx.tftpx("get", "127.0.0.1:%d" % srv.port, "g.bin",
-                             os.path.join(out, "a1.bin"), timeout=20),
-                   "tftpx get from 127.0.0.1 after the flood")
+        ok_run(ctx.tftpx("get", "127.0.0.1:%d" % srv.port, "g.bin",
+                         os.path.join(out, "a1.bin"), timeout=20),
+               "tftpx get from 127.0.0.1 after the flood")
         check(read_bytes(os.path.join(out, "a1.bin")) == g, "content differs")
         p = relay_get(ctx, relay, "g.bin", os.path.join(out, "a2.bin"))
         finish_get(ctx, p, os.path.join(out, "a2.bin"), g,
@@ -1564,4 +1552,4 @@ def _(ctx, opts):
 
 
 if __name__ == "__main__":
-    sys.exit(lib.main())
+    sys.exit(main())

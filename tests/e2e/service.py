@@ -3,9 +3,8 @@
 
 Run from the repo root:  python3 tests/e2e/service.py [-k SUBSTRING] [-j N]
 
-Built on the harness in run.py (imported as a library, its own cases
-dropped).  Each case prints "PASS name", "FAIL name: reason" or
-"SKIP name: reason".
+Built on the harness in tests/lib/tftpx_test.py.  Each case prints
+"PASS name", "FAIL name: reason" or "SKIP name: reason".
 
   activation_*  sockets passed as systemd does (LISTEN_PID/LISTEN_FDS on
                 fd 3..), by a python launcher and by systemd-socket-activate
@@ -37,19 +36,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run as lib  # noqa: E402
-
-lib.CASES[:] = []
-
-case = lib.case
-check = lib.check
-Fail = lib.Fail
-Skip = lib.Skip
-DATA, ACK, ERROR = lib.DATA, lib.ACK, lib.ERROR
-pkt_rrq, pkt_wrq, pkt_ack = lib.pkt_rrq, lib.pkt_wrq, lib.pkt_ack
-op_of, blk_of, err_of = lib.op_of, lib.blk_of, lib.err_of
-TFTPX, REPO = lib.TFTPX, lib.REPO
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lib"))
+from tftpx_test import (  # noqa: E402
+    DATA, ERROR, Fail, REPO, Server, Skip, TFTPX, blk_of, case, check, err_of,
+    ipv6_usable, kill_proc, main, op_of, pkt_ack, pkt_rrq, pkt_wrq)
 NOBODY = 65534
 
 # Moves fds to 3.. and sets LISTEN_PID to its own pid (kept by exec), as
@@ -93,7 +84,7 @@ def ids(st, key):
     return [int(x) for x in st.get(key, "").split()]
 
 
-class SvcServer(lib.Server):
+class SvcServer(Server):
     """A `tftpx serve` started from a whole argv with its own environment,
     stdin and inherited fds.  Waits for the "serving" line (it comes after
     the sockets, the privilege drop and just before READY=1)."""
@@ -214,7 +205,7 @@ def _(ctx):
 
 @case("activation_dual_stack_two_sockets")
 def _(ctx):
-    if not lib.ipv6_usable():
+    if not ipv6_usable():
         raise Skip("no IPv6 loopback")
     root, want = served_dir(ctx)
     # systemd's ListenDatagram=69: one [::] socket, IPv4 as ::ffff:a.b.c.d
@@ -768,7 +759,7 @@ def _(ctx):
               "transfer sockets %r, expected 10.77.1.1%%vs1:PORT" % xfer)
     finally:
         for p in ctx.procs:
-            lib.kill_proc(p)
+            kill_proc(p)
         for ns in made:
             subprocess.run(["ip", "netns", "del", ns],
                            stdout=subprocess.DEVNULL,
@@ -951,4 +942,4 @@ def _(ctx):
 
 
 if __name__ == "__main__":
-    sys.exit(lib.main())
+    sys.exit(main())

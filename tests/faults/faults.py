@@ -7,9 +7,9 @@ Run from the repo root as root:
 --ci (the default) runs a subset that covers every dimension at least once
 and fits in a few minutes; --full runs the whole matrix (tens of minutes).
 
-Built on the harness in tests/e2e/run.py (imported as a library, its own
-cases dropped).  Each case prints one line "PASS name", "FAIL name: reason"
-or "SKIP name: reason"; measured figures are extra "INFO ..." lines.
+Built on the harness in tests/lib/tftpx_test.py.  Each case prints one
+line "PASS name", "FAIL name: reason" or "SKIP name: reason"; measured
+figures are extra "INFO ..." lines.
 
   loss_*     server and client (tftpx on both ends, or curl / busybox as the
              client) in a private network namespace whose nftables input
@@ -55,19 +55,15 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 sys.path.insert(0, HERE)
-import run as lib  # noqa: E402
+import tftpx_test  # noqa: E402
+from tftpx_test import (  # noqa: E402
+    ACK, CASES, DATA, Fail, KIB, MIB, OACK, REPO, Runner, Server, Skip, TFTPX,
+    blk_of, check, counter, describe, kill_proc, ok_run, op_of, outcome,
+    pkt_ack, pkt_data, pkt_rrq, pkt_wrq, read_bytes, same_file, temps_in,
+    write_bytes, write_random)
 from relay import FaultRelay  # noqa: E402
-
-lib.CASES[:] = []
-
-check = lib.check
-Fail = lib.Fail
-Skip = lib.Skip
-MIB, KIB = lib.MIB, lib.KIB
-DATA, ACK, ERROR, OACK = lib.DATA, lib.ACK, lib.ERROR, lib.OACK
-outcome, counter, temps_in = lib.outcome, lib.counter, lib.temps_in
 
 CI = set()                  # names of the cases in the --ci subset
 _out_lock = threading.Lock()
@@ -83,7 +79,7 @@ def info(msg):
 def case(name, ci=False, limit=60):
     if ci:
         CI.add(name)
-    return lib.case(name, limit=limit)
+    return tftpx_test.case(name, limit=limit)
 
 
 # ---------------------------------------------------------------- namespaces
@@ -184,15 +180,15 @@ def netns_problem():
 # ---------------------------------------------------------------- servers
 
 
-class FServer(lib.Server):
-    """lib.Server started with a whole argv (inside a namespace) and an
+class FServer(Server):
+    """Server started with a whole argv (inside a namespace) and an
     environment; the rest (lines, wait_for, xfer_line, stop) inherited."""
 
     def __init__(self, ctx, root, args=(), ns=None, env=None,
                  ready_timeout=5.0):
         self.ctx = ctx
         self.root = root
-        argv = [lib.TFTPX, "serve", "--allow-root", "-l", "127.0.0.1:0"] + \
+        argv = [TFTPX, "serve", "--allow-root", "-l", "127.0.0.1:0"] + \
             list(args) + [root]
         if ns is not None:
             argv = ns.argv(argv)
@@ -303,24 +299,24 @@ def loss_case(ctx, op, target, rate, bs, ws, size, name):
     try:
         ns.nft(loss_rules(target, rate, n))
         if op == "get":
-            src = lib.write_random(os.path.join(root, "f.bin"), size)
+            src = write_random(os.path.join(root, "f.bin"), size)
             srv = FServer(ctx, root, ("--retries", str(retries)), ns=ns)
             dst = os.path.join(loc, "f.bin")
-            argv = [lib.TFTPX, "get", "-r", str(retries), "-b", str(bs),
+            argv = [TFTPX, "get", "-r", str(retries), "-b", str(bs),
                     "-w", str(ws), "127.0.0.1:%d" % srv.port, "f.bin", dst]
         else:
-            src = lib.write_random(os.path.join(loc, "f.bin"), size)
+            src = write_random(os.path.join(loc, "f.bin"), size)
             srv = FServer(ctx, root, ("--upload", "--retries", str(retries)),
                           ns=ns)
             dst = os.path.join(root, "f.bin")
-            argv = [lib.TFTPX, "put", "-r", str(retries), "-b", str(bs),
+            argv = [TFTPX, "put", "-r", str(retries), "-b", str(bs),
                     "-w", str(ws), "127.0.0.1:%d" % srv.port, src, "f.bin"]
         rc, err, secs = run_client(ctx, ns.argv(argv),
                                    timeout=max(30, ctx.limit - 40))
         kind = "RRQ" if op == "get" else "WRQ"
         check(rc == 0, "tftpx %s exited %d after %.1f s: %s" %
               (op, rc, secs, err.strip()[-300:]))
-        bad = lib.same_file(src, dst)
+        bad = same_file(src, dst)
         check(bad is None, "transferred file: %s" % bad)
         # the final-ACK-lost case waits for the server's give-up
         line = srv.finished(kind, "f.bin", timeout=retries + 6)
@@ -329,7 +325,7 @@ def loss_case(ctx, op, target, rate, bs, ws, size, name):
               "lines: %s" % (kind, srv.tail()))
     finally:
         for p in ctx.procs:
-            lib.kill_proc(p)
+            kill_proc(p)
         ns.delete()
     retx = counter(line, "retransmits")
     probes = counter(line, "probes")
@@ -450,13 +446,13 @@ def other_client_case(ctx, tool, op, rate, name):
                       ns=ns)
         url = "tftp://127.0.0.1:%d/f.bin" % srv.port
         if op == "get":
-            src = lib.write_random(os.path.join(root, "f.bin"), size)
+            src = write_random(os.path.join(root, "f.bin"), size)
             dst = os.path.join(loc, "f.bin")
             argv = (["curl", "-sS", "-o", dst, url] if tool == "curl" else
                     ["busybox", "tftp", "-g", "-r", "f.bin", "-l", dst,
                      "127.0.0.1", str(srv.port)])
         else:
-            src = lib.write_random(os.path.join(loc, "f.bin"), size)
+            src = write_random(os.path.join(loc, "f.bin"), size)
             dst = os.path.join(root, "f.bin")
             argv = (["curl", "-sS", "-T", src, url] if tool == "curl" else
                     ["busybox", "tftp", "-p", "-l", src, "-r", "f.bin",
@@ -473,7 +469,7 @@ def other_client_case(ctx, tool, op, rate, name):
         c = ns.counters()
     finally:
         for p in ctx.procs:
-            lib.kill_proc(p)
+            kill_proc(p)
         ns.delete()
     n = blocks_of(size, 512)
     if rc is None:
@@ -493,7 +489,7 @@ def other_client_case(ctx, tool, op, rate, name):
                  c["udp"], line and line.split(" octet ", 1)[-1]))
     check(rc == 0, "%s exited %d after %.1f s: %s" %
           (tool, rc, secs, err.strip()[-200:]))
-    bad = lib.same_file(src, dst)
+    bad = same_file(src, dst)
     check(bad is None, "transferred file: %s" % bad)
 
 
@@ -542,10 +538,10 @@ def relay_transfer(ctx, op, bs, ws, size, server_args=(), client_args=(),
     root = ctx.tmpdir("root")
     loc = ctx.tmpdir("loc")
     if op == "get":
-        src = lib.write_random(os.path.join(root, "f.bin"), size)
+        src = write_random(os.path.join(root, "f.bin"), size)
         srv = FServer(ctx, root, server_args)
     else:
-        src = lib.write_random(os.path.join(loc, "f.bin"), size)
+        src = write_random(os.path.join(loc, "f.bin"), size)
         srv = FServer(ctx, root, ("--upload",) + tuple(server_args))
     relay = FaultRelay(srv.port, socks=ctx.socks, **faults)
     try:
@@ -553,14 +549,14 @@ def relay_transfer(ctx, op, bs, ws, size, server_args=(), client_args=(),
         opts = ["-b", str(bs), "-w", str(ws)] + list(client_args)
         if op == "get":
             dst = os.path.join(loc, "f.bin")
-            argv = [lib.TFTPX, "get"] + opts + [hp, "f.bin", dst]
+            argv = [TFTPX, "get"] + opts + [hp, "f.bin", dst]
         else:
             dst = os.path.join(root, "f.bin")
-            argv = [lib.TFTPX, "put"] + opts + [hp, src, "f.bin"]
+            argv = [TFTPX, "put"] + opts + [hp, src, "f.bin"]
         rc, err, secs = run_client(ctx, argv, timeout=max(30, ctx.limit - 20))
         check(rc == 0, "tftpx %s exited %d after %.1f s: %s" %
               (op, rc, secs, err.strip()[-300:]))
-        bad = lib.same_file(src, dst)
+        bad = same_file(src, dst)
         check(bad is None, "transferred file: %s" % bad)
         kind = "RRQ" if op == "get" else "WRQ"
         line = srv.finished(kind, "f.bin", timeout=10)
@@ -621,28 +617,28 @@ def _(ctx):
     root = ctx.tmpdir("root")
     srv = FServer(ctx, root, ("--upload", "--timeout", "5"))
     peer = ctx.peer()
-    peer.send(lib.pkt_wrq("w.bin", opts=[("windowsize", "4")]), srv.port)
+    peer.send(pkt_wrq("w.bin", opts=[("windowsize", "4")]), srv.port)
     pkt, tid = peer.expect(3.0, "OACK")
-    check(lib.op_of(pkt) == OACK, "expected OACK, got %s" % lib.describe(pkt))
+    check(op_of(pkt) == OACK, "expected OACK, got %s" % describe(pkt))
     blk = [bytes([n]) * 512 for n in range(9)]
 
     def acks(wait):
-        return [lib.describe(p) for p, _, _ in peer.drain(wait)]
+        return [describe(p) for p, _, _ in peer.drain(wait)]
     for n in range(1, 5):
-        peer.send(lib.pkt_data(n, blk[n]), tid)
+        peer.send(pkt_data(n, blk[n]), tid)
     got = acks(0.3)
     check(got == ["ACK 4"], "after DATA 1-4 got %r, expected ACK 4" % got)
-    peer.send(lib.pkt_data(5, blk[5]), tid)
-    peer.send(lib.pkt_data(6, blk[6]), tid)
+    peer.send(pkt_data(5, blk[5]), tid)
+    peer.send(pkt_data(6, blk[6]), tid)
     got = acks(0.2)
     check(got == [], "after DATA 5, 6 got %r, expected nothing" % got)
-    peer.send(lib.pkt_data(5, blk[5]), tid)         # the late duplicate
+    peer.send(pkt_data(5, blk[5]), tid)         # the late duplicate
     after_dup = acks(0.2)
     # finish the upload properly, so the server ends cleanly
     for n in (7, 8):
-        peer.send(lib.pkt_data(n, blk[n]), tid)
+        peer.send(pkt_data(n, blk[n]), tid)
     acks(0.2)
-    peer.send(lib.pkt_data(9, b"end"), tid)
+    peer.send(pkt_data(9, b"end"), tid)
     acks(0.3)
     bad = [a for a in after_dup if a in ("ACK 5", "ACK 6", "ACK 7")]
     check(not bad, "a duplicate of DATA 5 (first block after ACK 4) while "
@@ -662,17 +658,17 @@ def _(ctx):
     root = ctx.tmpdir("root")
     srv = FServer(ctx, root, ("--upload", "--timeout", "3"))
     peer = ctx.peer()
-    peer.send(lib.pkt_wrq("x.bin", opts=[("windowsize", "4")]), srv.port)
+    peer.send(pkt_wrq("x.bin", opts=[("windowsize", "4")]), srv.port)
     pkt, tid = peer.expect(3.0, "OACK")
-    check(lib.op_of(pkt) == OACK, "expected OACK, got %s" % lib.describe(pkt))
+    check(op_of(pkt) == OACK, "expected OACK, got %s" % describe(pkt))
     blk = [bytes([n]) * 512 for n in range(9)]
 
     def send(*ns):
         for n in ns:
-            peer.send(lib.pkt_data(n, blk[n]), tid)
+            peer.send(pkt_data(n, blk[n]), tid)
 
     def acks(wait=0.2):
-        return [lib.describe(p) for p, _, _ in peer.drain(wait)]
+        return [describe(p) for p, _, _ in peer.drain(wait)]
     send(1, 2, 3, 4)
     check(acks() == ["ACK 4"], "no ACK 4")
     send(5, 6, 7, 8)
@@ -683,7 +679,7 @@ def _(ctx):
     got2 = acks()
     send(5, 6, 7, 8)                                # go-back-N
     got3 = acks()
-    peer.send(lib.pkt_data(9, b"end"), tid)
+    peer.send(pkt_data(9, b"end"), tid)
     acks(0.3)
     check(got1, "the first probe pair drew nothing")
     check(got2 or got3, "after its window ACK and one re-ACK were lost, "
@@ -787,13 +783,13 @@ def vanish_case(ctx, op, how, opts, name):
     "closed": socket closed, ICMP port unreachable) after 3 blocks."""
     root = ctx.tmpdir("root")
     content = os.urandom(64 * KIB)
-    lib.write_bytes(os.path.join(root, "v.bin"), content)
+    write_bytes(os.path.join(root, "v.bin"), content)
     srv = FServer(ctx, root, ("--upload", "--timeout", "1", "--retries", "2"),
                   env={"TFTPX_NO_TMPFILE": "1"})
     # warm up (lazy one-time allocations), then the baseline
     out = ctx.tmpdir("out")
-    lib.ok_run(ctx.tftpx("get", "127.0.0.1:%d" % srv.port, "v.bin",
-                         os.path.join(out, "w.bin"), timeout=20), "warm-up get")
+    ok_run(ctx.tftpx("get", "127.0.0.1:%d" % srv.port, "v.bin",
+                     os.path.join(out, "w.bin"), timeout=20), "warm-up get")
     check(srv.finished("RRQ", "v.bin", 5) is not None, "warm-up not logged")
     time.sleep(0.2)
     base = fd_count(srv.pid)
@@ -803,34 +799,34 @@ def vanish_case(ctx, op, how, opts, name):
     target = "v.bin" if op == "RRQ" else "up.bin"
     blk = 0
     if op == "RRQ":
-        peer.send(lib.pkt_rrq(target, opts=opts), srv.port)
+        peer.send(pkt_rrq(target, opts=opts), srv.port)
         pkt, tid = peer.expect(3.0, "first reply")
-        if lib.op_of(pkt) == OACK:
-            peer.send(lib.pkt_ack(0), tid)
+        if op_of(pkt) == OACK:
+            peer.send(pkt_ack(0), tid)
             pkt, _ = peer.expect(3.0, "DATA 1")
         while True:
-            check(lib.op_of(pkt) == DATA, "expected DATA, got %s" %
-                  lib.describe(pkt))
-            if lib.blk_of(pkt) == blk + 1:
+            check(op_of(pkt) == DATA, "expected DATA, got %s" %
+                  describe(pkt))
+            if blk_of(pkt) == blk + 1:
                 blk += 1
                 if blk == 3:
                     break               # vanish: DATA 3 never ACKed
-                peer.send(lib.pkt_ack(blk), tid)
+                peer.send(pkt_ack(blk), tid)
             pkt, _ = peer.expect(3.0, "DATA %d" % (blk + 1))
         ws = int(dict(opts).get("windowsize", 1))
     else:
-        peer.send(lib.pkt_wrq(target, opts=opts), srv.port)
+        peer.send(pkt_wrq(target, opts=opts), srv.port)
         pkt, tid = peer.expect(3.0, "ACK 0 / OACK")
-        check(lib.op_of(pkt) in (ACK, OACK), "expected ACK 0 or OACK, got %s"
-              % lib.describe(pkt))
+        check(op_of(pkt) in (ACK, OACK), "expected ACK 0 or OACK, got %s"
+              % describe(pkt))
         ws = int(dict(opts).get("windowsize", 1))
         for blk in range(1, 4):
-            peer.send(lib.pkt_data(blk, content[(blk - 1) * bs:blk * bs]),
+            peer.send(pkt_data(blk, content[(blk - 1) * bs:blk * bs]),
                       tid)
             if blk % ws == 0:
                 pkt, _ = peer.expect(3.0, "ACK %d" % blk)
-                check(lib.op_of(pkt) == ACK and lib.blk_of(pkt) == blk,
-                      "expected ACK %d, got %s" % (blk, lib.describe(pkt)))
+                check(op_of(pkt) == ACK and blk_of(pkt) == blk,
+                      "expected ACK %d, got %s" % (blk, describe(pkt)))
         time.sleep(0.05)
         check(temps_in(root), "no .tftpx-*.tmp temp file during the upload "
               "(TFTPX_NO_TMPFILE=1)")
@@ -879,7 +875,7 @@ def vanish_case(ctx, op, how, opts, name):
               "an abandoned upload created %s" % target)
     if how == "silent":
         # on lo nothing is lost: what the server counts is what came
-        copies = [p for p in got if lib.op_of(p) in (DATA, ACK)]
+        copies = [p for p in got if op_of(p) in (DATA, ACK)]
         if op == "RRQ" and ws == 1:
             # DATA 3 arrived before we vanished; all further are resends
             check(retx == len(copies), "server logged retransmits=%d, the "
@@ -889,10 +885,10 @@ def vanish_case(ctx, op, how, opts, name):
                   "client received %d ACK copies" % (retx, len(copies)))
         check(retx >= 2, "only %d retransmits before giving up" % retx)
     # still serving
-    lib.ok_run(ctx.tftpx("get", "127.0.0.1:%d" % srv.port, "v.bin",
-                         os.path.join(out, "a.bin"), timeout=20),
-               "get after the abandoned transfer")
-    check(lib.read_bytes(os.path.join(out, "a.bin")) == content,
+    ok_run(ctx.tftpx("get", "127.0.0.1:%d" % srv.port, "v.bin",
+                     os.path.join(out, "a.bin"), timeout=20),
+           "get after the abandoned transfer")
+    check(read_bytes(os.path.join(out, "a.bin")) == content,
           "content differs")
 
 
@@ -910,7 +906,7 @@ for _op in ("RRQ", "WRQ"):
 # ================================================================ runner
 
 
-class FRunner(lib.Runner):
+class FRunner(Runner):
     def on_abort(self):
         # the namespaces of cases killed by the budget
         delete_all_ns()
@@ -947,8 +943,8 @@ def main():
                     help="print a table of the figures at the end")
     a = ap.parse_args()
     faulthandler_register()
-    os.chdir(lib.REPO)
-    cases = [c for c in lib.CASES if (a.full or c[0] in CI) and
+    os.chdir(REPO)
+    cases = [c for c in CASES if (a.full or c[0] in CI) and
              (a.k is None or any(k in c[0] for k in a.k))]
     if a.list:
         for c in cases:
@@ -957,18 +953,18 @@ def main():
     if not cases:
         print("no case matches %r" % a.k, file=sys.stderr)
         return 1
-    if not os.access(lib.TFTPX, os.X_OK):
+    if not os.access(TFTPX, os.X_OK):
         for c in cases:
-            print("FAIL %s: %s not built (make tftpx)" % (c[0], lib.TFTPX),
+            print("FAIL %s: %s not built (make tftpx)" % (c[0], TFTPX),
                   flush=True)
         return 1
-    lib.IPV6 = False
     if any(c[0].startswith("loss_") for c in cases):
         NETNS_PROBLEM = netns_problem()
-    lib.SUITE_BUDGET = 6 * 3600 if a.full else 600
+    budget = 6 * 3600 if a.full else 600
     # the longest first, so that they overlap with the many short ones
     cases.sort(key=lambda c: -c[4])
-    r = FRunner(cases, max(1, a.jobs or (8 if a.full else 4)))
+    r = FRunner(cases, max(1, a.jobs or (8 if a.full else 4)),
+                budget=budget, ipv6=False)
 
     def stop(signum, frame):
         with r.lock:

@@ -4,10 +4,10 @@
 Run from anywhere:  python3 tests/interop/clients.py [-k SUBSTRING] [--quick]
                     [-j N] [--list]
 
-Built on the harness in tests/e2e/run.py (imported as a library, its own
-cases dropped).  Each case prints one line "PASS name", "FAIL name: reason"
-or "SKIP name: reason"; every case first prints "INFO name: ..." lines with
-the exact server and client command lines so a person can rerun them.
+Built on the harness in tests/lib/tftpx_test.py.  Each case prints one
+line "PASS name", "FAIL name: reason" or "SKIP name: reason"; every case
+first prints "INFO name: ..." lines with the exact server and client command
+lines so a person can rerun them.
 
 What is covered:
 
@@ -56,17 +56,13 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-import run as lib  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lib"))
+from tftpx_test import (  # noqa: E402
+    BOTH, Fail, MIB, Skip, TFTPX, case, check, main, ok_run, param_case,
+    same_file, start_tftpd_hpa, temps_in, write_bytes, write_random)
 
-lib.CASES[:] = []
-lib.SUITE_BUDGET = 200.0
-
-Fail, Skip, check = lib.Fail, lib.Skip, lib.check
-MIB = lib.MIB
-BOTH = lib.BOTH
+SUITE_BUDGET = 200.0        # seconds for the whole suite (watchdog)
 
 _out_lock = threading.Lock()
 
@@ -197,8 +193,8 @@ def ipxe_case(ctx, size, fetch_limit):
     root = ctx.tmpdir("root")
     work = ctx.tmpdir("qemu")
     name = "f%dM" % (size // MIB)
-    lib.write_random(os.path.join(root, name), size)
-    sercon = lib.write_bytes(os.path.join(work, "sercon-port"), b"\xf8\x03")
+    write_random(os.path.join(root, name), size)
+    sercon = write_bytes(os.path.join(work, "sercon-port"), b"\xf8\x03")
     srv = ctx.server(root)
     check(srv.port != 69, "server got port 69, which slirp does not map")
     argv = [QEMU, "-accel", "tcg", "-m", "256", "-nodefaults", "-nographic",
@@ -258,12 +254,12 @@ def ipxe_case(ctx, size, fetch_limit):
          "server: %s" % (t_boot, size, t_fetch, line))
 
 
-@lib.case("ipxe_imgfetch_1M", heavy=True, limit=120)
+@case("ipxe_imgfetch_1M", heavy=True, limit=120)
 def _(ctx):
     ipxe_case(ctx, MIB, 60)
 
 
-@lib.case("ipxe_imgfetch_40M", heavy=True, limit=170)
+@case("ipxe_imgfetch_40M", heavy=True, limit=170)
 def _(ctx):
     ipxe_case(ctx, 40 * MIB, 120)
 
@@ -353,7 +349,7 @@ def client_get(ctx, cl, size):
     need(cl.tool)
     root = ctx.tmpdir("root")
     out = ctx.tmpdir("out")
-    src = lib.write_random(os.path.join(root, "i.bin"), size)
+    src = write_random(os.path.join(root, "i.bin"), size)
     srv = ctx.server(root)
     dst = os.path.join(out, "i.bin")
     argv = cl.get(ctx, srv.port, "i.bin", dst)
@@ -361,7 +357,7 @@ def client_get(ctx, cl, size):
          "bytes" % (cmdline(srv.argv), out, cmdline(argv), size))
     rc, o, err, dt = ctx.run(argv, timeout=80 if size >= BIG else 30, cwd=out)
     check(rc == 0, "%s exited %d: %s" % (cl.tool, rc, short(rc, o, err)))
-    bad = lib.same_file(src, dst)
+    bad = same_file(src, dst)
     check(bad is None, "downloaded file: %s" % bad)
     line = srv.expect_ok("RRQ", "i.bin")
     check_opts(line, cl)
@@ -373,7 +369,7 @@ def client_put(ctx, cl, size):
     need(cl.tool)
     root = ctx.tmpdir("root")
     loc = ctx.tmpdir("loc")
-    src = lib.write_random(os.path.join(loc, "l.bin"), size)
+    src = write_random(os.path.join(loc, "l.bin"), size)
     srv = ctx.server(root, "--upload")
     argv = cl.put(ctx, srv.port, src, "r.bin")
     info(ctx, "server: %s ; client (cwd %s): %s ; l.bin is %d random "
@@ -381,9 +377,9 @@ def client_put(ctx, cl, size):
     rc, o, err, dt = ctx.run(argv, timeout=80 if size >= BIG else 30, cwd=loc)
     check(rc == 0, "%s exited %d: %s" % (cl.tool, rc, short(rc, o, err)))
     line = srv.expect_ok("WRQ", "r.bin")
-    bad = lib.same_file(src, os.path.join(root, "r.bin"))
+    bad = same_file(src, os.path.join(root, "r.bin"))
     check(bad is None, "stored file: %s" % bad)
-    check(not lib.temps_in(root), "temp files left: %s" % lib.temps_in(root))
+    check(not temps_in(root), "temp files left: %s" % temps_in(root))
     check_opts(line, cl)
     if size >= BIG:
         info(ctx, "client took %.2f s for %d bytes" % (dt, size))
@@ -399,8 +395,8 @@ def register_clients():
 
                 def f(ctx, arg, _fn=fn):
                     _fn(ctx, *arg)
-                lib.param_case("%s_%s" % (cl.name, direction), BOTH, params,
-                               heavy=big, limit=100 if big else 40)(f)
+                param_case("%s_%s" % (cl.name, direction), BOTH, params,
+                           heavy=big, limit=100 if big else 40)(f)
 
 
 register_clients()
@@ -421,13 +417,13 @@ def hpa_get(ctx, arg):
     root = ctx.tmpdir("root")
     os.chmod(root, 0o755)
     out = ctx.tmpdir("out")
-    src = lib.write_random(os.path.join(root, "h.bin"), size)
-    port, sargv = lib.start_tftpd_hpa(ctx, root)
+    src = write_random(os.path.join(root, "h.bin"), size)
+    port, sargv = start_tftpd_hpa(ctx, root)
     dst = os.path.join(out, "h.bin")
-    argv = [lib.TFTPX, "get", *opts, ctx.hp(port), "h.bin", dst]
+    argv = [TFTPX, "get", *opts, ctx.hp(port), "h.bin", dst]
     info(ctx, "server: %s ; client: %s" % (cmdline(sargv), cmdline(argv)))
-    lib.ok_run(ctx.run(argv, timeout=50), "tftpx get from in.tftpd")
-    bad = lib.same_file(src, dst)
+    ok_run(ctx.run(argv, timeout=50), "tftpx get from in.tftpd")
+    bad = same_file(src, dst)
     check(bad is None, "downloaded file: %s" % bad)
 
 
@@ -436,24 +432,24 @@ def hpa_put(ctx, arg):
     root = ctx.tmpdir("root")
     os.chmod(root, 0o777)
     loc = ctx.tmpdir("loc")
-    src = lib.write_random(os.path.join(loc, "l.bin"), size)
-    port, sargv = lib.start_tftpd_hpa(ctx, root, create=True)
-    argv = [lib.TFTPX, "put", *opts, ctx.hp(port), src, "h.bin"]
+    src = write_random(os.path.join(loc, "l.bin"), size)
+    port, sargv = start_tftpd_hpa(ctx, root, create=True)
+    argv = [TFTPX, "put", *opts, ctx.hp(port), src, "h.bin"]
     info(ctx, "server: %s ; client: %s" % (cmdline(sargv), cmdline(argv)))
-    lib.ok_run(ctx.run(argv, timeout=50), "tftpx put to in.tftpd")
+    ok_run(ctx.run(argv, timeout=50), "tftpx put to in.tftpd")
     dst = os.path.join(root, "h.bin")
     end = time.monotonic() + 2
-    while time.monotonic() < end and lib.same_file(src, dst) is not None:
+    while time.monotonic() < end and same_file(src, dst) is not None:
         time.sleep(0.05)
-    bad = lib.same_file(src, dst)
+    bad = same_file(src, dst)
     check(bad is None, "stored file: %s" % bad)
 
 
 for _n, _fn in (("tftpx_get_from_tftpdhpa", hpa_get),
                 ("tftpx_put_to_tftpdhpa", hpa_put)):
-    lib.param_case(_n, BOTH, HPA_BIG, heavy=True, limit=90)(_fn)
-    lib.param_case(_n, BOTH, HPA_SMALL, limit=40)(_fn)
+    param_case(_n, BOTH, HPA_BIG, heavy=True, limit=90)(_fn)
+    param_case(_n, BOTH, HPA_SMALL, limit=40)(_fn)
 
 
 if __name__ == "__main__":
-    sys.exit(lib.main())
+    sys.exit(main(budget=SUITE_BUDGET))

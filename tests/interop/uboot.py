@@ -38,9 +38,10 @@ import tempfile
 import time
 import zlib
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-TFTPX = os.environ.get("TFTPX") or os.path.join(REPO, "tftpx")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "lib"))
+from tftpx_test import Fail, REPO, TFTPX  # noqa: E402
+
 UBOOT_DIR = os.environ.get("UBOOT_DIR") or "/usr/lib/u-boot"
 
 SERVER_IP = "192.0.2.69"
@@ -83,14 +84,6 @@ MANUAL_WRAPPER = ('D=$1; shift; ip link set lo up; '
                   './tftpx serve --allow-root -l 192.0.2.69:69 "$D" & t=$!; '
                   'sleep 0.5; '
                   '"$@"; kill $t')
-
-
-class Fail(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
 
 
 def say(line):
