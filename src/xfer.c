@@ -40,6 +40,7 @@
 #define RTX_SENT	1	/* a timer re-sent blocks up to rtx_seq */
 #define RTX_ACKED	2	/* ... and an ACK covering them came */
 #define XFER_LATE_FAST	1024	/* quick samples in a row halve late_us */
+#define XFER_DUP_GAP_US	1000	/* a client's two answers, back to back */
 
 uint16_t
 xfer_wire_block(uint64_t seq, unsigned rollover)
@@ -344,27 +345,29 @@ build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
 /*
  * doc/notes/late-clients.md.  A client that answers late now and then
  * (firmware writing to flash, a busy CPU, an emulator: GRUB under UEFI
- * paused 10-50 ms) is not a lost
- * packet, but it outlasts a timer floored at 10 ms: each pause cost a
- * re-send and a duplicate ACK.  A timer re-send is put to the test the
- * way TCP's Eifel and DSACK detection do (RFC 3522, RFC 3708):
+ * paused 10-50 ms) is not a lost packet, but it outlasts a timer floored
+ * at 10 ms: each pause cost a re-send and a duplicate ACK.  A timer
+ * re-send is put to the test the way TCP's Eifel and DSACK detection do
+ * (RFC 3522, RFC 3708):
  *  - the ACK covering it came sooner than half the smallest round trip
  *    after it: the client sent that ACK before the copy could reach it;
- *  - or, when that ACK came well over a round trip after the re-send,
- *    the same ACK came again within rto_min of it: the client had both
- *    copies and answered them one after the other, so the first copy
- *    was not lost.  (An ACK a round trip after the re-send may answer
- *    the re-send itself; a copy of it proves nothing then, since a
- *    network that duplicates packets makes the same pair.  A copy that
- *    comes later is the client's own re-send timer, 100 ms and more in
- *    every client, after an ACK of ours was lost: busybox at 30 % loss
- *    taught that, its transfer slowed 6x when such copies counted.)
+ *  - or, when that ACK came well over a round trip (and over 1 ms) after
+ *    the re-send, the same ACK came again within 1 ms of it: the client
+ *    had both copies and answered them one after the other, so the first
+ *    was not lost.  An ACK sooner after the re-send may answer the
+ *    re-send itself (a copy of it proves nothing then: a network that
+ *    duplicates packets makes the same pair), and a copy that comes
+ *    later is the client's own re-send timer after an ACK was lost.
  * Either way the client was late by the time from the block's first
  * send to that ACK, and late_us keeps the timer at twice that (at most
- * the negotiated timeout) from then on: at most a re-send per pause
- * longer than any before.  Real loss is never answered twice, so it
- * keeps the estimate's timer.  The floor halves after XFER_LATE_FAST
- * samples in a row under a quarter of it.
+ * half the negotiated timeout): at most a re-send per pause longer than
+ * any before.  A lateness of a quarter of the timeout or more is not
+ * counted: it looks the same as the client's own timer answering after
+ * our re-sends and its ACKs were lost.  A re-send that proves needed (its
+ * answer came within a round trip or 1 ms) halves the floor at once, so
+ * under real loss the fast timer is back after a few losses (a floor kept
+ * through 30 % loss made a 64 KiB get take 30-60 s); XFER_LATE_FAST quick
+ * samples in a row halve it too.
  */
 
 static void
@@ -405,9 +408,17 @@ rtx_spurious(struct xfer *x, uint64_t ack_at)
 	uint64_t late = 2 * (ack_at - x->rtx_first);
 
 	x->rtx_state = 0;
+	/*
+	 * An answer a quarter of the timeout late is as likely the
+	 * client's own re-send timer after a lost ACK: no pause we can
+	 * wait out cheaply (at 30 % loss a floor raised by one stalled a
+	 * 64 KiB get past 90 s).
+	 */
+	if (4 * (ack_at - x->rtx_first) >= x->cfg.timeout_us)
+		return;
 	x->st.spurious++;
-	if (late > x->cfg.timeout_us)
-		late = x->cfg.timeout_us;
+	if (late > x->cfg.timeout_us / 2)
+		late = x->cfg.timeout_us / 2;
 	if (late > x->late_us)
 		x->late_us = late;
 	x->late_fast = 0;
@@ -432,8 +443,18 @@ rtx_acked(struct xfer *x, uint64_t seq, uint64_t now)
 		rtx_spurious(x, now);
 		return;
 	}
-	if (now - x->rtx_at <= 2 * x->srtt) {
+	if (now - x->rtx_at <= 2 * x->srtt ||
+	    now - x->rtx_at <= XFER_DUP_GAP_US) {
+		/*
+		 * It answers the re-send: the block (or its ACK) was lost,
+		 * so this client's losses are real, and what a pause taught
+		 * counts for less.  At 30 % loss a floor kept for a pause
+		 * made every loss cost it: a 64 KiB get took 30-60 s.
+		 */
 		x->rtx_state = 0;
+		x->late_us /= 2;
+		if (x->late_us < x->cfg.rto_min_us)
+			x->late_us = 0;
 		return;
 	}
 	x->rtx_state = RTX_ACKED;
@@ -879,7 +900,7 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		x->st.dup_acks++;
 		if (x->rtx_state == RTX_ACKED && blk ==
 		    xfer_wire_block(x->rtx_seq, x->opts.rollover) &&
-		    now - x->rtx_ack_at <= x->cfg.rto_min_us)
+		    now - x->rtx_ack_at <= XFER_DUP_GAP_US)
 			rtx_spurious(x, x->rtx_ack_at);
 		if (x->spur_on && blk == xfer_wire_block(x->spur_seq,
 		    x->opts.rollover)) {

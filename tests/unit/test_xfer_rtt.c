@@ -317,6 +317,53 @@ test_rtt_real_loss_keeps_timer(void)
 }
 
 /*
+ * A floor a pause taught gives way to real loss: each re-send that
+ * proves needed (answered a round trip after it) halves it, so a lossy
+ * path gets the fast timer back after a few losses.
+ */
+static void
+test_rtt_late_floor_yields_to_loss(void)
+{
+	static uint8_t src[512 * 16 + 1];
+	struct fx f;
+	uint64_t now = 1000, sent;
+
+	rtt_sender(&f, src, sizeof(src), 1);
+	xfer_start(&f.x, now);
+	now += 200;
+	in_ack(&f.x, 1, now);			/* srtt 200 us */
+	sent = now;				/* DATA 2: the client pauses */
+	now = f.x.deadline;
+	xfer_tick(&f.x, now);			/* re-sent at 10 ms */
+	now = sent + 30000;
+	in_ack(&f.x, 2, now);			/* the first copy's answer */
+	now += 20;
+	in_ack(&f.x, 2, now);			/* ... and the copy's */
+	CHECK_EQ(f.x.st.spurious, 1);
+	CHECK_EQ(f.x.late_us, 60000);
+	/* now DATA 3, 4, 5 are lost: each re-send is answered at once */
+	now = f.x.deadline;
+	CHECK(now >= sent + 30000 + 60000);	/* the floor held */
+	xfer_tick(&f.x, now);
+	now += 200;
+	in_ack(&f.x, 3, now);
+	CHECK_EQ(f.x.late_us, 30000);
+	now = f.x.deadline;
+	xfer_tick(&f.x, now);
+	now += 200;
+	in_ack(&f.x, 4, now);
+	CHECK_EQ(f.x.late_us, 15000);
+	now = f.x.deadline;
+	xfer_tick(&f.x, now);
+	now += 200;
+	in_ack(&f.x, 5, now);
+	CHECK_EQ(f.x.late_us, 0);		/* under --rto-min: gone */
+	CHECK_EQ(f.x.deadline, now + 10000);
+	CHECK_EQ(f.x.st.spurious, 1);
+	fx_free(&f);
+}
+
+/*
  * Eifel's test: an ACK that comes sooner than half the smallest round
  * trip after a re-send left the client before the copy reached it.
  */
@@ -438,6 +485,7 @@ main(void)
 	RUN(test_rtt_late_client_backs_off);
 	RUN(test_rtt_real_loss_keeps_timer);
 	RUN(test_rtt_ack_before_resend_could_arrive);
+	RUN(test_rtt_late_floor_yields_to_loss);
 	RUN(test_rtt_window_estimate_under_loss);
 	RUN(test_rtt_probe_answer_no_sample);
 	RUN(test_rtt_no_seed_from_peer_timer);
