@@ -109,6 +109,12 @@ faults: tftpx
 interop-all: tftpx
 	python3 tests/interop/uboot.py --arch all
 
+# one server for SOAK_SECONDS (default 1800) under mixed load: real clients,
+# tftpx bench, 5 % loss and duplicated packets in a namespace, clients that
+# vanish; every byte verified, fds and RSS back to baseline (root)
+soak: tftpx
+	python3 tests/soak/soak.py
+
 # tftpx beside tftpd-hpa, atftpd and dnsmasq (bench/run.py; as root, it
 # installs the peers it lacks); about 10 min.  bench-loss: only the table of
 # curl fetches under 0-10 % packet loss
@@ -146,8 +152,8 @@ clean:
 	rm -f tftpx src/*.o $(UNIT) bench/udplimit bench/loadc
 	rm -rf .musl-kernel-include
 
-.PHONY: all run check asan lint faults interop-all bench bench-loss install \
-	uninstall clean
+.PHONY: all run check asan lint faults interop-all soak bench bench-loss \
+	install uninstall clean
 
 # ---- fuzzing (fuzz/) --------------------------------------------------------
 #   make fuzz         libFuzzer + ASan/UBSan builds (clang), each run for
