@@ -88,6 +88,8 @@ struct transfer {
 	uint64_t		 start;
 	uint64_t		 dups;		/* duplicate requests dropped */
 	uint64_t		 heard;		/* the client's first datagram here */
+	int			 size_known;	/* WRQ: tsize announced (octet) */
+	uint64_t		 size;		/*  ... that size */
 	struct dedup_key	 key;		/* peer addr:port */
 	struct client_count	*cc;		/* live transfers of this host */
 	char			 name[FILES_NAME_MAX];
@@ -308,6 +310,14 @@ io_finish(void *ctx)
 	struct transfer *t = ctx;
 	struct files_err err;
 
+	/*
+	 * A client that announced its size and sent another has gone wrong:
+	 * curl 7.88 that lost its DATA 1 takes our re-sent OACK for a new
+	 * start and goes on from where its file was, so DATA 1 carries the
+	 * wrong bytes (found by make soak).  Keep the old file.
+	 */
+	if (t->size_known && t->x.st.bytes != t->size)
+		return -EBADMSG;
 	if (files_upload_commit(&t->up, &err) < 0)
 		return err.sys ? -err.sys : -EIO;
 	t->committed = 1;
@@ -789,6 +799,9 @@ transfer_open(struct server *s, struct transfer *t, const struct packet *p,
 	}
 	if (files_upload_claim(&s->uploads, &t->up, err) < 0)
 		return -1;
+	/* tsize 0 may mean "not known" (a pipe): nothing to hold it to */
+	t->size_known = (req->have & OPT_TSIZE) && req->tsize && !netascii;
+	t->size = req->tsize;
 	xc->role = XFER_RECV;
 	options_negotiate(req, &s->lim, 0, -1, &xc->opts);
 	return 0;

@@ -1055,6 +1055,9 @@ write_err(struct xfer *x, int err)
 		return fail(x, TFTP_ENOSPACE, XW_SINK, "disk full");
 	if (err == -EFBIG)
 		return fail(x, TFTP_ENOSPACE, XW_SINK, "file too large");
+	if (err == -EBADMSG)
+		return fail(x, TFTP_EUNDEF, XW_SINK,
+		    "upload size differs from the announced tsize");
 	return fail(x, TFTP_EUNDEF, XW_SINK, "write error");
 }
 

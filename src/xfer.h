@@ -74,7 +74,8 @@ struct xfer_io {
 	 * Receiver, optional: all data is written; make it durable and
 	 * visible (upload commit).  Called before the final ACK is sent, so
 	 * the peer hears of success only for a file that exists.  Returns 0,
-	 * or -errno (the peer then gets an ERROR instead of the ACK).
+	 * or -errno (the peer then gets an ERROR instead of the ACK;
+	 * -EBADMSG: the size differs from the one announced).
 	 */
 	int	(*finish)(void *ctx);
 	/* Emit one datagram to the peer. */

@@ -41,7 +41,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
 from tftpx_test import (  # noqa: E402
     ACK, DATA, ERROR, Fail, KIB, MIB, OACK, Peer, Server, Skip, TFTPX, abort,
     blk_of, case, check, counter, describe, err_of, first_reply, kill_proc,
-    main, ok_run, op_of, outcome, param_case, pkt_ack, pkt_rrq, pkt_wrq,
+    main, ok_run, op_of, outcome, param_case, pkt_ack, pkt_data, pkt_rrq,
+    pkt_wrq,
     raw_get, raw_put, raw_receive, read_bytes, same_file, send_data_wait_ack,
     sha, temps_in, write_bytes, write_random)
 
@@ -660,6 +661,38 @@ def _(ctx, arg):
 
 
 # ---------------------------------------------------------------- 2. uploads
+
+
+@case("upload_size_differs_from_tsize_keeps_old_file")
+def _(ctx):
+    # make soak found it: curl 7.88 that lost its DATA 1 takes the re-sent
+    # OACK for a new start and sends DATA 1 from the middle of its file;
+    # the server stored those bytes as the file.  An upload whose length
+    # differs from the tsize it announced is refused, the old file kept.
+    root = ctx.tmpdir("root")
+    target = os.path.join(root, "t.bin")
+    old = os.urandom(3000)
+    write_bytes(target, old)
+    srv = xserver(ctx, root, "--overwrite")
+    peer = ctx.peer()
+    peer.send(pkt_wrq("t.bin", opts=[("tsize", "1000")]), srv.port)
+    pkt, tid = peer.expect(3.0, "OACK")
+    check(op_of(pkt) == OACK, "WRQ with tsize answered with %s" %
+          describe(pkt))
+    peer.send(pkt_data(1, os.urandom(488)), tid)     # 488 of 1000 bytes
+    pkt, src = peer.expect(3.0, "the answer to a short upload")
+    check(src == tid and op_of(pkt) == ERROR, "a 488-byte upload that "
+          "announced tsize 1000 was answered with %s" % describe(pkt))
+    check("tsize" in err_of(pkt)[1], "ERROR text %r does not say why" %
+          err_of(pkt)[1])
+    check(read_bytes(target) == old, "the old file was replaced")
+    check(not temps_in(root), "temp files left: %s" % temps_in(root))
+    l = srv.xfer_line("WRQ", "t.bin", peer.port)
+    check(l is not None and outcome(l) != "ok", "server logged %r" % l)
+    # the same upload whole is stored
+    content = os.urandom(1000)
+    raw_put(ctx.peer(), srv, "t.bin", content, opts=[("tsize", "1000")])
+    check(read_bytes(target) == content, "a whole upload was not stored")
 
 
 @case("upload_kill9_keeps_old_file_and_temp_swept", limit=60)
