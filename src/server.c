@@ -16,13 +16,8 @@
  *  - one log line per transfer, when its outcome is known, and the reason
  *    for every refusal in words a person can act on.
  */
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <limits.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
