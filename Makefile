@@ -33,7 +33,8 @@ endif
 
 PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/dedup.c \
 	  src/quirks.c
-IO	= src/loop.c src/udp.c src/files.c src/log.c src/events.c src/listen.c
+IO	= src/loop.c src/udp.c src/files.c src/log.c src/events.c src/listen.c \
+	  src/session.c
 APP	= src/server.c src/client.c src/bench.c src/main.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)
@@ -195,11 +196,13 @@ fuzz/bin/fuzz_%-fuzz: fuzz/fuzz_%.c fuzz/fuzz.h $(PURE) $(HDRS)
 	$(FUZZ_CC) $(WFLAGS) $(FUZZ_LIBFUZZER) -Isrc -o $@ $< $(PURE)
 
 # fuzz_request runs server.c and files.c over the fake loop and sockets of
-# fuzz/fake.h; udp.c lends its address helpers, its four socket calls
+# fuzz/fake.h; udp.c lends its address helpers, its five socket calls
 # renamed away so the fakes can take their names.
-REQ_SRCS	= src/files.c src/log.c src/events.c src/listen.c src/service.c
+REQ_SRCS	= src/files.c src/log.c src/events.c src/listen.c src/service.c \
+		  src/session.c
 REQ_FAKES	= fuzz/fake_loop.c fuzz/fake_udp.c
 REQ_RENAME	= -Dudp_bind=real_udp_bind -Dudp_recv=real_udp_recv \
+		  -Dudp_recv_many=real_udp_recv_many \
 		  -Dudp_send=real_udp_send -Dudp_send_train=real_udp_send_train
 # small tables: a run costs less, chains and ring reuse happen
 REQ_SMALL	= -DHASH_SIZE=8 -DDEDUP_CAP=4

@@ -7,12 +7,12 @@
  * harness says so, fd watchers kept in start order (the harness calls
  * their callbacks), timers fired by loop_run_due() in deadline order.
  *
- * fake_udp.c implements udp_bind, udp_recv and udp_send (the address
- * helpers are the real ones from src/udp.c, built with these three
- * renamed away).  A bound "socket" is a dup of /dev/null, so close() in
- * the server works and a leaked one shows as an open fd.  Datagrams for
- * a socket are queued by the harness and read by udp_recv; sends go to a
- * hook.
+ * fake_udp.c implements udp_bind, udp_recv, udp_recv_many, udp_send and
+ * udp_send_train (the address helpers are the real ones from src/udp.c,
+ * built with these renamed away).  A bound "socket" is a dup of
+ * /dev/null, so close() in the server works and a leaked one shows as an
+ * open fd.  Datagrams for a socket are queued by the harness and read by
+ * udp_recv or udp_recv_many; sends go to a hook.
  */
 #ifndef TFTPX_FUZZ_FAKE_H
 #define TFTPX_FUZZ_FAKE_H

@@ -1,8 +1,8 @@
 /*
- * fake_udp.c - udp_bind, udp_recv, udp_send and udp_send_train in memory, for
- * fuzz_request (see fake.h).  The rest of src/udp.h (address parsing,
- * formatting, comparing) is the real src/udp.c, built for this target
- * with these four names defined away.
+ * fake_udp.c - udp_bind, udp_recv, udp_recv_many, udp_send and
+ * udp_send_train in memory, for fuzz_request (see fake.h).  The rest of
+ * src/udp.h (address parsing, formatting, comparing) is the real
+ * src/udp.c, built for this target with these five names defined away.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +141,23 @@ udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
 	*from = d.from;
 	free(d.buf);
 	return (long)n;
+}
+
+/* recvmmsg: what udp_recv gives, up to n datagrams; 0 when none waits */
+int
+udp_recv_many(int fd, uint8_t *bufs, size_t cap, unsigned n,
+    struct udp_addr *from, size_t *lens)
+{
+	unsigned i;
+	long len;
+
+	for (i = 0; i < n; i++) {
+		if ((len = udp_recv(fd, bufs + i * cap, cap, &from[i],
+		    NULL)) < 0)
+			break;
+		lens[i] = (size_t)len;
+	}
+	return (int)i;
 }
 
 int

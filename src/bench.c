@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,13 +28,12 @@
 #include "log.h"
 #include "loop.h"
 #include "packet.h"
+#include "session.h"
 #include "udp.h"
 #include "xfer.h"
 
 #define BENCH_SOCKBUF	(4 << 20)	/* as `tftpx get`: windows need room */
 #define BENCH_RTO_MIN_US 10000		/* RTT timer floor of a put */
-#define RECV_BATCH	16		/* datagrams read per system call */
-#define RECV_CALLS	4		/* calls per wakeup and slot */
 #define NAME_MAX_B	512		/* a put's remote name with ".K" */
 /*
  * A server that remembers finished uploads (tftpx serve: --grace, 2 s
@@ -53,16 +51,11 @@
 struct bench;
 
 struct slot {
-	struct xfer		 x;
+	struct session		 ss;		/* sock -1: idle */
 	struct bench		*b;
-	struct loop_fd		 w;
-	struct loop_timer	 t;
-	int			 sock;		/* -1: idle */
 	unsigned		 idx;		/* lane number: put names */
 	uint64_t		 seq;		/* transfer number, from 1 */
 	uint64_t		 start;
-	struct udp_addr		 peer;		/* the server's TID */
-	int			 locked;	/* peer is known */
 	int			 lport;		/* our port */
 	uint64_t		 off;		/* get: bytes received */
 	int			 bad;		/* verify: differs */
@@ -87,30 +80,18 @@ struct bench {
 	uint64_t		 t0, t1;
 	int			 reported;	/* first failure printed */
 	uint64_t		*port_done;	/* [65536]: when a port was freed */
-	/* a window arrives in one recvmmsg: RECV_BATCH datagrams */
-	uint8_t			 rx[RECV_BATCH][PKT_MAX + 1];
-	struct udp_addr		 rx_from[RECV_BATCH];
-	size_t			 rx_len[RECV_BATCH];
+	int			 stopping;	/* interrupted: start nothing */
+	struct session_hub	 hub;		/* a window in one recvmmsg */
 	uint8_t			 cmp[PKT_MAX];
-	uint8_t			 scratch[XFER_SCRATCH];
 };
 
 /* ---- xfer I/O callbacks ----------------------------------------------- */
-
-static void
-io_send(void *ctx, const uint8_t *pkt, size_t len)
-{
-	struct slot *s = ctx;
-
-	/* a lost send is a lost packet: the timer recovers it */
-	udp_send(s->sock, pkt, len, s->locked ? &s->peer : &s->b->server);
-}
 
 /* Get without --verify: count and drop. */
 static int
 io_discard(void *ctx, const uint8_t *buf, size_t len)
 {
-	struct slot *s = ctx;
+	struct slot *s = session_owner(ctx);
 
 	(void)buf;
 	s->off += len;
@@ -125,7 +106,7 @@ io_discard(void *ctx, const uint8_t *buf, size_t len)
 static int
 io_verify(void *ctx, const uint8_t *buf, size_t len)
 {
-	struct slot *s = ctx;
+	struct slot *s = session_owner(ctx);
 	struct bench *b = s->b;
 	long n;
 	size_t i;
@@ -149,7 +130,7 @@ io_verify(void *ctx, const uint8_t *buf, size_t len)
 static int
 io_verify_finish(void *ctx)
 {
-	struct slot *s = ctx;
+	struct slot *s = session_owner(ctx);
 
 	if (!s->bad && s->off != s->b->fd_size) {
 		s->bad = 1;
@@ -161,7 +142,7 @@ io_verify_finish(void *ctx)
 static long
 io_pread(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
-	struct slot *s = ctx;
+	struct slot *s = session_owner(ctx);
 
 	return files_pread_full(s->b->fd, buf, len, off);
 }
@@ -174,7 +155,7 @@ io_pread(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 static void
 reason(const struct slot *s, char *buf, size_t cap)
 {
-	const struct xfer *x = &s->x;
+	const struct xfer *x = &s->ss.x;
 	const struct bench *b = s->b;
 	char srv[UDP_ADDRSTR], msg[PKT_ERRMSG_MAX * 4 + 1];
 
@@ -191,7 +172,7 @@ reason(const struct slot *s, char *buf, size_t cap)
 		    log_safe(x->err_msg, msg, sizeof(msg)), x->err_code);
 	else if (x->why == XW_TIMEOUT)
 		snprintf(buf, cap, "timeout: no answer from %s",
-		    udp_format(s->locked ? &s->peer : &b->server, srv));
+		    udp_format(&s->ss.peer, srv));
 	else
 		snprintf(buf, cap, "%s", x->err_msg);
 }
@@ -226,14 +207,11 @@ static void
 slot_end(struct slot *s)
 {
 	struct bench *b = s->b;
-	struct xfer *x = &s->x;
+	struct xfer *x = &s->ss.x;
 	char why[REASON_MAX];
 	uint64_t now = loop_clock_us();
 
-	loop_timer_stop(b->loop, &s->t);
-	loop_fd_stop(b->loop, &s->w);
-	close(s->sock);
-	s->sock = -1;
+	session_close(&s->ss);
 	b->port_done[s->lport & 0xffff] = now;
 	b->finished++;
 	b->bytes += x->st.bytes;
@@ -262,7 +240,7 @@ slot_socket(struct slot *s)
 	struct bench *b = s->b;
 	struct udp_addr a;
 	uint64_t now = loop_clock_us(), when;
-	int fd, i, sz = BENCH_SOCKBUF;
+	int fd, i;
 
 	for (i = 0;; i++) {
 		a = b->local;
@@ -275,17 +253,25 @@ slot_socket(struct slot *s)
 		close(fd);
 	}
 	s->lport = udp_port(&a);
-	/* the force variants pass rmem_max/wmem_max when we are root */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	if (b->cfg->put && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz,
-	    sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	udp_set_bufs(fd, BENCH_SOCKBUF);
 	return fd;
 }
 
-static void	slot_sock_cb(struct loop_fd *w, uint32_t events);
-static void	slot_timer_cb(struct loop_timer *t);
+static void	slot_next(struct slot *s);
+
+/* A transfer is over: book it, start the lane's next one. */
+static void
+slot_over(struct session *ss)
+{
+	struct slot *s = ss->owner;
+
+	slot_end(s);
+	slot_next(s);
+}
+
+static const struct session_ops slot_ops = {
+	.end = slot_over,
+};
 
 /*
  * Start transfer number b->started + 1 in slot s.  Returns 0 when it
@@ -299,9 +285,9 @@ slot_start(struct slot *s)
 	struct xfer_cfg xc;
 	struct xfer_io io;
 	char why[REASON_MAX];
+	int sock;
 
 	s->seq = ++b->started;
-	s->locked = 0;
 	s->off = 0;
 	s->bad = 0;
 	s->bad_off = 0;
@@ -314,9 +300,6 @@ slot_start(struct slot *s)
 	xc.timeout_us = (uint64_t)cfg->timeout * 1000000u;
 	xc.retries = cfg->retries;
 	xc.rto_min_us = BENCH_RTO_MIN_US;
-	io.ctx = s;
-	io.send = io_send;
-	io.scratch = b->scratch;
 	if (cfg->put) {
 		xc.role = XFER_SEND;
 		io.read = io_pread;
@@ -327,98 +310,38 @@ slot_start(struct slot *s)
 		io.write = cfg->verify ? io_verify : io_discard;
 		io.finish = cfg->verify ? io_verify_finish : NULL;
 	}
-	xfer_init(&s->x, &xc, &io);
-	if ((s->sock = slot_socket(s)) < 0 ||
-	    loop_fd_start(b->loop, &s->w, s->sock, slot_sock_cb, s) < 0) {
+	if ((sock = slot_socket(s)) < 0 || session_open(&s->ss, &b->hub,
+	    sock, &b->server, 0, &slot_ops, s) < 0) {
 		snprintf(why, sizeof(why), "cannot open a socket: %s",
 		    strerror(errno));
-		if (s->sock >= 0)
-			close(s->sock);
-		s->sock = -1;
+		if (sock >= 0)
+			close(sock);
+		s->ss.sock = -1;
 		b->finished++;
 		b->failed++;
 		fail_first(b, s->seq, why);
 		return -1;
 	}
-	loop_timer_init(&s->t, slot_timer_cb, s);
 	s->start = loop_clock_us();
-	xfer_start(&s->x, s->start);
+	session_start(&s->ss, &xc, &io);
 	return 0;
 }
 
 /*
- * After every input or tick: re-arm the timer, or book the transfer
- * and start the next one in this slot.  A start that fails at once is
- * booked and the next tried, so a loop here is bounded by TOTAL.
+ * Start the lane's next transfer; one that fails at once is booked and
+ * the next tried, so this is bounded by TOTAL.  The last one to end
+ * stops the loop.
  */
 static void
-slot_settle(struct slot *s)
+slot_next(struct slot *s)
 {
 	struct bench *b = s->b;
 
-	while (s->sock < 0 || s->x.status != XFER_RUNNING) {
-		if (s->sock >= 0)
-			slot_end(s);
-		if (b->started >= b->cfg->total) {
-			if (b->finished >= b->cfg->total)
-				loop_stop(b->loop);
+	while (!b->stopping && b->started < b->cfg->total)
+		if (slot_start(s) == 0)
 			return;
-		}
-		slot_start(s);
-	}
-	loop_timer_set(b->loop, &s->t, s->x.deadline);
-}
-
-static void
-slot_timer_cb(struct loop_timer *t)
-{
-	struct slot *s = t->arg;
-
-	xfer_tick(&s->x, loop_clock_us());
-	slot_settle(s);
-}
-
-static void
-slot_sock_cb(struct loop_fd *w, uint32_t events)
-{
-	struct slot *s = w->arg;
-	struct bench *b = s->b;
-	struct udp_addr *from;
-	uint8_t err[64];
-	uint64_t sent;
-	size_t n;
-	int i, j, got;
-
-	(void)events;
-	for (i = 0; i < RECV_CALLS && s->x.status == XFER_RUNNING; i++) {
-		got = udp_recv_many(s->sock, b->rx[0], sizeof(b->rx[0]),
-		    RECV_BATCH, b->rx_from, b->rx_len);
-		if (got <= 0)
-			break;
-		sent = s->x.st.pkts_sent;
-		for (j = 0; j < got && s->x.status == XFER_RUNNING; j++) {
-			from = &b->rx_from[j];
-			if (!s->locked) {
-				/* the first answer from the server's host */
-				if (!udp_same_host(from, &b->server))
-					continue;
-				s->peer = *from;
-				s->locked = 1;
-			} else if (!udp_same(from, &s->peer)) {
-				/* RFC 1350 section 4: a stranger gets ERROR 5 */
-				n = packet_encode_error(err, sizeof(err),
-				    TFTP_EBADID, NULL);
-				udp_send(s->sock, err, n, from);
-				continue;
-			}
-			xfer_input(&s->x, b->rx[j], b->rx_len[j],
-			    loop_clock_us());
-		}
-		/* answered: the next packet is a round trip away */
-		if (got < RECV_BATCH || s->x.st.pkts_sent != sent)
-			break;
-	}
-	slot_settle(s);
+	if (b->finished >= b->cfg->total)
+		loop_stop(b->loop);
 }
 
 static void
@@ -444,18 +367,16 @@ abort_all(struct bench *b)
 	unsigned i;
 
 	b->t1 = loop_clock_us();
+	b->stopping = 1;
 	for (i = 0; i < b->nslots; i++) {
-		if (b->slots[i].sock < 0)
+		if (b->slots[i].ss.sock < 0)
 			continue;
-		x = &b->slots[i].x;
+		x = &b->slots[i].ss.x;
 		b->bytes += x->st.bytes;
 		b->retransmits += x->st.retransmits;
 		b->timeouts += x->st.timeouts;
 		xfer_abort(x, TFTP_EUNDEF, "bench interrupted");
-		loop_timer_stop(b->loop, &b->slots[i].t);
-		loop_fd_stop(b->loop, &b->slots[i].w);
-		close(b->slots[i].sock);
-		b->slots[i].sock = -1;
+		session_close(&b->slots[i].ss);
 	}
 }
 
@@ -469,18 +390,12 @@ abort_all(struct bench *b)
 static int
 raise_fd_limit(unsigned conc)
 {
-	struct rlimit rl;
-	rlim_t want = (rlim_t)conc + 64;
+	unsigned long want = (unsigned long)conc + 64, got;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+	if ((got = session_fd_room(want)) >= want)
 		return 0;
-	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
-	setrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur >= want)
-		return 0;
-	log_error("bench: -c %u needs %llu open files, the limit is %llu "
-	    "(ulimit -n)", conc, (unsigned long long)want,
-	    (unsigned long long)rl.rlim_cur);
+	log_error("bench: -c %u needs %lu open files, the limit is %lu "
+	    "(ulimit -n)", conc, want, got);
 	return -1;
 }
 
@@ -614,11 +529,11 @@ int
 bench_run(const struct bench_cfg *cfg)
 {
 	struct bench *b;
-	struct loop_fd sigw;
+	struct loop_fd sigw = { .fd = -1 };
 	sigset_t set;
 	const char *why;
 	unsigned i;
-	int rc = 1, sfd = -1, interrupted = 0;
+	int rc = 1, interrupted = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
@@ -647,7 +562,7 @@ bench_run(const struct bench_cfg *cfg)
 	for (i = 0; i < b->nslots; i++) {
 		b->slots[i].b = b;
 		b->slots[i].idx = i;
-		b->slots[i].sock = -1;
+		b->slots[i].ss.sock = -1;
 		if (name_slot(b, &b->slots[i]) < 0) {
 			log_error("remote name too long");
 			goto out;
@@ -659,18 +574,17 @@ bench_run(const struct bench_cfg *cfg)
 		log_error("cannot create the event loop: %s", strerror(errno));
 		goto out;
 	}
+	b->hub.loop = b->loop;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
-	    (sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
-	    loop_fd_start(b->loop, &sigw, sfd, signal_cb, b) < 0) {
+	if (loop_signal_start(b->loop, &sigw, &set, signal_cb, b) < 0) {
 		log_error("cannot set up signals: %s", strerror(errno));
 		goto out;
 	}
 	b->t0 = b->t1 = loop_clock_us();
 	for (i = 0; i < b->nslots; i++)
-		slot_settle(&b->slots[i]);
+		slot_next(&b->slots[i]);
 	if (b->finished < cfg->total && loop_run(b->loop) < 0) {
 		log_error("event loop failed: %s", strerror(errno));
 		goto out;
@@ -682,14 +596,12 @@ bench_run(const struct bench_cfg *cfg)
 	report(b, interrupted);
 	rc = b->ok == cfg->total ? 0 : 1;
 out:
-	if (b->loop && sfd >= 0)
-		loop_fd_stop(b->loop, &sigw);
-	if (sfd >= 0)
-		close(sfd);
+	if (b->loop)
+		loop_signal_stop(b->loop, &sigw);
 	if (b->slots)
 		for (i = 0; i < b->nslots; i++)
-			if (b->slots[i].sock >= 0)
-				close(b->slots[i].sock);
+			if (b->slots[i].ss.sock >= 0)
+				close(b->slots[i].ss.sock);
 	loop_free(b->loop);
 	if (b->fd >= 0)
 		close(b->fd);

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include "log.h"
 #include "loop.h"
 #include "packet.h"
+#include "session.h"
 #include "udp.h"
 #include "xfer.h"
 
@@ -51,10 +51,10 @@ struct bar {
 
 struct client {
 	const struct client_cfg	*cfg;
+	struct session		 ss;		/* the socket, the server's TID */
+	struct session_hub	*hub;		/* its loop */
 	int			 sock;
 	struct udp_addr		 server;	/* where the request goes */
-	struct udp_addr		 peer;		/* the server's TID */
-	int			 locked;	/* peer is known */
 	/* get */
 	int			 out;		/* fd written */
 	char			*tmp;		/* temp name, or NULL for stdout */
@@ -65,22 +65,12 @@ struct client {
 	uint64_t		 buf_off;
 	int			 eof;
 	struct bar		 bar;
-	uint8_t			 rx[PKT_MAX + 1];
-	uint8_t			 scratch[XFER_SCRATCH];
 };
-
-static void
-io_send(void *ctx, const uint8_t *pkt, size_t len)
-{
-	struct client *c = ctx;
-
-	udp_send(c->sock, pkt, len, c->locked ? &c->peer : &c->server);
-}
 
 static int
 io_write(void *ctx, const uint8_t *buf, size_t len)
 {
-	struct client *c = ctx;
+	struct client *c = session_owner(ctx);
 
 	return files_write_all(c->out, buf, len);
 }
@@ -88,7 +78,7 @@ io_write(void *ctx, const uint8_t *buf, size_t len)
 static int
 io_finish(void *ctx)
 {
-	struct client *c = ctx;
+	struct client *c = session_owner(ctx);
 
 	if (c->tmp == NULL)
 		return 0;
@@ -104,7 +94,7 @@ io_finish(void *ctx)
 static long
 io_pread(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
-	struct client *c = ctx;
+	struct client *c = session_owner(ctx);
 
 	return files_pread_full(c->in, buf, len, off);
 }
@@ -116,7 +106,7 @@ io_pread(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 static long
 io_stream_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
-	struct client *c = ctx;
+	struct client *c = session_owner(ctx);
 	size_t have, want, cap;
 	uint8_t *nb;
 	ssize_t n;
@@ -155,7 +145,7 @@ io_stream_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 static void
 io_release(void *ctx, uint64_t off)
 {
-	struct client *c = ctx;
+	struct client *c = session_owner(ctx);
 	size_t drop;
 
 	if (off <= c->buf_off)
@@ -406,72 +396,42 @@ bar_clear(struct bar *b)
 	b->drawn = 0;
 }
 
-static int
-wait_packet(struct client *c, struct xfer *x)
+/* Datagrams from the server moved the transfer: the bar may redraw. */
+static void
+client_input(struct session *ss)
 {
-	struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
-	uint64_t now = loop_clock_us(), d;
-	struct timespec ts;
-	int rc;
-
-	/* to the microsecond: a paced window has 100 us gaps */
-	d = x->deadline > now ? x->deadline - now : 0;
-	ts.tv_sec = (time_t)(d / 1000000);
-	ts.tv_nsec = (long)(d % 1000000) * 1000;
-	rc = ppoll(&pfd, 1, &ts, NULL);
-	if (rc < 0 && errno != EINTR)
-		return -1;
-	return rc > 0;
+	bar_tick(ss->owner, &ss->x, loop_now(ss->hub->loop));
 }
 
 static void
-drain(struct client *c, struct xfer *x)
+client_done(struct session *ss, enum xfer_why why)
 {
-	struct udp_addr from;
-	uint8_t err[64];
-	uint64_t now, sent;
-	size_t n;
-	long len;
-
-	while (x->status == XFER_RUNNING) {
-		len = udp_recv(c->sock, c->rx, sizeof(c->rx), &from, NULL);
-		if (len < 0)
-			return;
-		if (!c->locked) {
-			/* the first answer from the server's host is its TID */
-			if (!udp_same_host(&from, &c->server))
-				continue;
-			c->peer = from;
-			c->locked = 1;
-		} else if (!udp_same(&from, &c->peer)) {
-			n = packet_encode_error(err, sizeof(err), TFTP_EBADID,
-			    NULL);
-			udp_send(c->sock, err, n, &from);
-			continue;
-		}
-		now = loop_clock_us();
-		sent = x->st.pkts_sent;
-		xfer_input(x, c->rx, (size_t)len, now);
-		bar_tick(c, x, now);
-		/* answered: the next packet is a round trip away */
-		if (x->st.pkts_sent != sent)
-			return;
-	}
+	(void)why;
+	loop_stop(ss->hub->loop);
 }
 
-/* Run x to its end.  Returns -1 when the socket cannot be waited on. */
+static const struct session_ops client_ops = {
+	.input = client_input,
+	.done = client_done,
+};
+
+/*
+ * Run one transfer on the session, from the request to its outcome.
+ * Returns -1 when the socket cannot be waited on.
+ */
 static int
-pump(struct client *c, struct xfer *x)
+pump(struct client *c, const struct xfer_cfg *xc, const struct xfer_io *io)
 {
-	while (x->status == XFER_RUNNING) {
-		if (wait_packet(c, x) < 0) {
-			bar_clear(&c->bar);
-			log_error("poll: %s", strerror(errno));
-			return -1;
-		}
-		drain(c, x);
-		if (x->status == XFER_RUNNING)
-			xfer_tick(x, loop_clock_us());
+	if (session_open(&c->ss, c->hub, c->sock, &c->server, 0, &client_ops,
+	    c) < 0) {
+		log_error("cannot watch the socket: %s", strerror(errno));
+		return -1;
+	}
+	session_start(&c->ss, xc, io);
+	if (c->ss.x.status == XFER_RUNNING && loop_run(c->hub->loop) < 0) {
+		bar_clear(&c->bar);
+		log_error("event loop failed: %s", strerror(errno));
+		return -1;
 	}
 	return 0;
 }
@@ -499,7 +459,7 @@ report(struct client *c, const struct xfer *x, uint64_t t0)
 		if (cfg->verbose) {
 			options_format(&x->opts, opts, sizeof(opts));
 			snprintf(more, sizeof(more), "; server %s, %s, %llu "
-			    "timeouts", udp_format(&c->peer, srv),
+			    "timeouts", udp_format(&c->ss.peer, srv),
 			    opts[0] ? opts : "no options",
 			    (unsigned long long)x->st.timeouts);
 		}
@@ -515,23 +475,120 @@ report(struct client *c, const struct xfer *x, uint64_t t0)
 		    x->err_msg, x->err_code);
 	else if (x->why == XW_TIMEOUT)
 		log_error("%s: timeout: no answer from %s", cfg->remote,
-		    udp_format(c->locked ? &c->peer : &c->server, srv));
+		    udp_format(&c->ss.peer, srv));
 	else
 		log_error("%s: %s", cfg->remote, x->err_msg);
+}
+
+/* Where a get writes: stdout, a device or FIFO, or a temp beside LOCAL. */
+static int
+setup_sink(struct client *c, struct xfer_io *io)
+{
+	const char *local = c->cfg->local;
+	struct stat lst;
+
+	if (strcmp(local, "-") == 0)
+		c->out = STDOUT_FILENO;
+	else if (stat(local, &lst) == 0 && !S_ISREG(lst.st_mode) &&
+	    !S_ISDIR(lst.st_mode)) {
+		/*
+		 * A device or a FIFO (/dev/null, a flash partition, a pipe to
+		 * a flasher): write into it.  A temp file renamed over it
+		 * would replace the device node.
+		 */
+		if ((c->out = open(local, O_WRONLY | O_CLOEXEC |
+		    O_NOCTTY)) < 0) {
+			log_error("%s: %s", local, strerror(errno));
+			return -1;
+		}
+	} else if ((c->out = open_local_tmp(c)) < 0) {
+		log_error("%s: cannot create a file beside it: %s", local,
+		    strerror(errno));
+		return -1;
+	}
+	io->write = io_write;
+	io->finish = io_finish;
+	return 0;
+}
+
+/* The socket and the loop its session runs on. */
+static int
+setup_net(struct client *c)
+{
+	const struct client_cfg *cfg = c->cfg;
+	struct udp_addr local;
+	const char *why;
+
+	if (udp_resolve(cfg->host, cfg->port, AF_UNSPEC, &c->server,
+	    &why) < 0) {
+		log_error("%s: %s", cfg->host, why);
+		return -1;
+	}
+	udp_resolve("", 0, c->server.ss.ss_family, &local, &why);
+	if ((c->sock = udp_bind(&local, 0)) < 0) {
+		log_error("cannot open a socket: %s", strerror(errno));
+		return -1;
+	}
+	udp_set_bufs(c->sock, CLIENT_SOCKBUF);
+	if ((c->hub = calloc(1, sizeof(*c->hub))) == NULL ||
+	    (c->hub->loop = loop_new()) == NULL) {
+		log_error("cannot create the event loop: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+xfer_cfg_of(const struct client_cfg *cfg, struct xfer_cfg *xc)
+{
+	memset(xc, 0, sizeof(*xc));
+	xc->client = 1;
+	xc->role = cfg->put ? XFER_SEND : XFER_RECV;
+	xc->netascii = cfg->netascii;
+	xc->opts = cfg->opts;
+	xc->filename = cfg->remote;
+	xc->mode = cfg->netascii ? "netascii" : "octet";
+	xc->timeout_us = (uint64_t)cfg->timeout * 1000000u;
+	xc->retries = cfg->retries;
+	xc->rto_min_us = cfg->classic ? 0 : CLIENT_RTO_MIN_US;
+}
+
+/*
+ * The transfer, and once more without tsize when the server refused the
+ * tsize we added for the bar.  Returns -1 when the loop failed.
+ */
+static int
+transfer(struct client *c, struct xfer_cfg *xc, const struct xfer_io *io,
+    int added)
+{
+	const struct xfer *x = &c->ss.x;
+
+	if (pump(c, xc, io) < 0)
+		return -1;
+	/*
+	 * That tsize was our idea, not the user's: a server that refuses the
+	 * request over it (ERROR 8, RFC 2347) is asked again without it.
+	 */
+	if (added && x->status == XFER_FAILED && x->why == XW_PEER &&
+	    x->err_code == TFTP_EOPTNEG && x->received == 0) {
+		bar_clear(&c->bar);
+		if (c->cfg->verbose)
+			log_notice("%s: server refused tsize (%s); asking "
+			    "again without it", c->cfg->remote, x->err_msg);
+		xc->opts.have &= ~OPT_TSIZE;
+		return pump(c, xc, io);
+	}
+	return 0;
 }
 
 int
 client_run(const struct client_cfg *cfg)
 {
 	struct client *c;
-	struct xfer x;
 	struct xfer_cfg xc;
 	struct xfer_io io;
-	struct udp_addr local;
-	const char *why;
 	uint64_t t0;
-	struct stat lst;
-	int rc = 1, sz = CLIENT_SOCKBUF, added;
+	int rc = 1, added;
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -540,62 +597,12 @@ client_run(const struct client_cfg *cfg)
 	}
 	c->cfg = cfg;
 	c->sock = c->out = c->in = -1;
-	if (udp_resolve(cfg->host, cfg->port, AF_UNSPEC, &c->server,
-	    &why) < 0) {
-		log_error("%s: %s", cfg->host, why);
+	if (setup_net(c) < 0)
 		goto out;
-	}
-	udp_resolve("", 0, c->server.ss.ss_family, &local, &why);
-	if ((c->sock = udp_bind(&local, 0)) < 0) {
-		log_error("cannot open a socket: %s", strerror(errno));
-		goto out;
-	}
-	if (setsockopt(c->sock, SOL_SOCKET, SO_RCVBUFFORCE, &sz,
-	    sizeof(sz)) < 0)
-		setsockopt(c->sock, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-
-	memset(&xc, 0, sizeof(xc));
+	xfer_cfg_of(cfg, &xc);
 	memset(&io, 0, sizeof(io));
-	xc.client = 1;
-	xc.netascii = cfg->netascii;
-	xc.opts = cfg->opts;
-	xc.filename = cfg->remote;
-	xc.mode = cfg->netascii ? "netascii" : "octet";
-	xc.timeout_us = (uint64_t)cfg->timeout * 1000000u;
-	xc.retries = cfg->retries;
-	xc.rto_min_us = cfg->classic ? 0 : CLIENT_RTO_MIN_US;
-	io.ctx = c;
-	io.send = io_send;
-	io.scratch = c->scratch;
-	if (cfg->put) {
-		xc.role = XFER_SEND;
-		if (setup_source(c, &xc, &io) < 0)
-			goto out;
-	} else {
-		xc.role = XFER_RECV;
-		if (strcmp(cfg->local, "-") == 0)
-			c->out = STDOUT_FILENO;
-		else if (stat(cfg->local, &lst) == 0 && !S_ISREG(lst.st_mode) &&
-		    !S_ISDIR(lst.st_mode)) {
-			/*
-			 * A device or a FIFO (/dev/null, a flash partition,
-			 * a pipe to a flasher): write into it.  A temp file
-			 * renamed over it would replace the device node.
-			 */
-			if ((c->out = open(cfg->local, O_WRONLY | O_CLOEXEC |
-			    O_NOCTTY)) < 0) {
-				log_error("%s: %s", cfg->local,
-				    strerror(errno));
-				goto out;
-			}
-		} else if ((c->out = open_local_tmp(c)) < 0) {
-			log_error("%s: cannot create a file beside it: %s",
-			    cfg->local, strerror(errno));
-			goto out;
-		}
-		io.write = io_write;
-		io.finish = io_finish;
-	}
+	if ((cfg->put ? setup_source(c, &xc, &io) : setup_sink(c, &io)) < 0)
+		goto out;
 	t0 = loop_clock_us();
 	bar_init(c, t0);
 	/*
@@ -610,29 +617,10 @@ client_run(const struct client_cfg *cfg)
 		xc.opts.have |= OPT_TSIZE;
 		xc.opts.tsize = 0;
 	}
-	xfer_init(&x, &xc, &io);
-	xfer_start(&x, t0);
-	if (pump(c, &x) < 0)
+	if (transfer(c, &xc, &io, added) < 0)
 		goto out;
-	/*
-	 * That tsize was our idea, not the user's: a server that refuses the
-	 * request over it (ERROR 8, RFC 2347) is asked again without it.
-	 */
-	if (added && x.status == XFER_FAILED && x.why == XW_PEER &&
-	    x.err_code == TFTP_EOPTNEG && x.received == 0) {
-		bar_clear(&c->bar);
-		if (cfg->verbose)
-			log_notice("%s: server refused tsize (%s); asking "
-			    "again without it", cfg->remote, x.err_msg);
-		xc.opts.have &= ~OPT_TSIZE;
-		c->locked = 0;
-		xfer_init(&x, &xc, &io);
-		xfer_start(&x, loop_clock_us());
-		if (pump(c, &x) < 0)
-			goto out;
-	}
-	report(c, &x, t0);
-	rc = x.status == XFER_DONE ? 0 : 1;
+	report(c, &c->ss.x, t0);
+	rc = c->ss.x.status == XFER_DONE ? 0 : 1;
 out:
 	if (c->tmp) {
 		unlink(c->tmp);
@@ -644,6 +632,9 @@ out:
 		close(c->in);
 	if (c->sock >= 0)
 		close(c->sock);
+	if (c->hub)
+		loop_free(c->hub->loop);
+	free(c->hub);
 	free(c->buf);
 	free(c);
 	return rc;

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,6 +128,37 @@ loop_fd_stop(struct loop *l, struct loop_fd *w)
 {
 	if (w->fd >= 0)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+}
+
+int
+loop_signal_start(struct loop *l, struct loop_fd *w, const sigset_t *set,
+    void (*cb)(struct loop_fd *, uint32_t), void *arg)
+{
+	int fd, e;
+
+	w->fd = -1;
+	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
+		return -1;
+	if ((fd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		return -1;
+	if (loop_fd_start(l, w, fd, cb, arg) < 0) {
+		e = errno;
+		close(fd);
+		w->fd = -1;
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+void
+loop_signal_stop(struct loop *l, struct loop_fd *w)
+{
+	if (w->fd < 0)
+		return;
+	loop_fd_stop(l, w);
+	close(w->fd);
+	w->fd = -1;
 }
 
 void

@@ -8,6 +8,7 @@
 #ifndef TFTPX_LOOP_H
 #define TFTPX_LOOP_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,15 @@ uint64_t loop_now(const struct loop *l);
 int	loop_fd_start(struct loop *l, struct loop_fd *w, int fd,
 	    void (*cb)(struct loop_fd *, uint32_t), void *arg);
 void	loop_fd_stop(struct loop *l, struct loop_fd *w);
+
+/*
+ * Block the signals of set and watch them through a signalfd (read a
+ * struct signalfd_siginfo from w->fd in cb).  Returns 0 or -1 with errno;
+ * loop_signal_stop() closes it.
+ */
+int	loop_signal_start(struct loop *l, struct loop_fd *w, const sigset_t *set,
+	    void (*cb)(struct loop_fd *, uint32_t), void *arg);
+void	loop_signal_stop(struct loop *l, struct loop_fd *w);
 
 void	loop_timer_init(struct loop_timer *t,
 	    void (*cb)(struct loop_timer *), void *arg);

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -44,6 +43,7 @@
 #include "server.h"
 #include "server_int.h"
 #include "service.h"
+#include "session.h"
 #include "udp.h"
 #include "xfer.h"
 
@@ -55,7 +55,6 @@
 #ifndef HASH_SIZE
 #define HASH_SIZE	4096		/* buckets of the duplicate table */
 #endif
-#define RECV_BURST	64		/* datagrams read per wakeup and socket */
 #define SOCKBUF		(4 << 20)	/* socket buffers for windowed sends */
 #ifndef DEDUP_CAP
 #define DEDUP_CAP	16384		/* finished requests remembered */
@@ -65,12 +64,9 @@
 struct server;
 
 struct transfer {
-	struct xfer		 x;
+	struct session		 ss;		/* socket, peer, xfer: session.c */
 	struct server		*srv;
-	struct loop_fd		 w;
-	struct loop_timer	 t;
-	int			 sock;
-	struct udp_addr		 peer;
+	struct loop_timer	 gone;		/* frees the struct, see end */
 	int			 op;		/* TFTP_RRQ / TFTP_WRQ */
 	int			 fd;		/* file being read, or -1 */
 	struct upload		 up;		/* WRQ: the temp file */
@@ -82,7 +78,6 @@ struct transfer {
 	int			 superseded;	/* ended by a new request */
 	uint64_t		 start;
 	uint64_t		 dups;		/* duplicate requests dropped */
-	uint64_t		 heard;		/* the client's first datagram here */
 	int			 size_known;	/* WRQ: tsize announced (octet) */
 	uint64_t		 size;		/*  ... that size */
 	struct dedup_key	 key;		/* peer addr:port */
@@ -123,18 +118,8 @@ struct server {
 	uint64_t		 busy;		/* requests refused as busy */
 	int			 once_done;	/* --once: first transfer ended */
 	int			 once_rc;	/*  and its exit status */
-	uint8_t			 rx[PKT_MAX + 1];	/* transfers' datagrams */
-	uint8_t			 scratch[XFER_SCRATCH];
-	/*
-	 * The train: datagrams one xfer call emits (a window) are
-	 * collected here and leave in one system call when the call
-	 * returns (train_flush), instead of one sendto each.
-	 */
-	struct transfer		*train_owner;
-	size_t			 train_len;	/* bytes in train */
-	size_t			 train_seg;	/* size of each but the last */
-	unsigned		 train_n;
-	uint8_t			 train[UDP_TRAIN_BYTES];
+	struct session_hub	 hub;		/* what the transfers share */
+	struct session_train	 train;		/*  a window in one send */
 };
 
 void
@@ -283,7 +268,7 @@ busy_allowed(struct server *s)
 static long
 io_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
-	struct transfer *t = ctx;
+	struct transfer *t = session_owner(ctx);
 
 	return files_pread_full(t->fd, buf, len, off);
 }
@@ -291,10 +276,10 @@ io_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 static int
 io_write(void *ctx, const uint8_t *buf, size_t len)
 {
-	struct transfer *t = ctx;
+	struct transfer *t = session_owner(ctx);
 	uint64_t max = t->srv->cfg->max_upload;
 
-	if (max && t->x.st.bytes + len > max)
+	if (max && t->ss.x.st.bytes + len > max)
 		return -EFBIG;
 	return files_write_all(t->up.fd, buf, len);
 }
@@ -302,7 +287,7 @@ io_write(void *ctx, const uint8_t *buf, size_t len)
 static int
 io_finish(void *ctx)
 {
-	struct transfer *t = ctx;
+	struct transfer *t = session_owner(ctx);
 	struct files_err err;
 
 	/*
@@ -311,7 +296,7 @@ io_finish(void *ctx)
 	 * start and goes on from where its file was, so DATA 1 carries the
 	 * wrong bytes (found by make soak).  Keep the old file.
 	 */
-	if (t->size_known && t->x.st.bytes != t->size)
+	if (t->size_known && t->ss.x.st.bytes != t->size)
 		return -EBADMSG;
 	if (files_upload_commit(&t->up, &err) < 0)
 		return err.sys ? -err.sys : -EIO;
@@ -321,60 +306,13 @@ io_finish(void *ctx)
 	return 0;
 }
 
-/* Send the train (see struct server); a lost send is a lost packet. */
-static void
-train_flush(struct server *s)
-{
-	struct transfer *t = s->train_owner;
-
-	if (t == NULL)
-		return;
-	if (s->train_len)
-		udp_send_train(t->sock, s->train, s->train_len, s->train_seg,
-		    &t->peer);
-	s->train_owner = NULL;
-	s->train_len = 0;
-	s->train_n = 0;
-}
-
-/*
- * Add a datagram to the train.  A train is one transfer's datagrams of
- * one size (the last may be shorter), as GSO needs; anything else sends
- * what is there first.  Order is kept, so pacing and probes are as sent.
- */
-static void
-io_send(void *ctx, const uint8_t *pkt, size_t len)
-{
-	struct transfer *t = ctx;
-	struct server *s = t->srv;
-
-	if (len > sizeof(s->train)) {
-		/* a block larger than a train (blksize near 65464): alone */
-		train_flush(s);
-		udp_send(t->sock, pkt, len, &t->peer);
-		return;
-	}
-	if (s->train_owner != t || s->train_n == UDP_TRAIN_MAX ||
-	    s->train_len + len > sizeof(s->train) ||
-	    (s->train_n && (len > s->train_seg ||
-	    s->train_len % s->train_seg != 0)))
-		train_flush(s);
-	if (s->train_n == 0) {
-		s->train_owner = t;
-		s->train_seg = len;
-	}
-	memcpy(s->train + s->train_len, pkt, len);
-	s->train_len += len;
-	s->train_n++;
-}
-
 /* ---- transfer lifecycle ---------------------------------------------- */
 
 /* What the events of transfer t are about. */
 static struct ev_who
 who_of(const struct transfer *t)
 {
-	struct ev_who w = { &t->peer, t->op, t->name, t->mode };
+	struct ev_who w = { &t->ss.peer, t->op, t->name, t->mode };
 
 	return w;
 }
@@ -388,12 +326,12 @@ log_outcome(struct transfer *t)
 	if (t->logged)
 		return;
 	t->logged = 1;
-	events_end(&w, &t->x, t->dups,
+	events_end(&w, &t->ss.x, t->dups,
 	    (double)(loop_now(t->srv->loop) - t->start) / 1e6);
 }
 
 static void
-transfer_free_cb(struct loop_timer *lt)
+transfer_gone_cb(struct loop_timer *lt)
 {
 	struct transfer *t = lt->arg;
 
@@ -413,8 +351,6 @@ transfer_end(struct transfer *t)
 
 	if (t->dead)
 		return;
-	if (s->train_owner == t)
-		train_flush(s);
 	t->dead = 1;
 	/*
 	 * --once: the first transfer that ran to its end decides the exit
@@ -423,11 +359,10 @@ transfer_end(struct transfer *t)
 	 */
 	if (s->cfg->once && !s->once_done && !t->superseded) {
 		s->once_done = 1;
-		s->once_rc = t->x.status == XFER_DONE ? 0 : 1;
+		s->once_rc = t->ss.x.status == XFER_DONE ? 0 : 1;
 		loop_stop(s->loop);
 	}
-	loop_fd_stop(s->loop, &t->w);
-	close(t->sock);
+	session_close(&t->ss);
 	if (t->fd >= 0)
 		close(t->fd);
 	if (t->op == TFTP_WRQ) {
@@ -441,7 +376,7 @@ transfer_end(struct transfer *t)
 	 */
 	log_outcome(t);
 	if (t->op == TFTP_RRQ)
-		quirks_note(&s->quirks, &t->key, &t->x, loop_now(s->loop));
+		quirks_note(&s->quirks, &t->key, &t->ss.x, loop_now(s->loop));
 	/*
 	 * A late copy of an upload request that was served must not start
 	 * an upload again.  The client stopped re-sending it when our first
@@ -450,9 +385,9 @@ transfer_end(struct transfer *t)
 	 * that uploads again is not held for the length of the upload).
 	 * A finished RRQ is not remembered: doc/notes/late-clients.md.
 	 */
-	if (t->x.status == XFER_DONE && t->op == TFTP_WRQ)
+	if (t->ss.x.status == XFER_DONE && t->op == TFTP_WRQ)
 		dedup_remember(s->recent, &t->key, t->req_hash,
-		    t->heard ? t->heard : loop_now(s->loop));
+		    t->ss.heard ? t->ss.heard : loop_now(s->loop));
 	table_del(s, t);
 	host_put(s, t->cc);
 	s->live--;
@@ -460,9 +395,8 @@ transfer_end(struct transfer *t)
 	s->last_active = loop_now(s->loop);
 	if (s->idle_us && s->live == 0)
 		loop_timer_set(s->loop, &s->idle, s->last_active + s->idle_us);
-	loop_timer_stop(s->loop, &t->t);
-	loop_timer_init(&t->t, transfer_free_cb, t);
-	loop_timer_set(s->loop, &t->t, 1);
+	loop_timer_init(&t->gone, transfer_gone_cb, t);
+	loop_timer_set(s->loop, &t->gone, 1);
 }
 
 /* The OACK burst found a NIC that drops bursts: say so at -v. */
@@ -472,81 +406,42 @@ log_burst(struct transfer *t)
 	struct ev_who w = who_of(t);
 
 	t->burst_logged = 1;
-	events_narrowed(&w, &t->x);
+	events_narrowed(&w, &t->ss.x);
 }
 
-/* After every input or tick: log, end, or re-arm. */
+/* The OACK burst's verdict, once it is in. */
 static void
-transfer_settle(struct transfer *t)
+transfer_settled(struct session *ss)
 {
-	struct xfer *x = &t->x;
+	struct transfer *t = ss->owner;
 
-	train_flush(t->srv);
-	if (x->st.burst_narrowed && !t->burst_logged)
+	if (ss->x.st.burst_narrowed && !t->burst_logged)
 		log_burst(t);
-	/*
-	 * A finished upload dallies to re-ACK a lost final DATA: log it
-	 * now.  Any other end is logged by transfer_end(), after cleanup.
-	 */
-	if (x->status != XFER_RUNNING && x->phase != XP_END)
-		log_outcome(t);
-	if (x->phase == XP_END) {
-		transfer_end(t);
-		return;
-	}
-	loop_timer_set(t->srv->loop, &t->t, x->deadline);
+}
+
+/*
+ * A finished upload dallies to re-ACK a lost final DATA: log it now.
+ * Any other end is logged by transfer_end(), after cleanup.
+ */
+static void
+transfer_done(struct session *ss, enum xfer_why why)
+{
+	(void)why;
+	if (ss->x.phase != XP_END)
+		log_outcome(ss->owner);
 }
 
 static void
-transfer_timer_cb(struct loop_timer *lt)
+transfer_over(struct session *ss)
 {
-	struct transfer *t = lt->arg;
-
-	if (t->dead)
-		return;
-	xfer_tick(&t->x, loop_now(t->srv->loop));
-	transfer_settle(t);
+	transfer_end(ss->owner);
 }
 
-static void
-transfer_sock_cb(struct loop_fd *w, uint32_t events)
-{
-	struct transfer *t = w->arg;
-	struct server *s = t->srv;
-	struct udp_addr from;
-	uint8_t err[64];
-	uint64_t sent;
-	size_t n;
-	long len;
-	int i;
-
-	(void)events;
-	for (i = 0; i < RECV_BURST && !t->dead; i++) {
-		len = udp_recv(t->sock, s->rx, sizeof(s->rx), &from, NULL);
-		if (len < 0)
-			break;
-		if (!udp_same(&from, &t->peer)) {
-			/* RFC 1350 section 4: a stranger gets ERROR 5 */
-			n = packet_encode_error(err, sizeof(err), TFTP_EBADID,
-			    NULL);
-			udp_send(t->sock, err, n, &from);
-			continue;
-		}
-		if (t->heard == 0)
-			t->heard = loop_now(s->loop);
-		sent = t->x.st.pkts_sent;
-		xfer_input(&t->x, s->rx, (size_t)len, loop_now(s->loop));
-		transfer_settle(t);
-		/*
-		 * We answered: the peer's next packet is a round trip away,
-		 * so another read now would only find nothing (in lock-step,
-		 * one wasted system call per block).  Anything already
-		 * queued wakes the loop again.
-		 */
-		if (t->x.st.pkts_sent != sent)
-			break;
-	}
-}
+static const struct session_ops transfer_ops = {
+	.settled = transfer_settled,
+	.done = transfer_done,
+	.end = transfer_over,
+};
 
 /* ---- requests -------------------------------------------------------- */
 
@@ -752,13 +647,12 @@ transfer_new(struct server *s, const struct packet *p,
 	t->op = p->op;
 	t->fd = -1;
 	t->up.fd = t->up.dirfd = -1;
-	t->sock = -1;
-	t->peer = *peer;
+	t->ss.sock = -1;
+	t->ss.peer = *peer;
 	t->start = loop_now(s->loop);
 	snprintf(t->name, sizeof(t->name), "%s", p->filename);
 	snprintf(t->mode, sizeof(t->mode), "%s", netascii ? "netascii" :
 	    "octet");
-	loop_timer_init(&t->t, transfer_timer_cb, t);
 	return t;
 }
 
@@ -802,16 +696,20 @@ transfer_open(struct server *s, struct transfer *t, const struct packet *p,
 	return 0;
 }
 
-/* t's own socket (its TID), on the address the request reached. */
+/*
+ * t's own socket (its TID), on the address the request reached, and its
+ * session on it.
+ */
 static int
 transfer_socket(struct server *s, struct transfer *t,
     const struct udp_addr *local, struct files_err *err, char *why,
     size_t cap, const char **reason)
 {
 	struct udp_addr a = *local;
+	int sock;
 
 	udp_set_port(&a, 0);
-	if ((t->sock = udp_bind(&a, 0)) < 0) {
+	if ((sock = udp_bind(&a, 0)) < 0) {
 		err->code = TFTP_EUNDEF;
 		err->msg = "server busy (out of sockets), try again later";
 		snprintf(why, cap, "out of sockets: %s; raise the fd limit "
@@ -820,22 +718,30 @@ transfer_socket(struct server *s, struct transfer *t,
 		return -1;
 	}
 	/* --interface: the transfer, too, talks through that NIC only */
-	if (service_bind_device(t->sock, s->cfg->svc.interface) < 0) {
+	if (service_bind_device(sock, s->cfg->svc.interface) < 0) {
+		close(sock);
 		err->code = TFTP_EUNDEF;
 		err->msg = "server cannot use its interface";
 		return -1;
 	}
-	udp_set_bufs(t->sock, SOCKBUF);
+	udp_set_bufs(sock, SOCKBUF);
+	if (session_open(&t->ss, &s->hub, sock, &t->ss.peer, 1,
+	    &transfer_ops, t) < 0) {
+		close(sock);
+		err->code = TFTP_EUNDEF;
+		err->msg = "server out of memory";
+		*reason = "server out of memory";
+		return -1;
+	}
 	return 0;
 }
 
-/* The timers and the io of t's xfer, then xfer_init. */
+/* The timers of t's xfer and its io (session_start sends). */
 static void
-transfer_xfer_init(struct server *s, struct transfer *t,
-    struct xfer_cfg *xc, int netascii)
+transfer_xfer_cfg(struct server *s, struct xfer_cfg *xc,
+    struct xfer_io *io, int netascii)
 {
 	const struct server_cfg *cfg = s->cfg;
-	struct xfer_io io;
 
 	xc->netascii = netascii;
 	xc->timeout_us = (uint64_t)(xc->opts.have & OPT_TIMEOUT ?
@@ -847,14 +753,10 @@ transfer_xfer_init(struct server *s, struct transfer *t,
 	 */
 	xc->dally_us = 2 * xc->timeout_us;
 	xc->rto_min_us = (uint64_t)cfg->rto_min * 1000u;
-	io.ctx = t;
-	io.read = io_read;
-	io.release = NULL;
-	io.write = io_write;
-	io.finish = io_finish;
-	io.send = io_send;
-	io.scratch = s->scratch;
-	xfer_init(&t->x, xc, &io);
+	memset(io, 0, sizeof(*io));
+	io->read = io_read;
+	io->write = io_write;
+	io->finish = io_finish;
 }
 
 static int
@@ -867,6 +769,7 @@ start_transfer(struct server *s, const struct packet *p,
 	struct transfer *t;
 	struct tftp_opts req;
 	struct xfer_cfg xc;
+	struct xfer_io io;
 	struct files_err err = { .code = TFTP_EUNDEF, .why = FW_IO };
 	char path[FILES_NAME_MAX], why[FILES_NAME_MAX * 2];
 	unsigned char fate[PKT_OPT_MAX];
@@ -903,27 +806,18 @@ start_transfer(struct server *s, const struct packet *p,
 	    why, sizeof(why), &reason) < 0 ||
 	    transfer_socket(s, t, local, &err, why, sizeof(why), &reason) < 0)
 		goto refused;
-	transfer_xfer_init(s, t, &xc, netascii);
-	if (loop_fd_start(s->loop, &t->w, t->sock, transfer_sock_cb, t) < 0) {
-		err.code = TFTP_EUNDEF;
-		err.msg = "server out of memory";
-		reason = "server out of memory";
-		goto refused;
-	}
+	transfer_xfer_cfg(s, &xc, &io, netascii);
 	t->cc = cc;
 	cc->n++;
 	table_add(s, t);
 	s->live++;
 	log_start(t, p, fate, &req, &xc.opts, netascii, size);
-	xfer_start(&t->x, loop_now(s->loop));
-	transfer_settle(t);
+	session_start(&t->ss, &xc, &io);
 	return 1;
 refused:
 	if (reason == NULL)
 		reason = files_reason(&err, p->op, path, why, sizeof(why));
 	refuse(s, local, peer, p, err.code, err.msg, reason);
-	if (t->sock >= 0)
-		close(t->sock);
 	if (t->fd >= 0)
 		close(t->fd);
 	if (t->op == TFTP_WRQ) {
@@ -972,7 +866,7 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 		 * back.  Read it first; the transfer may end, as a success
 		 * rather than superseded.
 		 */
-		transfer_sock_cb(&old->w, 0);
+		session_read(&old->ss);
 		old = table_find(s, &key);
 	}
 	if (old != NULL) {
@@ -988,7 +882,7 @@ handle_request(struct server *s, const uint8_t *buf, size_t len,
 		 * TID would reach the client first and be taken as the
 		 * answer to its new request.
 		 */
-		xfer_abort(&old->x, -1,
+		xfer_abort(&old->ss.x, -1,
 		    "superseded by a new request from the same port");
 		old->superseded = 1;
 		transfer_end(old);
@@ -1115,7 +1009,6 @@ static int
 open_signals(struct server *s)
 {
 	sigset_t set;
-	int fd;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -1123,11 +1016,7 @@ open_signals(struct server *s)
 	/* only with a log file: otherwise a hangup ends the server as ever */
 	if (s->cfg->log_file)
 		sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
-		return -1;
-	return loop_fd_start(s->loop, &s->sigw, fd, signal_cb, s);
+	return loop_signal_start(s->loop, &s->sigw, &set, signal_cb, s);
 }
 
 static void
@@ -1138,26 +1027,10 @@ shutdown_all(struct server *s)
 
 	for (i = 0; i < HASH_SIZE; i++) {
 		while ((t = s->hash[i]) != NULL) {
-			xfer_abort(&t->x, TFTP_EUNDEF, "server shutting down");
+			xfer_abort(&t->ss.x, TFTP_EUNDEF, "server shutting down");
 			transfer_end(t);
 		}
 	}
-}
-
-/*
- * Each transfer holds a socket and a file: let the soft fd limit reach
- * what --max-transfers needs, as far as the hard limit allows.
- */
-static void
-raise_fd_limit(const struct server_cfg *cfg)
-{
-	struct rlimit rl;
-	rlim_t want = (rlim_t)cfg->max_transfers * 2 + 64;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
-		return;
-	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
-	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 /*
@@ -1217,6 +1090,8 @@ server_new(const struct server_cfg *cfg)
 		log_error("cannot create the event loop: %s", strerror(errno));
 		goto fail;
 	}
+	s->hub.loop = s->loop;
+	s->hub.train = &s->train;
 	s->cpus = usable_cpus();
 	if (cfg->spin && s->cpus > 1)
 		loop_spin(s->loop, cfg->spin, s->cpus);
@@ -1296,7 +1171,8 @@ server_run(const struct server_cfg *cfg)
 		log_error("cannot reach NOTIFY_SOCKET: %s", strerror(errno));
 	if ((s = server_new(cfg)) == NULL)
 		return 1;
-	raise_fd_limit(cfg);
+	/* each transfer holds a socket and a file */
+	session_fd_room((unsigned long)cfg->max_transfers * 2 + 64);
 	if (open_signals(s) < 0) {
 		log_error("cannot set up signals: %s", strerror(errno));
 		goto out;
