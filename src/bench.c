@@ -525,13 +525,50 @@ name_slot(struct bench *b, struct slot *s)
 	return n < 0 || (size_t)n >= sizeof(s->name) ? -1 : 0;
 }
 
+/* The lanes, the server's address, the local file, the fd limit. */
+static int
+setup(struct bench *b)
+{
+	const struct bench_cfg *cfg = b->cfg;
+	const char *why;
+	unsigned i;
+
+	b->nslots = cfg->concurrency;
+	if ((uint64_t)b->nslots > cfg->total)
+		b->nslots = (unsigned)cfg->total;
+	b->slots = calloc(b->nslots, sizeof(*b->slots));
+	b->port_done = calloc(65536, sizeof(*b->port_done));
+	if (b->slots == NULL || b->port_done == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	for (i = 0; i < b->nslots; i++)
+		b->slots[i].ss.sock = -1;
+	if (udp_resolve(cfg->host, cfg->port, AF_UNSPEC, &b->server,
+	    &why) < 0) {
+		log_error("%s: %s", cfg->host, why);
+		return -1;
+	}
+	udp_resolve("", 0, b->server.ss.ss_family, &b->local, &why);
+	if (open_local(b) < 0)
+		return -1;
+	for (i = 0; i < b->nslots; i++) {
+		b->slots[i].b = b;
+		b->slots[i].idx = i;
+		if (name_slot(b, &b->slots[i]) < 0) {
+			log_error("remote name too long");
+			return -1;
+		}
+	}
+	return raise_fd_limit(b->nslots);
+}
+
 int
 bench_run(const struct bench_cfg *cfg)
 {
 	struct bench *b;
 	struct loop_fd sigw = { .fd = -1 };
 	sigset_t set;
-	const char *why;
 	unsigned i;
 	int rc = 1, interrupted = 0;
 
@@ -542,33 +579,7 @@ bench_run(const struct bench_cfg *cfg)
 	}
 	b->cfg = cfg;
 	b->fd = -1;
-	b->nslots = cfg->concurrency;
-	if ((uint64_t)b->nslots > cfg->total)
-		b->nslots = (unsigned)cfg->total;
-	b->slots = calloc(b->nslots, sizeof(*b->slots));
-	b->port_done = calloc(65536, sizeof(*b->port_done));
-	if (b->slots == NULL || b->port_done == NULL) {
-		log_error("out of memory");
-		goto out;
-	}
-	if (udp_resolve(cfg->host, cfg->port, AF_UNSPEC, &b->server,
-	    &why) < 0) {
-		log_error("%s: %s", cfg->host, why);
-		goto out;
-	}
-	udp_resolve("", 0, b->server.ss.ss_family, &b->local, &why);
-	if (open_local(b) < 0)
-		goto out;
-	for (i = 0; i < b->nslots; i++) {
-		b->slots[i].b = b;
-		b->slots[i].idx = i;
-		b->slots[i].ss.sock = -1;
-		if (name_slot(b, &b->slots[i]) < 0) {
-			log_error("remote name too long");
-			goto out;
-		}
-	}
-	if (raise_fd_limit(b->nslots) < 0)
+	if (setup(b) < 0)
 		goto out;
 	if ((b->loop = loop_new()) == NULL) {
 		log_error("cannot create the event loop: %s", strerror(errno));

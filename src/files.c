@@ -430,6 +430,53 @@ files_create_err(int sys, struct files_err *err)
 		files_open_err(sys, 0, err);
 }
 
+/*
+ * Split an upload's path into its directory (in dir, FILES_NAME_MAX
+ * bytes; *dirpart is "." or dir) and its last component (into u->base),
+ * refusing names that are not a file's or are our temps'.
+ */
+static int
+upload_name(const char *path, char *dir, const char **dirpart,
+    struct upload *u, struct files_err *err)
+{
+	const char *base;
+	char *slash;
+	size_t len = strlen(path);
+
+	if (len >= FILES_NAME_MAX) {
+		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, ENAMETOOLONG,
+		    "file name too long");
+		return -1;
+	}
+	memcpy(dir, path, len + 1);
+	slash = strrchr(dir, '/');
+	if (slash == NULL) {
+		*dirpart = ".";
+		base = dir;
+	} else {
+		*slash = '\0';
+		*dirpart = dir[0] != '\0' ? dir : ".";
+		base = slash + 1;
+	}
+	if (base[0] == '\0' || strcmp(base, ".") == 0 ||
+	    strcmp(base, "..") == 0) {
+		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, 0,
+		    "not a file name");
+		return -1;
+	}
+	/*
+	 * files_remove_stale() deletes these at the next start, and a
+	 * client must not collide with our own temps on purpose.
+	 */
+	if (files_is_tmp_name(base)) {
+		files_set_err(err, TFTP_EACCESS, FW_RESERVED, 0,
+		    "reserved file name");
+		return -1;
+	}
+	memcpy(u->base, base, strlen(base) + 1);
+	return 0;
+}
+
 /* Create a named temp in u->dirfd, recording its name in u->tmp. */
 static int
 files_named_tmp(struct upload *u, struct files_err *err)
@@ -458,10 +505,8 @@ files_upload_begin(int rootfd, const char *path, int overwrite,
     struct upload *u, struct files_err *err)
 {
 	char dir[FILES_NAME_MAX];
-	const char *dirpart, *base;
+	const char *dirpart;
 	struct stat st;
-	char *slash;
-	size_t len;
 
 	/* Set first, so files_upload_abort() is safe after any failure. */
 	u->dirfd = -1;
@@ -472,39 +517,8 @@ files_upload_begin(int rootfd, const char *path, int overwrite,
 	u->tmp[0] = '\0';
 	u->claimed = 0;
 	u->next_live = NULL;
-
-	len = strlen(path);
-	if (len >= sizeof dir) {
-		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, ENAMETOOLONG,
-		    "file name too long");
+	if (upload_name(path, dir, &dirpart, u, err) < 0)
 		return -1;
-	}
-	memcpy(dir, path, len + 1);
-	slash = strrchr(dir, '/');
-	if (slash == NULL) {
-		dirpart = ".";
-		base = dir;
-	} else {
-		*slash = '\0';
-		dirpart = dir[0] != '\0' ? dir : ".";
-		base = slash + 1;
-	}
-	if (base[0] == '\0' || strcmp(base, ".") == 0 ||
-	    strcmp(base, "..") == 0) {
-		files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, 0,
-		    "not a file name");
-		return -1;
-	}
-	/*
-	 * files_remove_stale() deletes these at the next start, and a
-	 * client must not collide with our own temps on purpose.
-	 */
-	if (files_is_tmp_name(base)) {
-		files_set_err(err, TFTP_EACCESS, FW_RESERVED, 0,
-		    "reserved file name");
-		return -1;
-	}
-	memcpy(u->base, base, strlen(base) + 1);
 
 	/* O_RDONLY, not O_PATH: the directory is fsync'ed at commit. */
 	u->dirfd = files_resolve(rootfd, dirpart,

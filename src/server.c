@@ -34,6 +34,7 @@
 #include "dedup.h"
 #include "events.h"
 #include "files.h"
+#include "intake.h"
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
@@ -53,7 +54,7 @@
  * reuse happen.
  */
 #ifndef HASH_SIZE
-#define HASH_SIZE	4096		/* buckets of the duplicate table */
+#define HASH_SIZE	4096		/* buckets of the live table */
 #endif
 #define SOCKBUF		(4 << 20)	/* socket buffers for windowed sends */
 #ifndef DEDUP_CAP
@@ -77,22 +78,12 @@ struct transfer {
 	int			 burst_logged;	/* the OACK burst's verdict */
 	int			 superseded;	/* ended by a new request */
 	uint64_t		 start;
-	uint64_t		 dups;		/* duplicate requests dropped */
 	int			 size_known;	/* WRQ: tsize announced (octet) */
 	uint64_t		 size;		/*  ... that size */
 	struct dedup_key	 key;		/* peer addr:port */
-	struct client_count	*cc;		/* live transfers of this host */
+	struct intake_live	 in;		/* in the live table (intake.c) */
 	char			 name[FILES_NAME_MAX];
 	char			 mode[16];
-	uint64_t		 req_hash;	/* of the request datagram */
-	struct transfer		*hnext;		/* duplicate-table chain */
-};
-
-/* Live transfers per client host, for --max-per-client. */
-struct client_count {
-	struct dedup_key	 host;		/* port 0 */
-	unsigned		 n;
-	struct client_count	*next;
 };
 
 struct server {
@@ -106,16 +97,9 @@ struct server {
 	uint64_t		 idle_us;	/*  0: never */
 	uint64_t		 last_active;	/*  last request or end */
 	struct options_limits	 lim;
-	struct transfer		*hash[HASH_SIZE];
-	struct client_count	*hosts[HASH_SIZE];
+	struct intake		*intake;	/* live table, limits, dedup */
 	struct files_uploads	 uploads;	/* live WRQs: one per name */
-	struct dedup		*recent;	/* finished requests */
 	struct quirks		 quirks;	/* hosts whose NIC drops bursts */
-	size_t			 live;
-	uint64_t		 busy_stamp;	/* busy ERROR rate limit */
-	unsigned		 busy_sent;
-	uint64_t		 dups;		/* duplicate requests dropped */
-	uint64_t		 busy;		/* requests refused as busy */
 	int			 once_done;	/* --once: first transfer ended */
 	int			 once_rc;	/*  and its exit status */
 	struct session_hub	 hub;		/* what the transfers share */
@@ -141,126 +125,11 @@ server_cfg_init(struct server_cfg *cfg)
 	cfg->svc.idle_timeout = -1;
 }
 
-/* ---- duplicate table ------------------------------------------------- */
-
-static struct dedup_key
-peer_key(const struct udp_addr *a)
+/* Live transfers. */
+static size_t
+live(const struct server *s)
 {
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
-	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
-	struct dedup_key k;
-
-	memset(&k, 0, sizeof(k));
-	if (a->ss.ss_family == AF_INET6) {
-		k.family = 6;
-		memcpy(k.addr, &s6->sin6_addr, 16);
-	} else {
-		k.family = 4;
-		memcpy(k.addr, &s4->sin_addr, 4);
-	}
-	k.port = (uint16_t)udp_port(a);
-	return k;
-}
-
-static int
-key_eq(const struct dedup_key *a, const struct dedup_key *b)
-{
-	return a->family == b->family && a->port == b->port &&
-	    memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
-}
-
-static struct transfer *
-table_find(struct server *s, const struct dedup_key *k)
-{
-	struct transfer *t;
-
-	for (t = s->hash[dedup_key_hash(k) % HASH_SIZE]; t; t = t->hnext)
-		if (key_eq(&t->key, k))
-			return t;
-	return NULL;
-}
-
-static void
-table_add(struct server *s, struct transfer *t)
-{
-	unsigned h = dedup_key_hash(&t->key) % HASH_SIZE;
-
-	t->hnext = s->hash[h];
-	s->hash[h] = t;
-}
-
-static void
-table_del(struct server *s, struct transfer *t)
-{
-	struct transfer **pp;
-
-	pp = &s->hash[dedup_key_hash(&t->key) % HASH_SIZE];
-	for (; *pp; pp = &(*pp)->hnext) {
-		if (*pp == t) {
-			*pp = t->hnext;
-			return;
-		}
-	}
-}
-
-/* ---- limits ---------------------------------------------------------- */
-
-/* The live-transfer count of a host, created on first use (NULL: ENOMEM). */
-static struct client_count *
-host_get(struct server *s, const struct dedup_key *peer)
-{
-	struct dedup_key h = *peer;
-	struct client_count *c;
-	unsigned b;
-
-	h.port = 0;
-	b = dedup_key_hash(&h) % HASH_SIZE;
-	for (c = s->hosts[b]; c; c = c->next)
-		if (key_eq(&c->host, &h))
-			return c;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	c->host = h;
-	c->next = s->hosts[b];
-	s->hosts[b] = c;
-	return c;
-}
-
-/* Forget a host entry whose count is 0. */
-static void
-host_put_empty(struct server *s, struct client_count *c)
-{
-	struct client_count **pp;
-
-	pp = &s->hosts[dedup_key_hash(&c->host) % HASH_SIZE];
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			free(c);
-			return;
-		}
-	}
-}
-
-static void
-host_put(struct server *s, struct client_count *c)
-{
-	if (--c->n == 0)
-		host_put_empty(s, c);
-}
-
-
-/* Token bucket: may another "server busy" ERROR go out now? */
-static int
-busy_allowed(struct server *s)
-{
-	uint64_t now = loop_now(s->loop);
-
-	if (now - s->busy_stamp >= 1000000) {
-		s->busy_stamp = now;
-		s->busy_sent = 0;
-	}
-	return s->busy_sent++ < BUSY_PER_SEC;
+	return intake_stats(s->intake)->live;
 }
 
 /* ---- transfer I/O callbacks ------------------------------------------ */
@@ -326,7 +195,7 @@ log_outcome(struct transfer *t)
 	if (t->logged)
 		return;
 	t->logged = 1;
-	events_end(&w, &t->ss.x, t->dups,
+	events_end(&w, &t->ss.x, t->in.dups,
 	    (double)(loop_now(t->srv->loop) - t->start) / 1e6);
 }
 
@@ -385,15 +254,11 @@ transfer_end(struct transfer *t)
 	 * that uploads again is not held for the length of the upload).
 	 * A finished RRQ is not remembered: doc/notes/late-clients.md.
 	 */
-	if (t->ss.x.status == XFER_DONE && t->op == TFTP_WRQ)
-		dedup_remember(s->recent, &t->key, t->req_hash,
-		    t->ss.heard ? t->ss.heard : loop_now(s->loop));
-	table_del(s, t);
-	host_put(s, t->cc);
-	s->live--;
+	intake_leave(s->intake, &t->in, t->ss.x.status == XFER_DONE &&
+	    t->op == TFTP_WRQ, t->ss.heard ? t->ss.heard : loop_now(s->loop));
 	/* the last transfer ended: the idle time starts now */
 	s->last_active = loop_now(s->loop);
-	if (s->idle_us && s->live == 0)
+	if (s->idle_us && live(s) == 0)
 		loop_timer_set(s->loop, &s->idle, s->last_active + s->idle_us);
 	loop_timer_init(&t->gone, transfer_gone_cb, t);
 	loop_timer_set(s->loop, &t->gone, 1);
@@ -634,14 +499,12 @@ log_start(struct transfer *t, const struct packet *p,
 /* A transfer for request p, not yet started; NULL when out of memory. */
 static struct transfer *
 transfer_new(struct server *s, const struct packet *p,
-    const struct udp_addr *peer, const struct dedup_key *key,
-    uint64_t req_hash, int netascii)
+    const struct udp_addr *peer, const struct dedup_key *key, int netascii)
 {
 	struct transfer *t;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	t->req_hash = req_hash;
 	t->key = *key;
 	t->srv = s;
 	t->op = p->op;
@@ -759,11 +622,10 @@ transfer_xfer_cfg(struct server *s, struct xfer_cfg *xc,
 	io->finish = io_finish;
 }
 
-static int
+static void
 start_transfer(struct server *s, const struct packet *p,
     const struct udp_addr *local, const struct udp_addr *peer,
-    const struct dedup_key *key, uint64_t req_hash,
-    struct client_count *cc)
+    const struct dedup_key *key, uint64_t req_hash)
 {
 	const struct server_cfg *cfg = s->cfg;
 	struct transfer *t;
@@ -780,24 +642,24 @@ start_transfer(struct server *s, const struct packet *p,
 	if (parse_mode(p->mode, &netascii, &msg) < 0) {
 		snprintf(why, sizeof(why), "bad mode: %s", msg);
 		refuse(s, local, peer, p, TFTP_EBADOP, msg, why);
-		return 0;
+		return;
 	}
 	if (p->op == TFTP_WRQ && !cfg->upload) {
 		refuse(s, local, peer, p, TFTP_EACCESS,
 		    "uploads are disabled (run the server with --upload)",
 		    "upload refused: run with --upload");
-		return 0;
+		return;
 	}
 	if (files_normalize(p->filename, cfg->backslash, path, sizeof(path),
 	    &err) < 0) {
 		refuse(s, local, peer, p, err.code, err.msg, files_reason(&err,
 		    p->op, p->filename, why, sizeof(why)));
-		return 0;
+		return;
 	}
-	if ((t = transfer_new(s, p, peer, key, req_hash, netascii)) == NULL) {
+	if ((t = transfer_new(s, p, peer, key, netascii)) == NULL) {
 		refuse(s, local, peer, p, TFTP_EUNDEF, "server out of memory",
 		    NULL);
-		return 0;
+		return;
 	}
 	options_init(&req);
 	options_parse_fates(p->opts, p->nopts, &req, fate);
@@ -806,18 +668,20 @@ start_transfer(struct server *s, const struct packet *p,
 	    why, sizeof(why), &reason) < 0 ||
 	    transfer_socket(s, t, local, &err, why, sizeof(why), &reason) < 0)
 		goto refused;
+	if (intake_join(s->intake, &t->in, key, req_hash, t) < 0) {
+		err.code = TFTP_EUNDEF;
+		err.msg = reason = "server out of memory";
+		goto refused;
+	}
 	transfer_xfer_cfg(s, &xc, &io, netascii);
-	t->cc = cc;
-	cc->n++;
-	table_add(s, t);
-	s->live++;
 	log_start(t, p, fate, &req, &xc.opts, netascii, size);
 	session_start(&t->ss, &xc, &io);
-	return 1;
+	return;
 refused:
 	if (reason == NULL)
 		reason = files_reason(&err, p->op, path, why, sizeof(why));
 	refuse(s, local, peer, p, err.code, err.msg, reason);
+	session_close(&t->ss);
 	if (t->fd >= 0)
 		close(t->fd);
 	if (t->op == TFTP_WRQ) {
@@ -825,7 +689,6 @@ refused:
 		files_upload_abort(&t->up);
 	}
 	free(t);
-	return 0;
 }
 
 /* At -v: a repeated request was dropped (late: its transfer had ended). */
@@ -837,88 +700,78 @@ log_duplicate(const struct udp_addr *peer, const struct packet *p, int late)
 	events_duplicate(&w, late);
 }
 
+/* Refuse a request over a limit, at most busy_per_sec a second. */
+static void
+refuse_busy(struct server *s, enum intake_verdict v,
+    const struct udp_addr *local, const struct udp_addr *peer,
+    const struct packet *p, const struct dedup_key *key)
+{
+	char why[128];
+
+	/* a flood must not become a flood of ERRORs or log lines */
+	if (!intake_busy_tell(s->intake, loop_now(s->loop)))
+		return;
+	if (v == IN_BUSY)
+		snprintf(why, sizeof(why), "server busy: %zu transfers live "
+		    "(--max-transfers)", live(s));
+	else
+		snprintf(why, sizeof(why), "server busy: %u transfers live "
+		    "from this host (--max-per-client)",
+		    intake_host_live(s->intake, key));
+	refuse_at(s, LOG_VERBOSE, local, peer, p, TFTP_EUNDEF,
+	    "server busy, try again later", why);
+}
+
 static void
 handle_request(struct server *s, const uint8_t *buf, size_t len,
     const struct udp_addr *local, const struct udp_addr *peer)
 {
-	const struct server_cfg *cfg = s->cfg;
+	struct intake_live *old;
+	enum intake_verdict v;
 	struct dedup_key key;
-	struct client_count *cc;
-	struct transfer *old;
 	struct packet p;
 	uint64_t h;
-	char why[128];
 
 	if (packet_decode(buf, len, &p) < 0)
 		return;
 	/* anything but a request on the well-known port is noise */
 	if (p.op != TFTP_RRQ && p.op != TFTP_WRQ)
 		return;
-	key = peer_key(peer);
+	key = intake_key(&peer->ss);
 	h = dedup_hash(buf, len);
-	old = table_find(s, &key);
-	if (old != NULL) {
-		/*
-		 * The client's last ACK may wait in the transfer's socket,
-		 * read after this datagram in the same wakeup: a client on
-		 * a fixed port that asks again at once (the same file, or
-		 * the next one: U-Boot with tftpsrcp) sends both back to
-		 * back.  Read it first; the transfer may end, as a success
-		 * rather than superseded.
-		 */
-		session_read(&old->ss);
-		old = table_find(s, &key);
+	/*
+	 * The client's last ACK may wait in its transfer's socket, read
+	 * after this datagram in the same wakeup: a client on a fixed port
+	 * that asks again at once (the same file, or the next one: U-Boot
+	 * with tftpsrcp) sends both back to back.  Read it first; the
+	 * transfer may end, as a success rather than superseded.
+	 */
+	if ((old = intake_find(s->intake, &key)) != NULL)
+		session_read(&((struct transfer *)old->owner)->ss);
+	v = intake_judge(s->intake, &key, h, loop_now(s->loop), &old);
+	if (v == IN_DUPLICATE || v == IN_LATE) {
+		log_duplicate(peer, &p, v == IN_LATE);
+		return;
 	}
-	if (old != NULL) {
-		if (old->req_hash == h) {
-			old->dups++;
-			s->dups++;
-			log_duplicate(peer, &p, 0);
-			return;
-		}
+	if (v == IN_SUPERSEDE) {
 		/*
-		 * A new request from the same port: the client gave up on
-		 * the old one.  End it without a word: an ERROR from the old
-		 * TID would reach the client first and be taken as the
-		 * answer to its new request.
+		 * The client gave up on the old transfer.  End it without a
+		 * word: an ERROR from the old TID would reach the client
+		 * first and be taken as the answer to its new request.
 		 */
-		xfer_abort(&old->ss.x, -1,
+		struct transfer *t = old->owner;
+
+		xfer_abort(&t->ss.x, -1,
 		    "superseded by a new request from the same port");
-		old->superseded = 1;
-		transfer_end(old);
-	} else if (dedup_seen(s->recent, &key, h, loop_now(s->loop))) {
-		s->dups++;
-		log_duplicate(peer, &p, 1);
+		t->superseded = 1;
+		transfer_end(t);
+		v = intake_admit(s->intake, &key);
+	}
+	if (v != IN_NEW) {
+		refuse_busy(s, v, local, peer, &p, &key);
 		return;
 	}
-	if ((cc = host_get(s, &key)) == NULL) {
-		refuse(s, local, peer, &p, TFTP_EUNDEF, "server out of memory",
-		    NULL);
-		return;
-	}
-	if (s->live >= cfg->max_transfers || cc->n >= cfg->max_per_client) {
-		s->busy++;
-		/* a flood must not become a flood of ERRORs or log lines */
-		if (busy_allowed(s)) {
-			if (s->live >= cfg->max_transfers)
-				snprintf(why, sizeof(why), "server busy: %zu "
-				    "transfers live (--max-transfers)",
-				    s->live);
-			else
-				snprintf(why, sizeof(why), "server busy: %u "
-				    "transfers live from this host "
-				    "(--max-per-client)", cc->n);
-			refuse_at(s, LOG_VERBOSE, local, peer, &p,
-			    TFTP_EUNDEF, "server busy, try again later", why);
-		}
-		/* a refused request leaves no host entry behind */
-		if (cc->n == 0)
-			host_put_empty(s, cc);
-		return;
-	}
-	/* started, the transfer owns a count of cc (and may have ended) */
-	if (!start_transfer(s, &p, local, peer, &key, h, cc) && cc->n == 0)
-		host_put_empty(s, cc);
+	start_transfer(s, &p, local, peer, &key, h);
 }
 
 void
@@ -994,7 +847,7 @@ idle_cb(struct loop_timer *lt)
 	struct server *s = lt->arg;
 	uint64_t due = s->last_active + s->idle_us;
 
-	if (s->live)
+	if (live(s))
 		return;		/* re-armed when the last one ends */
 	if (loop_now(s->loop) < due) {
 		loop_timer_set(s->loop, &s->idle, due);
@@ -1022,14 +875,13 @@ open_signals(struct server *s)
 static void
 shutdown_all(struct server *s)
 {
+	struct intake_live *e;
 	struct transfer *t;
-	unsigned i;
 
-	for (i = 0; i < HASH_SIZE; i++) {
-		while ((t = s->hash[i]) != NULL) {
-			xfer_abort(&t->ss.x, TFTP_EUNDEF, "server shutting down");
-			transfer_end(t);
-		}
+	while (s->intake && (e = intake_any(s->intake)) != NULL) {
+		t = e->owner;
+		xfer_abort(&t->ss.x, TFTP_EUNDEF, "server shutting down");
+		transfer_end(t);
 	}
 }
 
@@ -1055,6 +907,14 @@ usable_cpus(void)
 struct server *
 server_new(const struct server_cfg *cfg)
 {
+	struct intake_cfg ic = {
+		.max_live = cfg->max_transfers,
+		.max_per_host = cfg->max_per_client,
+		.grace_us = (uint64_t)cfg->grace * 1000000u,
+		.ring_cap = DEDUP_CAP,
+		.buckets = HASH_SIZE,
+		.busy_per_sec = BUSY_PER_SEC,
+	};
 	struct server *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -1081,8 +941,7 @@ server_new(const struct server_cfg *cfg)
 		dir_error(cfg->dir, errno);
 		goto fail;
 	}
-	if ((s->recent = dedup_new(DEDUP_CAP,
-	    (uint64_t)cfg->grace * 1000000u)) == NULL) {
+	if ((s->intake = intake_new(&ic)) == NULL) {
 		log_error("out of memory");
 		goto fail;
 	}
@@ -1130,22 +989,25 @@ server_loop(const struct server *s)
 size_t
 server_live(const struct server *s)
 {
-	return s->live;
+	return live(s);
 }
 
 /* End every transfer (ERROR 0 to its client), close, free. */
 void
 server_free(struct server *s)
 {
+	const struct intake_stats *st;
+
 	if (s == NULL)
 		return;
 	shutdown_all(s);
 	listen_close(&s->lis);
-	dedup_free(s->recent);
-	if (s->busy || s->dups)
+	if (s->intake && (st = intake_stats(s->intake)) != NULL &&
+	    (st->busy || st->dups))
 		log_notice("%llu duplicate request%s dropped, %llu refused as "
-		    "busy", (unsigned long long)s->dups, s->dups == 1 ? "" :
-		    "s", (unsigned long long)s->busy);
+		    "busy", (unsigned long long)st->dups, st->dups == 1 ? "" :
+		    "s", (unsigned long long)st->busy);
+	intake_free(s->intake);
 	if (s->loop) {
 		log_spin(s);
 		/* run the deferred frees of ended transfers */
