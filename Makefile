@@ -31,8 +31,8 @@ KINC	= .musl-kernel-include
 WFLAGS	+= -idirafter $(KINC)
 endif
 
-PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/dedup.c \
-	  src/quirks.c src/intake.c
+PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/rtx.c \
+	  src/dedup.c src/quirks.c src/intake.c
 IO	= src/loop.c src/udp.c src/files.c src/log.c src/events.c src/listen.c \
 	  src/session.c
 APP	= src/server.c src/client.c src/bench.c src/main.c
@@ -51,7 +51,7 @@ UNIT	= tests/unit/test_packet tests/unit/test_options \
 	  tests/unit/test_xfer_rollover tests/unit/test_xfer_netascii \
 	  tests/unit/test_xfer_b2b tests/unit/test_xfer_burst \
 	  tests/unit/test_xfer_rtt tests/unit/test_xfer_source \
-	  tests/unit/test_quirks tests/unit/test_intake
+	  tests/unit/test_quirks tests/unit/test_rtx tests/unit/test_intake
 
 all: tftpx
 

@@ -170,7 +170,7 @@ events_end(const struct ev_who *w, const struct xfer *x, uint64_t dups,
 		log_rec_u64(r, "spurious", x->st.spurious);
 		log_rec_u64(r, "dupacks", x->st.dup_acks);
 		log_rec_u64(r, "dupreqs", dups);
-		log_rec_num(r, "srtt_ms", (double)x->srtt / 1000.0, 2);
+		log_rec_num(r, "srtt_ms", (double)x->rtx.srtt / 1000.0, 2);
 		log_rec_u64(r, "pace_us", x->st.pace_max_us);
 		log_rec_str(r, "outcome", ok ? "ok" : "failed");
 		if (!ok) {
@@ -199,7 +199,7 @@ events_end(const struct ev_who *w, const struct xfer *x, uint64_t dups,
 	    (unsigned long long)x->st.probes_answered,
 	    (unsigned long long)x->st.spurious,
 	    (unsigned long long)x->st.dup_acks, (unsigned long long)dups,
-	    (double)x->srtt / 1000.0,
+	    (double)x->rtx.srtt / 1000.0,
 	    (unsigned long long)x->st.pace_max_us, outcome);
 }
 

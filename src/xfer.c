@@ -21,6 +21,8 @@
  * Packets are re-sent only when the timer expires, with backoff.
  *
  * Pure: bytes come and go through struct xfer_io; time is an argument.
+ * When to send again (the timer, the RTT estimate, late clients, pacing
+ * and probe patience) is rtx.c's; this file decides what is sent.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,18 +31,8 @@
 #include "xfer.h"
 
 #define ROLL_CYCLE(r)	((r) ? 65535u : 65536u)
-#define XFER_GBN_MIN_US	100000	/* windowed go-back-N timer floor */
-#define XFER_PACE_MIN_US 100	/* first gap between a window's packets */
-#define XFER_PACE_MAX_US 2000	/* largest gap */
-#define XFER_PACE_CLEAN	16	/* whole windows that halve the gap */
 #define XFER_NIC_KEEP	2	/* blocks of a burst a one-descriptor NIC takes */
 #define XFER_BURST_WAIT_MIN_US 2000 /* after an OACK burst's first answer */
-/* cap of the probe floor a slow client teaches: probes stop there anyway */
-#define XFER_PATIENCE_MAX_US XFER_GBN_MIN_US
-#define RTX_SENT	1	/* a timer re-sent blocks up to rtx_seq */
-#define RTX_ACKED	2	/* ... and an ACK covering them came */
-#define XFER_LATE_FAST	1024	/* quick samples in a row halve late_us */
-#define XFER_DUP_GAP_US	1000	/* a client's two answers, back to back */
 
 uint16_t
 xfer_wire_block(uint64_t seq, unsigned rollover)
@@ -134,93 +126,28 @@ finish_ok(struct xfer *x)
 static void
 arm(struct xfer *x, uint64_t now)
 {
-	x->deadline = now + x->rto;
-}
-
-/*
- * RTT-driven timers (issue: loss costs milliseconds): a sender with a
- * nonzero rto_min.  Otherwise the classic RFC 1350 timers: the configured
- * timeout, doubled on each expiry, and a count of retries.
- */
-static int
-rtt_timers(const struct xfer *x)
-{
-	return x->cfg.rto_min_us != 0 && x->cfg.role == XFER_SEND;
-}
-
-/*
- * srtt + 4 rttvar, floored at rto_min and capped at the negotiated
- * timeout; the timeout itself until the first sample (so before the
- * client has answered, a request draws one packet per timeout).
- */
-static uint64_t
-rto_base(const struct xfer *x)
-{
-	uint64_t r;
-
-	if (!rtt_timers(x) || x->srtt == 0)
-		return x->cfg.timeout_us;
-	r = x->srtt + 4 * x->rttvar;
-	if (r < x->cfg.rto_min_us)
-		r = x->cfg.rto_min_us;
-	if (r < x->late_us)
-		r = x->late_us;
-	if (r > x->cfg.timeout_us)
-		r = x->cfg.timeout_us;
-	return r;
+	x->deadline = now + x->rtx.rto;
 }
 
 /* Progress was made: the timer and the retry count start over. */
 static void
 progress(struct xfer *x, uint64_t now)
 {
-	x->tries = 0;
-	x->progress_at = now;
-	x->rto = rto_base(x);
-}
-
-static uint64_t
-backoff_cap(const struct xfer *x)
-{
-	if (x->cfg.timeout_max_us)
-		return x->cfg.timeout_max_us;
-	return 16 * x->cfg.timeout_us;
+	rtx_progress(&x->rtx, now);
 }
 
 /*
- * A timer expiry: count it, double the timeout.  Returns 0 when the caller
- * may retransmit, -1 when the transfer has given up.  RTT timers give up
- * by time without progress (timeout x (retries + 1)), never by a count of
- * short timers, so a fast timer does not make a transfer fragile.  A
- * receiver (no RTT estimate: it answers, it does not time) then re-sends
- * once per timeout, not doubling: before the peer's first answer that is
- * the RFC 1350 request retry, and a server's first packet lost in both
- * directions costs a second, not 1 + 2 + 4 ... (classic timers double).
+ * A timer expiry: count it and back off (rtx_expire).  Returns 0 when the
+ * caller may retransmit, -1 when the transfer has given up.
  */
 static int
 expire(struct xfer *x, uint64_t now)
 {
 	x->st.timeouts++;
-	if (x->cfg.rto_min_us != 0) {
-		if (now - x->progress_at >=
-		    x->cfg.timeout_us * (x->cfg.retries + 1)) {
-			fail_quiet(x, TFTP_EUNDEF, XW_TIMEOUT, "timeout");
-			return -1;
-		}
-		x->tries++;
-		x->rto *= 2;
-		if (x->rto > x->cfg.timeout_us)
-			x->rto = x->cfg.timeout_us;
-		return 0;
-	}
-	if (x->tries >= x->cfg.retries) {
+	if (rtx_expire(&x->rtx, now) < 0) {
 		fail_quiet(x, TFTP_EUNDEF, XW_TIMEOUT, "timeout");
 		return -1;
 	}
-	x->tries++;
-	x->rto *= 2;
-	if (x->rto > backoff_cap(x))
-		x->rto = backoff_cap(x);
 	return 0;
 }
 
@@ -343,193 +270,53 @@ build_block(struct xfer *x, uint64_t seq, uint64_t *off, int *pend,
 /* ---- round-trip time and tail probes --------------------------------- */
 
 /*
- * doc/notes/late-clients.md.  A client that answers late now and then
- * (firmware writing to flash, a busy CPU, an emulator: GRUB under UEFI
- * paused 10-50 ms) is not a lost packet, but it outlasts a timer floored
- * at 10 ms: each pause cost a re-send and a duplicate ACK.  A timer
- * re-send is put to the test the way TCP's Eifel and DSACK detection do
- * (RFC 3522, RFC 3708):
- *  - the ACK covering it came sooner than half the smallest round trip
- *    after it: the client sent that ACK before the copy could reach it;
- *  - or, when that ACK came well over a round trip (and over 1 ms) after
- *    the re-send, the same ACK came again within 1 ms of it: the client
- *    had both copies and answered them one after the other, so the first
- *    was not lost.  An ACK sooner after the re-send may answer the
- *    re-send itself (a copy of it proves nothing then: a network that
- *    duplicates packets makes the same pair), and a copy that comes
- *    later is the client's own re-send timer after an ACK was lost.
- * Either way the client was late by the time from the block's first
- * send to that ACK, and late_us keeps the timer at twice that (at most
- * half the negotiated timeout): at most a re-send per pause longer than
- * any before.  A lateness of a quarter of the timeout or more is not
- * counted: it looks the same as the client's own timer answering after
- * our re-sends and its ACKs were lost.  A re-send that proves needed (its
- * answer came within a round trip or 1 ms) halves the floor at once, so
- * under real loss the fast timer is back after a few losses (a floor kept
- * through 30 % loss made a 64 KiB get take 30-60 s); XFER_LATE_FAST quick
- * samples in a row halve it too.
+ * The block or request being timed (rtt_on) was answered at now.  Samples
+ * come only from a block (or the OACK or request) sent once and
+ * acknowledged (Karn's rule); a window's sample runs from its first
+ * block's send to the ACK covering it.  The arithmetic is rtx.c's.
  */
-
 static void
-late_decay(struct xfer *x, uint64_t r)
+rtt_sample(struct xfer *x, uint64_t now)
 {
-	if (x->late_us == 0)
-		return;
-	if (4 * r >= x->late_us) {
-		x->late_fast = 0;
-		return;
-	}
-	if (++x->late_fast < XFER_LATE_FAST)
-		return;
-	x->late_fast = 0;
-	x->late_us /= 2;
-	if (x->late_us < x->cfg.rto_min_us)
-		x->late_us = 0;
+	x->rtt_on = 0;
+	rtx_sample(&x->rtx, x->rtt_sent, now);
 }
 
-/* The timer re-sends blocks up to x->next - 1 at now. */
+/*
+ * A timer re-send proved needless (rtx_acked, rtx_dup_ack): the client
+ * was late, not lost (doc/notes/late-clients.md), and the timer floor
+ * may have risen.
+ */
 static void
-rtx_sent(struct xfer *x, uint64_t now)
+resend_needless(struct xfer *x)
 {
-	if (!rtt_timers(x))
-		return;
-	if (x->rtx_state != RTX_SENT) {
-		x->rtx_state = RTX_SENT;
-		x->rtx_seq = x->next - 1;
-		x->rtx_first = x->window_at;
-	}
-	x->rtx_at = now;
-}
-
-/* The re-send was needless: the client answered the first copy at ack_at. */
-static void
-rtx_spurious(struct xfer *x, uint64_t ack_at)
-{
-	uint64_t late = 2 * (ack_at - x->rtx_first);
-
-	x->rtx_state = 0;
-	/*
-	 * An answer a quarter of the timeout late is as likely the
-	 * client's own re-send timer after a lost ACK: no pause we can
-	 * wait out cheaply (at 30 % loss a floor raised by one stalled a
-	 * 64 KiB get past 90 s).
-	 */
-	if (4 * (ack_at - x->rtx_first) >= x->cfg.timeout_us)
-		return;
 	x->st.spurious++;
-	if (late > x->cfg.timeout_us / 2)
-		late = x->cfg.timeout_us / 2;
-	if (late > x->late_us)
-		x->late_us = late;
-	x->late_fast = 0;
-	x->rto = rto_base(x);
 	/* the block in flight was timed with the old floor */
-	if (x->phase == XP_DATA && x->to_deadline < x->window_at + x->rto) {
-		x->to_deadline = x->window_at + x->rto;
+	if (x->phase == XP_DATA &&
+	    x->to_deadline < x->window_at + x->rtx.rto) {
+		x->to_deadline = x->window_at + x->rtx.rto;
 		if (!x->probe_at && !x->pace_at)
 			x->deadline = x->to_deadline;
 	}
 }
 
-/* An ACK that moved the window up to seq came at now. */
-static void
-rtx_acked(struct xfer *x, uint64_t seq, uint64_t now)
-{
-	if (x->rtx_state != RTX_SENT || seq < x->rtx_seq) {
-		x->rtx_state = 0;
-		return;
-	}
-	if (x->rtt_min && now - x->rtx_at < x->rtt_min / 2) {
-		rtx_spurious(x, now);
-		return;
-	}
-	if (now - x->rtx_at <= 2 * x->srtt ||
-	    now - x->rtx_at <= XFER_DUP_GAP_US) {
-		/*
-		 * It answers the re-send: the block (or its ACK) was lost,
-		 * so this client's losses are real, and what a pause taught
-		 * counts for less.  At 30 % loss a floor kept for a pause
-		 * made every loss cost it: a 64 KiB get took 30-60 s.
-		 */
-		x->rtx_state = 0;
-		x->late_us /= 2;
-		if (x->late_us < x->cfg.rto_min_us)
-			x->late_us = 0;
-		return;
-	}
-	x->rtx_state = RTX_ACKED;
-	x->rtx_seq = seq;
-	x->rtx_ack_at = now;
-}
-
 /*
- * RFC 6298 smoothing.  Samples come only from a block (or the OACK or
- * request) sent once and acknowledged (Karn's rule); a window's sample
- * runs from its first block's send to the ACK covering it.
- */
-static void
-rtt_sample(struct xfer *x, uint64_t now)
-{
-	uint64_t r = now - x->rtt_sent, d;
-
-	x->rtt_on = 0;
-	if (r == 0)
-		r = 1;
-	/*
-	 * No estimate yet, so the timer in force is the whole timeout, as
-	 * is the peer's re-ACK timer: an answer near it is likely the
-	 * peer's timer re-sending an ACK whose first copy was lost, not a
-	 * round trip.  Seeding with it left the timer at a second for the
-	 * whole transfer (measured at 30 % loss); wait for a clear sample.
-	 */
-	if (x->srtt == 0 && 2 * r >= x->rto)
-		return;
-	if (x->rtt_min == 0 || r < x->rtt_min)
-		x->rtt_min = r;
-	late_decay(x, r);
-	if (x->srtt == 0) {
-		x->srtt = r;
-		x->rttvar = r / 2;
-		return;
-	}
-	d = r > x->srtt ? r - x->srtt : x->srtt - r;
-	x->rttvar = (3 * x->rttvar + d) / 4;
-	x->srtt = (7 * x->srtt + r) / 8;
-}
-
-/*
- * Arm the sender's timers after a send.  The go-back-N timeout stays the
- * negotiated one, as before.  With a window and an RTT estimate, a pair
- * probe comes first at max(rto_min, 2 srtt + 4 rttvar): a client whose
- * NIC dropped the window's tail (U-Boot's e1000 keeps one receive
- * descriptor) sees nothing out of order and would wait its own 5 s
- * timeout; see doc/notes/uboot-e1000.md.
+ * Arm the sender's timers after a send: the go-back-N timeout (rtx_gbn)
+ * and, with a window and an RTT estimate, a pair probe before it
+ * (rtx_probe_ivl): a client whose NIC dropped the window's tail (U-Boot's
+ * e1000 keeps one receive descriptor) sees nothing out of order and would
+ * wait its own 5 s timeout; see doc/notes/uboot-e1000.md.
  */
 static void
 sender_arm(struct xfer *x, uint64_t now)
 {
 	uint64_t ivl;
 
-	x->to_deadline = now + x->rto;
-	/* a window resent at go-back-N is costly: not sooner than 100 ms */
-	if (rtt_timers(x) && x->opts.windowsize > 1 &&
-	    x->rto < XFER_GBN_MIN_US)
-		x->to_deadline = now + XFER_GBN_MIN_US;
+	x->to_deadline = now + rtx_gbn(&x->rtx, x->opts.windowsize > 1);
 	x->probe_at = 0;
 	x->probes = 0;
 	if (x->phase == XP_DATA && x->opts.windowsize > 1 &&
-	    x->cfg.rto_min_us && x->srtt) {
-		ivl = 2 * x->srtt + 4 * x->rttvar;
-		/*
-		 * A client known to lose tails (paced) is probed sooner:
-		 * its next loss is likely, and a slow client is never paced.
-		 */
-		if (ivl < x->cfg.rto_min_us)
-			ivl = x->pace_us ? x->cfg.rto_min_us / 4 :
-			    x->cfg.rto_min_us;
-		/* a client that answered whole windows after a probe */
-		if (ivl < x->patience_us)
-			ivl = x->patience_us;
+	    rtx_probe_ivl(&x->rtx, &ivl)) {
 		x->probe_ivl = ivl;
 		if (now + ivl < x->to_deadline)
 			x->probe_at = now + ivl;
@@ -590,39 +377,6 @@ send_probe(struct xfer *x, uint64_t now)
 }
 
 /*
- * Pacing, for clients whose NIC drops the tail of a burst (U-Boot's
- * e1000 takes one or two packets of a back-to-back window;
- * doc/notes/uboot-e1000.md): each window whose tail a probe had to
- * recover doubles a gap between the window's packets (from
- * XFER_PACE_MIN_US up to XFER_PACE_MAX_US); XFER_PACE_CLEAN windows in a
- * row that arrive whole
- * halve it, down to none.  A client that keeps up never sees a probe, so
- * it is never paced.
- */
-static void
-pace_tail_lost(struct xfer *x)
-{
-	x->pace_clean = 0;
-	if (x->pace_us == 0)
-		x->pace_us = XFER_PACE_MIN_US;
-	else if ((x->pace_us *= 2) > XFER_PACE_MAX_US)
-		x->pace_us = XFER_PACE_MAX_US;
-	if (x->pace_us > x->st.pace_max_us)
-		x->st.pace_max_us = x->pace_us;
-}
-
-static void
-pace_window_whole(struct xfer *x)
-{
-	if (x->pace_us == 0 || ++x->pace_clean < XFER_PACE_CLEAN)
-		return;
-	x->pace_clean = 0;
-	x->pace_us /= 2;
-	if (x->pace_us < XFER_PACE_MIN_US)
-		x->pace_us = 0;
-}
-
-/*
  * A probe recovered a window whose tail was missing: the client had
  * blocks up to seq only.  Probes are worth their timer again.  Only a
  * tail lost right after the first XFER_NIC_KEEP blocks is the mark of a
@@ -633,7 +387,9 @@ pace_window_whole(struct xfer *x)
 static void
 probe_needed(struct xfer *x, uint64_t seq)
 {
-	x->patience_us = 0;
+	uint64_t pace;
+
+	rtx_probe_needed(&x->rtx);
 	if (seq > x->acked + XFER_NIC_KEEP)
 		return;
 	x->st.tails++;
@@ -642,25 +398,11 @@ probe_needed(struct xfer *x, uint64_t seq)
 	 * itself by the gap ACKs that do arrive.  A burst-dropping NIC
 	 * makes few: its client sees a prefix, nothing out of order.
 	 */
-	if (x->st.tails > x->st.gaps)
-		pace_tail_lost(x);
-}
-
-/*
- * A probed window had arrived whole, its ACK came r after its last
- * block left: a slow client.  Wait longer than that before the next
- * probe (up to the go-back-N timer, where probes stop anyway); ACKs that
- * come without a probe shrink it again (sender_ack), a needed probe
- * clears it.
- */
-static void
-probe_needless(struct xfer *x, uint64_t r)
-{
-	r += r / 2;
-	if (r > XFER_PATIENCE_MAX_US)
-		r = XFER_PATIENCE_MAX_US;
-	if (r > x->patience_us)
-		x->patience_us = r;
+	if (x->st.tails <= x->st.gaps)
+		return;
+	pace = rtx_pace_lost(&x->rtx);
+	if (pace > x->st.pace_max_us)
+		x->st.pace_max_us = pace;
 }
 
 /* Read the blocks from x->next to end at once, when that is worth it. */
@@ -672,7 +414,7 @@ read_ahead(struct xfer *x, uint64_t end, struct ahead *a)
 	long r;
 
 	a->len = 0;
-	if (x->cfg.netascii || x->pace_us || end <= x->next)
+	if (x->cfg.netascii || x->rtx.pace_us || end <= x->next)
 		return 0;
 	want = (size_t)(end - x->next + 1) * bs;
 	if (want > XFER_AHEAD_MAX)
@@ -704,7 +446,7 @@ send_window(struct xfer *x, uint64_t now)
 
 	if (x->last && end > x->last)
 		end = x->last;
-	if (x->pace_us && x->pace_at == 0 && x->next <= end) {
+	if (x->rtx.pace_us && x->pace_at == 0 && x->next <= end) {
 		/* a paced burst begins: its timeout runs from now */
 		sender_arm(x, now);
 	}
@@ -712,9 +454,9 @@ send_window(struct xfer *x, uint64_t now)
 		return fail(x, TFTP_EUNDEF, XW_SOURCE, "read error");
 	x->starved = 0;
 	while (x->next <= end) {
-		if (sent && x->pace_us) {
+		if (sent && x->rtx.pace_us) {
 			/* no probe until the window's last block has left */
-			x->pace_at = now + x->pace_us;
+			x->pace_at = now + x->rtx.pace_us;
 			x->probe_at = 0;
 			x->deadline = x->pace_at < x->to_deadline ?
 			    x->pace_at : x->to_deadline;
@@ -751,7 +493,7 @@ send_window(struct xfer *x, uint64_t now)
 			 * paced window times its newest block: the ACK that
 			 * covers it follows it at once, not the pacing.
 			 */
-			if (!x->rtt_on || x->pace_us) {
+			if (!x->rtt_on || x->rtx.pace_us) {
 				x->rtt_on = 1;
 				x->rtt_seq = x->next;
 				x->rtt_sent = now;
@@ -898,23 +640,24 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 	if (seq == 0) {
 		/* old, duplicate, or never sent: never answer it */
 		x->st.dup_acks++;
-		if (x->rtx_state == RTX_ACKED && blk ==
-		    xfer_wire_block(x->rtx_seq, x->opts.rollover) &&
-		    now - x->rtx_ack_at <= XFER_DUP_GAP_US)
-			rtx_spurious(x, x->rtx_ack_at);
+		/* the ACK a timer re-send drew, again: the late-client test */
+		if (blk == xfer_wire_block(x->rtx.seq, x->opts.rollover) &&
+		    rtx_dup_ack(&x->rtx, now))
+			resend_needless(x);
 		if (x->spur_on && blk == xfer_wire_block(x->spur_seq,
 		    x->opts.rollover)) {
 			x->spur_on = 0;
 			x->st.probes_answered--;
 			x->st.probes_spurious++;
-			probe_needless(x, x->spur_wait);
+			rtx_probe_needless(&x->rtx, x->spur_wait);
 		}
 		return x->status;
 	}
-	rtx_acked(x, seq, now);
+	if (rtx_acked(&x->rtx, seq, now))
+		resend_needless(x);
 	if (x->rtt_on && seq >= x->rtt_seq) {
 		rtt_sample(x, now);
-	} else if (x->srtt == 0 && rtt_timers(x)) {
+	} else if (x->rtx.srtt == 0 && x->rtx.rtt) {
 		/*
 		 * No estimate yet, and Karn's rule found no clean sample: at
 		 * 30 % loss a windowed transfer went on for 40 s without one,
@@ -937,7 +680,8 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 		 * window ACK was lost and this answers the probe.  A
 		 * duplicate tells the first apart only roughly, so it does
 		 * not feed the estimate (that pushed srtt to 150 ms at 30 %
-		 * loss); it only lengthens the probe timer (probe_needless).
+		 * loss); it only lengthens the probe timer
+		 * (rtx_probe_needless).
 		 */
 		x->st.probes_answered++;
 		x->spur_on = seq == sent_max && seq >= x->rtt_seq;
@@ -950,12 +694,12 @@ sender_ack(struct xfer *x, uint16_t blk, uint64_t now)
 	}
 	if (!x->probes) {
 		/* the client answered without a probe: less patience */
-		x->patience_us -= x->patience_us / 8;
+		rtx_unprobed(&x->rtx);
 		if (seq < sent_max)
 			x->st.gaps++;
 	}
 	if (!x->probes && seq == sent_max && x->opts.windowsize > 1)
-		pace_window_whole(x);
+		rtx_pace_whole(&x->rtx);
 	if (advance_base(x, seq) < 0)
 		return fail(x, TFTP_EUNDEF, XW_SOURCE, "read error");
 	x->st.bytes = x->base_off;
@@ -1037,7 +781,7 @@ sender_tick(struct xfer *x, uint64_t now)
 		x->st.retransmits++;
 		break;
 	case XP_DATA:
-		rtx_sent(x, now);
+		rtx_sent(&x->rtx, x->next - 1, x->window_at, now);
 		rewind_to_base(x);
 		x->pace_at = 0;
 		return send_window(x, now);
@@ -1253,7 +997,8 @@ xfer_init(struct xfer *x, const struct xfer_cfg *cfg, const struct xfer_io *io)
 	x->io = *io;
 	if (x->cfg.timeout_us == 0)
 		x->cfg.timeout_us = 1000000;
-	x->rto = x->cfg.timeout_us;
+	rtx_init(&x->rtx, x->cfg.timeout_us, x->cfg.timeout_max_us,
+	    x->cfg.retries, x->cfg.rto_min_us, x->cfg.role == XFER_SEND);
 	if (cfg->client)
 		options_init(&x->opts);
 	else
@@ -1273,7 +1018,7 @@ xfer_start(struct xfer *x, uint64_t now)
 {
 	unsigned i;
 
-	x->progress_at = now;
+	rtx_start(&x->rtx, now);
 	/* time the first exchange: it seeds the RTT estimate */
 	x->rtt_on = 1;
 	x->rtt_seq = 0;

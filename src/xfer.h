@@ -21,6 +21,7 @@
 #include "netascii.h"
 #include "options.h"
 #include "packet.h"
+#include "rtx.h"
 
 enum xfer_role {
 	XFER_SEND,		/* we send DATA: server RRQ, client put */
@@ -155,9 +156,11 @@ struct xfer {
 	int		 phase;		/* enum xfer_phase */
 	int		 status;	/* enum xfer_status */
 	uint64_t	 deadline;	/* next tick time, 0 = none */
-	uint64_t	 rto;		/* current retransmission timeout */
-	uint64_t	 progress_at;	/* time of the last progress */
-	unsigned	 tries;		/* timeouts since the last progress */
+	/*
+	 * When to send again (rtx.c): the timer, the RTT estimate, late
+	 * clients, the pacing gap and probe patience a client taught.
+	 */
+	struct rtx	 rtx;
 
 	/* sender */
 	uint64_t	 acked;		/* highest seq acknowledged */
@@ -173,26 +176,10 @@ struct xfer {
 	uint64_t	 probe_ivl;	/* its interval (doubles) */
 	unsigned	 probes;	/* pairs sent for this window */
 	uint64_t	 hi;		/* highest seq ever sent */
-	uint64_t	 pace_us;	/* gap between a window's packets */
 	uint64_t	 pace_at;	/* next paced packet, 0 = none */
-	unsigned	 pace_clean;	/* whole windows since the last loss */
 	int		 spur_on;	/* a probed window was ACKed whole: */
 	uint64_t	 spur_seq;	/*  its ACK, */
 	uint64_t	 spur_wait;	/*  that long after the window */
-	uint64_t	 patience_us;	/* probe floor a slow client taught */
-	uint64_t	 srtt, rttvar;	/* RFC 6298, microseconds; 0 = none */
-	uint64_t	 rtt_min;	/* smallest sample, 0 = none */
-	/*
-	 * A timer re-send under test (rtx_check): was the client late, not
-	 * lost?  Then late_us keeps the timer above how late it was.
-	 */
-	int		 rtx_state;	/* 0, RTX_SENT or RTX_ACKED */
-	uint64_t	 rtx_seq;	/* highest block re-sent / its ACK */
-	uint64_t	 rtx_first;	/* that block first left then */
-	uint64_t	 rtx_at;	/* re-sent (last) then */
-	uint64_t	 rtx_ack_at;	/* its first ACK came then */
-	uint64_t	 late_us;	/* timer floor a late client taught */
-	unsigned	 late_fast;	/* samples in a row well below it */
 	int		 rtt_on;	/* a sample is being timed */
 	uint64_t	 rtt_seq;	/* ... for this block (0: OACK/request) */
 	uint64_t	 rtt_sent;	/* ... sent at this time */

@@ -63,7 +63,7 @@ test_oack_burst_narrows(void)
 	CHECK_EQ(in_ack(&f.x, 0, 400), XFER_RUNNING);
 	CHECK_EQ(f.m.nsent, 3);
 	CHECK(f.x.deadline == 2400);
-	CHECK(f.x.srtt == 400);
+	CHECK(f.x.rtx.srtt == 400);
 	CHECK_EQ(in_ack(&f.x, 0, 420), XFER_RUNNING);
 	CHECK_EQ(f.m.nsent, 3);
 	xfer_tick(&f.x, 2399);

@@ -237,7 +237,7 @@ test_backoff_cap_and_reset(void)
 	at += 5;
 	in_ack(&f.x, 1, at);
 	CHECK_EQ(f.x.deadline, at + T_US);
-	CHECK_EQ(f.x.tries, 0);
+	CHECK_EQ(f.x.rtx.tries, 0);
 	fx_free(&f);
 	free(src);
 }

@@ -40,8 +40,8 @@ test_rtt_estimate_timer_and_karn(void)
 	CHECK_EQ(f.x.deadline, now + T_US);	/* before any answer: T */
 	now += 200;
 	in_ack(&f.x, 1, now);			/* DATA 1 -> ACK 1: 200 us */
-	CHECK_EQ(f.x.srtt, 200);
-	CHECK_EQ(f.x.rttvar, 100);
+	CHECK_EQ(f.x.rtx.srtt, 200);
+	CHECK_EQ(f.x.rtx.rttvar, 100);
 	CHECK_EQ(f.x.deadline, now + 10000);	/* 600 us, floored at 10 ms */
 	mem_clear_sent(&f.m);
 	now = f.x.deadline;
@@ -51,12 +51,12 @@ test_rtt_estimate_timer_and_karn(void)
 	CHECK_EQ(f.x.deadline, now + 20000);	/* doubled */
 	now += 5000;
 	in_ack(&f.x, 2, now);			/* ambiguous: no sample */
-	CHECK_EQ(f.x.srtt, 200);
-	CHECK_EQ(f.x.rttvar, 100);
+	CHECK_EQ(f.x.rtx.srtt, 200);
+	CHECK_EQ(f.x.rtx.rttvar, 100);
 	now += 300;
 	in_ack(&f.x, 3, now);			/* DATA 3 went once: 300 us */
-	CHECK_EQ(f.x.srtt, (7 * 200 + 300) / 8);
-	CHECK_EQ(f.x.rttvar, (3 * 100 + 100) / 4);
+	CHECK_EQ(f.x.rtx.srtt, (7 * 200 + 300) / 8);
+	CHECK_EQ(f.x.rtx.rttvar, (3 * 100 + 100) / 4);
 	fx_free(&f);
 }
 
@@ -135,12 +135,12 @@ test_rtt_no_seed_from_peer_timer(void)
 	xfer_start(&f.x, now);			/* DATA 1 */
 	now += 900000;
 	in_ack(&f.x, 1, now);			/* 0.9 s: no seed */
-	CHECK_EQ(f.x.srtt, 0);
+	CHECK_EQ(f.x.rtx.srtt, 0);
 	CHECK_EQ(f.x.deadline, now + T_US);	/* still the timeout */
 	now += 300;
 	in_ack(&f.x, 2, now);			/* DATA 2 once: 300 us */
-	CHECK_EQ(f.x.srtt, 300);
-	CHECK_EQ(f.x.rttvar, 150);
+	CHECK_EQ(f.x.rtx.srtt, 300);
+	CHECK_EQ(f.x.rtx.rttvar, 150);
 	CHECK_EQ(f.x.deadline, now + 10000);	/* floored at rto_min */
 	fx_free(&f);
 }
@@ -250,7 +250,8 @@ test_rtt_late_client_backs_off(void)
 	rtx = late_client_run(&f.x, &f.m, pause, 10);
 	printf("  50 pauses of 20-50 ms: %llu re-sends, %llu found needless, "
 	    "timer floor %.1f ms\n", (unsigned long long)rtx,
-	    (unsigned long long)f.x.st.spurious, (double)f.x.late_us / 1000.0);
+	    (unsigned long long)f.x.st.spurious,
+	    (double)f.x.rtx.late_us / 1000.0);
 	CHECK_EQ(f.x.status, XFER_DONE);
 	/*
 	 * The first 20 ms pause: re-sends at 10 ms (and none at 30: the
@@ -259,7 +260,7 @@ test_rtt_late_client_backs_off(void)
 	 */
 	CHECK_EQ(rtx, 2);
 	CHECK_EQ(f.x.st.spurious, 2);
-	CHECK_EQ(f.x.late_us, 2 * 50000);
+	CHECK_EQ(f.x.rtx.late_us, 2 * 50000);
 	fx_free(&f);
 }
 
@@ -286,7 +287,7 @@ test_rtt_real_loss_keeps_timer(void)
 	now += 5;
 	in_ack(&f.x, 2, now);			/* a copy the network made */
 	CHECK_EQ(f.x.st.spurious, 0);
-	CHECK_EQ(f.x.late_us, 0);
+	CHECK_EQ(f.x.rtx.late_us, 0);
 	CHECK_EQ(f.x.deadline, now - 5 + 10000);
 	now = f.x.deadline;			/* DATA 3 lost too */
 	xfer_tick(&f.x, now);
@@ -308,11 +309,11 @@ test_rtt_real_loss_keeps_timer(void)
 	}
 	now = sent + 100000;
 	in_ack(&f.x, 4, now);			/* the client's timer */
-	CHECK_EQ(f.x.rtx_state, 2);		/* long after the re-send */
+	CHECK_EQ(f.x.rtx.state, 2);		/* long after the re-send */
 	now += 100000;
 	in_ack(&f.x, 4, now);			/* ... again: DATA 5 lost */
 	CHECK_EQ(f.x.st.spurious, 0);
-	CHECK_EQ(f.x.late_us, 0);
+	CHECK_EQ(f.x.rtx.late_us, 0);
 	fx_free(&f);
 }
 
@@ -340,24 +341,24 @@ test_rtt_late_floor_yields_to_loss(void)
 	now += 20;
 	in_ack(&f.x, 2, now);			/* ... and the copy's */
 	CHECK_EQ(f.x.st.spurious, 1);
-	CHECK_EQ(f.x.late_us, 60000);
+	CHECK_EQ(f.x.rtx.late_us, 60000);
 	/* now DATA 3, 4, 5 are lost: each re-send is answered at once */
 	now = f.x.deadline;
 	CHECK(now >= sent + 30000 + 60000);	/* the floor held */
 	xfer_tick(&f.x, now);
 	now += 200;
 	in_ack(&f.x, 3, now);
-	CHECK_EQ(f.x.late_us, 30000);
+	CHECK_EQ(f.x.rtx.late_us, 30000);
 	now = f.x.deadline;
 	xfer_tick(&f.x, now);
 	now += 200;
 	in_ack(&f.x, 4, now);
-	CHECK_EQ(f.x.late_us, 15000);
+	CHECK_EQ(f.x.rtx.late_us, 15000);
 	now = f.x.deadline;
 	xfer_tick(&f.x, now);
 	now += 200;
 	in_ack(&f.x, 5, now);
-	CHECK_EQ(f.x.late_us, 0);		/* under --rto-min: gone */
+	CHECK_EQ(f.x.rtx.late_us, 0);		/* under --rto-min: gone */
 	CHECK_EQ(f.x.deadline, now + 10000);
 	CHECK_EQ(f.x.st.spurious, 1);
 	fx_free(&f);
@@ -384,7 +385,7 @@ test_rtt_ack_before_resend_could_arrive(void)
 	now += 50;
 	in_ack(&f.x, 2, now);
 	CHECK_EQ(f.x.st.spurious, 1);
-	CHECK_EQ(f.x.late_us, 2 * (now - sent));
+	CHECK_EQ(f.x.rtx.late_us, 2 * (now - sent));
 	CHECK_EQ(f.x.deadline, now + 2 * (now - sent));
 	fx_free(&f);
 }
@@ -410,7 +411,7 @@ test_rtt_window_estimate_under_loss(void)
 	xfer_tick(&f.x, now);			/* OACK again: no sample */
 	now += 100;
 	in_ack(&f.x, 0, now);			/* DATA 1..8, all lost */
-	CHECK_EQ(f.x.srtt, 0);
+	CHECK_EQ(f.x.rtx.srtt, 0);
 	CHECK_EQ(f.x.probe_at, 0);		/* no estimate: no probe */
 	now = f.x.deadline;
 	CHECK_EQ(now, 1000 + 2 * T_US + 100);	/* the whole timeout */
@@ -419,12 +420,12 @@ test_rtt_window_estimate_under_loss(void)
 	CHECK_EQ(f.m.nsent, 8);
 	now += 150;
 	in_ack(&f.x, 3, now);			/* 4 lost: gap ACK of 3 */
-	CHECK_EQ(f.x.srtt, 150);		/* from the burst */
+	CHECK_EQ(f.x.rtx.srtt, 150);		/* from the burst */
 	CHECK(f.x.probe_at != 0);		/* probes from now on */
 	/* DATA 4..8 again, then 9..11 sent once: 10 answers those */
 	now += 200;
 	in_ack(&f.x, 10, now);
-	CHECK_EQ(f.x.srtt, (7 * 150 + 200) / 8);
+	CHECK_EQ(f.x.rtx.srtt, (7 * 150 + 200) / 8);
 	fx_free(&f);
 }
 
@@ -447,7 +448,7 @@ test_rtt_probe_answer_no_sample(void)
 	xfer_start(&f.x, now);			/* OACK */
 	now += 100;
 	in_ack(&f.x, 0, now);			/* srtt 100 us; DATA 1..8 */
-	CHECK_EQ(f.x.srtt, 100);
+	CHECK_EQ(f.x.rtx.srtt, 100);
 	sent = now;
 	now = f.x.deadline;			/* ACK 8 lost: a probe */
 	CHECK_EQ(now, sent + 10000);
@@ -458,18 +459,18 @@ test_rtt_probe_answer_no_sample(void)
 	in_ack(&f.x, 8, now);			/* answers block 1 (old) */
 	now += 20;
 	in_ack(&f.x, 8, now);			/* and block 8: duplicate */
-	CHECK_EQ(f.x.srtt, 100);
-	CHECK_EQ(f.x.rttvar, 50);
+	CHECK_EQ(f.x.rtx.srtt, 100);
+	CHECK_EQ(f.x.rtx.rttvar, 50);
 	CHECK_EQ(f.x.st.probes_spurious, 1);
 	/* later probes wait 1.5 x the 10.1 ms that window took */
-	CHECK(f.x.patience_us >= 15000);
-	patience = f.x.patience_us;
+	CHECK(f.x.rtx.patience_us >= 15000);
+	patience = f.x.rtx.patience_us;
 	now += 100;
 	in_ack(&f.x, 16, now);		/* 9..16 went once: a sample */
-	CHECK_EQ(f.x.srtt, (7 * 100 + 120) / 8);
-	CHECK_EQ(f.x.patience_us, patience - patience / 8);
-	CHECK(f.x.patience_us > 10000);
-	CHECK_EQ(f.x.probe_at, now + f.x.patience_us);
+	CHECK_EQ(f.x.rtx.srtt, (7 * 100 + 120) / 8);
+	CHECK_EQ(f.x.rtx.patience_us, patience - patience / 8);
+	CHECK(f.x.rtx.patience_us > 10000);
+	CHECK_EQ(f.x.probe_at, now + f.x.rtx.patience_us);
 	fx_free(&f);
 }
 
