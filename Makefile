@@ -35,7 +35,7 @@ PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/rtx.c \
 	  src/dedup.c src/quirks.c src/intake.c
 IO	= src/loop.c src/udp.c src/files.c src/log.c src/events.c src/listen.c \
 	  src/session.c
-APP	= src/server.c src/client.c src/bench.c src/main.c
+APP	= src/server.c src/transfer.c src/client.c src/bench.c src/main.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
@@ -199,7 +199,7 @@ fuzz/bin/fuzz_%-fuzz: fuzz/fuzz_%.c fuzz/fuzz.h $(PURE) $(HDRS)
 # fuzz/fake.h; udp.c lends its address helpers, its five socket calls
 # renamed away so the fakes can take their names.
 REQ_SRCS	= src/files.c src/log.c src/events.c src/listen.c src/service.c \
-		  src/session.c
+		  src/session.c src/transfer.c
 REQ_FAKES	= fuzz/fake_loop.c fuzz/fake_udp.c
 REQ_RENAME	= -Dudp_bind=real_udp_bind -Dudp_recv=real_udp_recv \
 		  -Dudp_recv_many=real_udp_recv_many \

@@ -821,3 +821,59 @@ files_upload_release(struct files_uploads *reg, struct upload *u)
 	u->claimed = 0;
 	u->next_live = NULL;
 }
+
+/* The words of why; see files.h. */
+const char *
+files_reason(const struct files_err *err, int op, const char *path,
+    char *buf, size_t cap)
+{
+	const char *m = err->msg ? err->msg : "refused";
+
+	switch (err->why) {
+	case FW_NOT_FOUND:
+	case FW_NO_DIR:
+		if (op == TFTP_WRQ)
+			snprintf(buf, cap, "directory not found: %s (uploads "
+			    "do not create directories)", path);
+		else
+			snprintf(buf, cap, "not found: %s", path);
+		return buf;
+	case FW_EXISTS:
+		snprintf(buf, cap, "exists: %s; run with --overwrite to "
+		    "replace", path);
+		return buf;
+	case FW_ESCAPE:
+		return "access denied: path leaves the root";
+	case FW_PERM:
+		snprintf(buf, cap, "access denied: %s is not %s by the server "
+		    "(uid %u)", path, op == TFTP_WRQ ? "writable" : "readable",
+		    (unsigned)geteuid());
+		return buf;
+	case FW_SYMLINK:
+		snprintf(buf, cap, "access denied: %s goes through a symlink "
+		    "(without openat2 every symlink is refused)", path);
+		return buf;
+	case FW_NOT_REGULAR:
+		snprintf(buf, cap, "access denied: %s is not a regular file",
+		    path);
+		return buf;
+	case FW_RESERVED:
+		return "access denied: names starting with .tftpx- are the "
+		    "server's temp files";
+	case FW_BAD_NAME:
+		snprintf(buf, cap, "access denied: %s", m);
+		return buf;
+	case FW_NO_SPACE:
+		snprintf(buf, cap, "no space: %s", m);
+		return buf;
+	case FW_BUSY:
+		snprintf(buf, cap, "busy name: another upload of %s is in "
+		    "progress", path);
+		return buf;
+	default:
+		if (err->sys == 0)
+			return m;
+		snprintf(buf, cap, "%s: %s: %s", m, path, strerror(err->sys));
+		return buf;
+	}
+}

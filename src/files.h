@@ -144,4 +144,13 @@ int	files_write_all(int fd, const uint8_t *buf, size_t len);
 /* Map a write errno to a TFTP error (ENOSPC, EDQUOT, EFBIG -> 3, else 0). */
 void	files_write_err(int sys, struct files_err *err);
 
+/*
+ * The words of a refusal, for the operator: what was wrong with which
+ * name, and what to do when the operator can do something.  op is
+ * TFTP_RRQ or TFTP_WRQ, path the normalized name.  Returns buf (cap
+ * bytes) or a static string.
+ */
+const char *files_reason(const struct files_err *err, int op,
+	    const char *path, char *buf, size_t cap);
+
 #endif

@@ -48,8 +48,8 @@ intake_new(const struct intake_cfg *cfg)
 	in->cfg = *cfg;
 	if (in->cfg.buckets == 0)
 		in->cfg.buckets = 1;
-	in->live = calloc(in->cfg.buckets, sizeof(*in->live));
-	in->hosts = calloc(in->cfg.buckets, sizeof(*in->hosts));
+	in->live = calloc(in->cfg.buckets, sizeof(struct intake_live *));
+	in->hosts = calloc(in->cfg.buckets, sizeof(struct intake_host *));
 	in->recent = dedup_new(cfg->ring_cap, cfg->grace_us);
 	if (in->live == NULL || in->hosts == NULL || in->recent == NULL) {
 		intake_free(in);

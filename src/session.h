@@ -11,7 +11,7 @@
  * benchmark) is the owner's: it hears of the outcome through struct
  * session_ops.
  *
- *   tftpx serve   server.c: one session per accepted request, locked to
+ *   tftpx serve   transfer.c: one session per accepted request, locked to
  *                 the client from the start
  *   tftpx get/put client.c: one session on a loop of its own, locked to
  *                 the server's TID by the first answer from its host

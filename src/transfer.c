@@ -1,0 +1,518 @@
+/*
+ * transfer.c - one transfer of `tftpx serve`: the request's file opened
+ * (or an upload begun) and its options negotiated, a session on a socket
+ * of its own (its TID) bound to the address the request reached, the
+ * file I/O behind the xfer, and at the end the log line, the upload
+ * committed or dropped, and the memory of it left with intake.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "log.h"
+#include "server_priv.h"
+#include "service.h"
+#include "xfer.h"
+
+#define SOCKBUF		(4 << 20)	/* socket buffers for windowed sends */
+
+struct transfer {
+	struct session		 ss;		/* socket, peer, xfer: session.c */
+	struct server		*srv;
+	struct loop_timer	 gone;		/* frees the struct, see end */
+	int			 op;		/* TFTP_RRQ / TFTP_WRQ */
+	int			 fd;		/* file being read, or -1 */
+	struct upload		 up;		/* WRQ: the temp file */
+	int			 committed;	/* upload made visible */
+	int			 logged;	/* outcome line written */
+	int			 dead;		/* ended; freed by its timer */
+	const char		*narrowed;	/* why the window was cut to 1 */
+	int			 burst_logged;	/* the OACK burst's verdict */
+	int			 superseded;	/* ended by a new request */
+	uint64_t		 start;
+	int			 size_known;	/* WRQ: tsize announced (octet) */
+	uint64_t		 size;		/*  ... that size */
+	struct dedup_key	 key;		/* peer addr:port */
+	struct intake_live	 in;		/* in the live table (intake.c) */
+	char			 name[FILES_NAME_MAX];
+	char			 mode[16];
+};
+
+/* ---- transfer I/O callbacks ------------------------------------------ */
+
+static long
+io_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct transfer *t = session_owner(ctx);
+
+	return files_pread_full(t->fd, buf, len, off);
+}
+
+static int
+io_write(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct transfer *t = session_owner(ctx);
+	uint64_t max = t->srv->cfg->max_upload;
+
+	if (max && t->ss.x.st.bytes + len > max)
+		return -EFBIG;
+	return files_write_all(t->up.fd, buf, len);
+}
+
+static int
+io_finish(void *ctx)
+{
+	struct transfer *t = session_owner(ctx);
+	struct files_err err;
+
+	/*
+	 * A client that announced its size and sent another has gone wrong:
+	 * curl 7.88 that lost its DATA 1 takes our re-sent OACK for a new
+	 * start and goes on from where its file was, so DATA 1 carries the
+	 * wrong bytes (found by make soak).  Keep the old file.
+	 */
+	if (t->size_known && t->ss.x.st.bytes != t->size)
+		return -EBADMSG;
+	if (files_upload_commit(&t->up, &err) < 0)
+		return err.sys ? -err.sys : -EIO;
+	t->committed = 1;
+	/* the name is in place: the next upload of it may start now */
+	files_upload_release(&t->srv->uploads, &t->up);
+	return 0;
+}
+
+/* ---- transfer lifecycle ---------------------------------------------- */
+
+/* What the events of transfer t are about. */
+static struct ev_who
+who_of(const struct transfer *t)
+{
+	struct ev_who w = { &t->ss.peer, t->op, t->name, t->mode };
+
+	return w;
+}
+
+/* The transfer's end line, once. */
+static void
+log_outcome(struct transfer *t)
+{
+	struct ev_who w = who_of(t);
+
+	if (t->logged)
+		return;
+	t->logged = 1;
+	events_end(&w, &t->ss.x, t->in.dups,
+	    (double)(loop_now(t->srv->loop) - t->start) / 1e6);
+}
+
+static void
+transfer_gone_cb(struct loop_timer *lt)
+{
+	struct transfer *t = lt->arg;
+
+	free(t);
+}
+
+/*
+ * End a transfer: log, release the file and socket, leave the table.
+ * The memory is freed by a timer that runs after this turn's input
+ * callbacks, so a datagram event already collected for this socket in
+ * the same turn still finds a valid (dead) struct.
+ */
+static void
+transfer_end(struct transfer *t)
+{
+	struct server *s = t->srv;
+
+	if (t->dead)
+		return;
+	t->dead = 1;
+	session_close(&t->ss);
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->op == TFTP_WRQ) {
+		if (!t->committed)
+			files_upload_abort(&t->up);
+		files_upload_release(&s->uploads, &t->up);
+	}
+	/*
+	 * Logged after the cleanup: whoever acts on the line (a person, a
+	 * script, a test) finds no temp file of a failed upload left.
+	 */
+	log_outcome(t);
+	if (t->op == TFTP_RRQ)
+		quirks_note(&s->quirks, &t->key, &t->ss.x, loop_now(s->loop));
+	/*
+	 * A late copy of an upload request that was served must not start
+	 * an upload again.  The client stopped re-sending it when our first
+	 * answer reached it, which its first datagram here proves, so the
+	 * grace runs from then (not from the end: a client on a fixed port
+	 * that uploads again is not held for the length of the upload).
+	 * A finished RRQ is not remembered: doc/notes/late-clients.md.
+	 */
+	intake_leave(s->intake, &t->in, t->ss.x.status == XFER_DONE &&
+	    t->op == TFTP_WRQ, t->ss.heard ? t->ss.heard : loop_now(s->loop));
+	server_transfer_ended(s, t->ss.x.status == XFER_DONE, t->superseded);
+	loop_timer_init(&t->gone, transfer_gone_cb, t);
+	loop_timer_set(s->loop, &t->gone, 1);
+}
+
+/* The OACK burst found a NIC that drops bursts: say so at -v. */
+static void
+log_burst(struct transfer *t)
+{
+	struct ev_who w = who_of(t);
+
+	t->burst_logged = 1;
+	events_narrowed(&w, &t->ss.x);
+}
+
+/* The OACK burst's verdict, once it is in. */
+static void
+transfer_settled(struct session *ss)
+{
+	struct transfer *t = ss->owner;
+
+	if (ss->x.st.burst_narrowed && !t->burst_logged)
+		log_burst(t);
+}
+
+/*
+ * A finished upload dallies to re-ACK a lost final DATA: log it now.
+ * Any other end is logged by transfer_end(), after cleanup.
+ */
+static void
+transfer_done(struct session *ss, enum xfer_why why)
+{
+	(void)why;
+	if (ss->x.phase != XP_END)
+		log_outcome(ss->owner);
+}
+
+static void
+transfer_over(struct session *ss)
+{
+	transfer_end(ss->owner);
+}
+
+static const struct session_ops transfer_ops = {
+	.settled = transfer_settled,
+	.done = transfer_done,
+	.end = transfer_over,
+};
+
+static int
+parse_mode(const char *mode, int *netascii, const char **why)
+{
+	if (strcasecmp(mode, "octet") == 0) {
+		*netascii = 0;
+		return 0;
+	}
+	if (strcasecmp(mode, "netascii") == 0) {
+		*netascii = 1;
+		return 0;
+	}
+	if (strcasecmp(mode, "mail") == 0)
+		*why = "mode mail is not supported; use octet or netascii";
+	else
+		*why = "unknown transfer mode; use octet or netascii";
+	return -1;
+}
+
+
+/*
+ * Refuse a WRQ before any data moves when the announced size cannot fit:
+ * over --max-upload, or more than the free space of the file system.
+ */
+static int
+upload_size_ok(struct server *s, struct transfer *t,
+    const struct tftp_opts *req, struct files_err *err, char *why,
+    size_t cap)
+{
+	uint64_t max = s->cfg->max_upload;
+	struct statvfs vfs;
+
+	if (!(req->have & OPT_TSIZE))
+		return 0;
+	if (max && req->tsize > max) {
+		err->code = TFTP_ENOSPACE;
+		err->why = FW_NO_SPACE;
+		err->msg = "file too large (over the server's --max-upload)";
+		snprintf(why, cap, "too large: tsize %llu is over --max-upload "
+		    "%llu", (unsigned long long)req->tsize,
+		    (unsigned long long)max);
+		return -1;
+	}
+	if (fstatvfs(t->up.dirfd, &vfs) == 0 &&
+	    req->tsize > (uint64_t)vfs.f_bavail * vfs.f_frsize) {
+		err->code = TFTP_ENOSPACE;
+		err->why = FW_NO_SPACE;
+		err->msg = "not enough free space for the announced tsize";
+		snprintf(why, cap, "no space: tsize %llu, %llu bytes free in "
+		    "the target directory", (unsigned long long)req->tsize,
+		    (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- option negotiation, told at -v --------------------------------- */
+
+/* Why a granted value is below the asked one. */
+static const char *
+clamp_reason(const struct server *s, unsigned bit, uint64_t asked)
+{
+	if (bit == OPT_BLKSIZE)
+		return "--blksize-max";
+	if (bit == OPT_WINDOWSIZE)
+		return asked > s->cfg->windowsize_max ? "--windowsize-max" :
+		    "blksize x windowsize at most 1 MiB";
+	return "server limit";
+}
+
+/* At -v: the options asked, granted and ignored, and why (events.c). */
+static void
+log_start(struct transfer *t, const struct packet *p,
+    const unsigned char *fate, const struct tftp_opts *req,
+    const struct tftp_opts *got, int netascii, uint64_t size)
+{
+	struct ev_who w = who_of(t);
+	struct ev_start e = { p, fate, req, got, NULL, NULL, NULL };
+
+	if (log_level() < LOG_VERBOSE)
+		return;
+	e.blksize_cut = clamp_reason(t->srv, OPT_BLKSIZE, req->blksize);
+	e.window_cut = t->narrowed ? t->narrowed :
+	    clamp_reason(t->srv, OPT_WINDOWSIZE, req->windowsize);
+	e.dropped = netascii ? "netascii size differs" : size == 0 ?
+	    "empty file" : "not granted";
+	events_start(&w, &e);
+}
+
+
+/* A transfer for request p, not yet started; NULL when out of memory. */
+static struct transfer *
+transfer_new(struct server *s, const struct packet *p,
+    const struct udp_addr *peer, const struct dedup_key *key, int netascii)
+{
+	struct transfer *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->key = *key;
+	t->srv = s;
+	t->op = p->op;
+	t->fd = -1;
+	t->up.fd = t->up.dirfd = -1;
+	t->ss.sock = -1;
+	t->ss.peer = *peer;
+	t->start = loop_now(s->loop);
+	snprintf(t->name, sizeof(t->name), "%s", p->filename);
+	snprintf(t->mode, sizeof(t->mode), "%s", netascii ? "netascii" :
+	    "octet");
+	return t;
+}
+
+/*
+ * Open what t reads or writes and negotiate its options into xc.
+ * Returns 0, or -1 with err and, when the words are not files_reason's,
+ * *reason (in why).
+ */
+static int
+transfer_open(struct server *s, struct transfer *t, const struct packet *p,
+    const char *path, const struct tftp_opts *req, int netascii,
+    struct xfer_cfg *xc, uint64_t *size, struct files_err *err, char *why,
+    size_t cap, const char **reason)
+{
+	const struct server_cfg *cfg = s->cfg;
+
+	if (p->op == TFTP_RRQ) {
+		if ((t->fd = files_open_read(s->rootfd, path, size, err)) < 0)
+			return -1;
+		xc->role = XFER_SEND;
+		options_negotiate(req, &s->lim, 1,
+		    netascii ? -1 : (int64_t)*size, &xc->opts);
+		t->narrowed = quirks_adjust(&s->quirks, &t->key, p, xc,
+		    loop_now(s->loop));
+		return 0;
+	}
+	if (files_upload_begin(s->rootfd, path, cfg->overwrite, &t->up,
+	    err) < 0)
+		return -1;
+	if (upload_size_ok(s, t, req, err, why, cap) < 0) {
+		*reason = why;
+		return -1;
+	}
+	if (files_upload_claim(&s->uploads, &t->up, err) < 0)
+		return -1;
+	/* tsize 0 may mean "not known" (a pipe): nothing to hold it to */
+	t->size_known = (req->have & OPT_TSIZE) && req->tsize && !netascii;
+	t->size = req->tsize;
+	xc->role = XFER_RECV;
+	options_negotiate(req, &s->lim, 0, -1, &xc->opts);
+	return 0;
+}
+
+/*
+ * t's own socket (its TID), on the address the request reached, and its
+ * session on it.
+ */
+static int
+transfer_socket(struct server *s, struct transfer *t,
+    const struct udp_addr *local, struct files_err *err, char *why,
+    size_t cap, const char **reason)
+{
+	struct udp_addr a = *local;
+	int sock;
+
+	udp_set_port(&a, 0);
+	if ((sock = udp_bind(&a, 0)) < 0) {
+		err->code = TFTP_EUNDEF;
+		err->msg = "server busy (out of sockets), try again later";
+		snprintf(why, cap, "out of sockets: %s; raise the fd limit "
+		    "(ulimit -n) or lower --max-transfers", strerror(errno));
+		*reason = why;
+		return -1;
+	}
+	/* --interface: the transfer, too, talks through that NIC only */
+	if (service_bind_device(sock, s->cfg->svc.interface) < 0) {
+		close(sock);
+		err->code = TFTP_EUNDEF;
+		err->msg = "server cannot use its interface";
+		return -1;
+	}
+	udp_set_bufs(sock, SOCKBUF);
+	if (session_open(&t->ss, &s->hub, sock, &t->ss.peer, 1,
+	    &transfer_ops, t) < 0) {
+		close(sock);
+		err->code = TFTP_EUNDEF;
+		err->msg = "server out of memory";
+		*reason = "server out of memory";
+		return -1;
+	}
+	return 0;
+}
+
+/* The timers of t's xfer and its io (session_start sends). */
+static void
+transfer_xfer_cfg(struct server *s, struct xfer_cfg *xc,
+    struct xfer_io *io, int netascii)
+{
+	const struct server_cfg *cfg = s->cfg;
+
+	xc->netascii = netascii;
+	xc->timeout_us = (uint64_t)(xc->opts.have & OPT_TIMEOUT ?
+	    xc->opts.timeout : cfg->timeout) * 1000000u;
+	xc->retries = cfg->retries;
+	/*
+	 * A sender's retries of its last block come up to one timeout
+	 * apart: linger two after each, so the next one still finds us.
+	 */
+	xc->dally_us = 2 * xc->timeout_us;
+	xc->rto_min_us = (uint64_t)cfg->rto_min * 1000u;
+	memset(io, 0, sizeof(*io));
+	io->read = io_read;
+	io->write = io_write;
+	io->finish = io_finish;
+}
+
+void
+transfer_start(struct server *s, const struct packet *p,
+    const struct udp_addr *local, const struct udp_addr *peer,
+    const struct dedup_key *key, uint64_t req_hash)
+{
+	const struct server_cfg *cfg = s->cfg;
+	struct transfer *t;
+	struct tftp_opts req;
+	struct xfer_cfg xc;
+	struct xfer_io io;
+	struct files_err err = { .code = TFTP_EUNDEF, .why = FW_IO };
+	char path[FILES_NAME_MAX], why[FILES_NAME_MAX * 2];
+	unsigned char fate[PKT_OPT_MAX];
+	const char *msg, *reason = NULL;
+	uint64_t size = 0;
+	int netascii;
+
+	if (parse_mode(p->mode, &netascii, &msg) < 0) {
+		snprintf(why, sizeof(why), "bad mode: %s", msg);
+		server_refuse(s, LOG_QUIET, local, peer, p, TFTP_EBADOP, msg, why);
+		return;
+	}
+	if (p->op == TFTP_WRQ && !cfg->upload) {
+		server_refuse(s, LOG_QUIET, local, peer, p, TFTP_EACCESS,
+		    "uploads are disabled (run the server with --upload)",
+		    "upload refused: run with --upload");
+		return;
+	}
+	if (files_normalize(p->filename, cfg->backslash, path, sizeof(path),
+	    &err) < 0) {
+		server_refuse(s, LOG_QUIET, local, peer, p, err.code, err.msg, files_reason(&err,
+		    p->op, p->filename, why, sizeof(why)));
+		return;
+	}
+	if ((t = transfer_new(s, p, peer, key, netascii)) == NULL) {
+		server_refuse(s, LOG_QUIET, local, peer, p, TFTP_EUNDEF, "server out of memory",
+		    NULL);
+		return;
+	}
+	options_init(&req);
+	options_parse_fates(p->opts, p->nopts, &req, fate);
+	memset(&xc, 0, sizeof(xc));
+	if (transfer_open(s, t, p, path, &req, netascii, &xc, &size, &err,
+	    why, sizeof(why), &reason) < 0 ||
+	    transfer_socket(s, t, local, &err, why, sizeof(why), &reason) < 0)
+		goto refused;
+	if (intake_join(s->intake, &t->in, key, req_hash, t) < 0) {
+		err.code = TFTP_EUNDEF;
+		err.msg = reason = "server out of memory";
+		goto refused;
+	}
+	transfer_xfer_cfg(s, &xc, &io, netascii);
+	log_start(t, p, fate, &req, &xc.opts, netascii, size);
+	session_start(&t->ss, &xc, &io);
+	return;
+refused:
+	if (reason == NULL)
+		reason = files_reason(&err, p->op, path, why, sizeof(why));
+	server_refuse(s, LOG_QUIET, local, peer, p, err.code, err.msg, reason);
+	session_close(&t->ss);
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->op == TFTP_WRQ) {
+		files_upload_release(&s->uploads, &t->up);
+		files_upload_abort(&t->up);
+	}
+	free(t);
+}
+
+void
+transfer_read(struct transfer *t)
+{
+	session_read(&t->ss);
+}
+
+void
+transfer_supersede(struct transfer *t)
+{
+	/*
+	 * The client gave up on it.  End it without a word: an ERROR from
+	 * the old TID would reach the client first and be taken as the
+	 * answer to its new request.
+	 */
+	xfer_abort(&t->ss.x, -1, "superseded by a new request from the same "
+	    "port");
+	t->superseded = 1;
+	transfer_end(t);
+}
+
+void
+transfer_shutdown(struct transfer *t)
+{
+	xfer_abort(&t->ss.x, TFTP_EUNDEF, "server shutting down");
+	transfer_end(t);
+}
