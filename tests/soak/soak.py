@@ -62,6 +62,8 @@ OACK shows it every time), a put re-reads its file; so curl never goes
 through the relay.  Its put still meets the OACK tftpx re-sends when DATA 1
 is lost; what tftpx then stores is judged like any upload.  tftp-hpa exits
 0 after an ERROR packet; "Error code" on its stderr marks the failure.
+busybox exits 0 when it gives up waiting for the ACK of its last DATA;
+"timeout" on its stderr marks that failure.
 
 Every loop here is bounded in count and time; the namespace and every
 process are removed on every exit path.  A run killed with SIGKILL leaves
@@ -191,6 +193,12 @@ def client_failed(row, rc, err):
     by hand: a SIGTERMed tftpx's "server shutting down" left it with a
     partial file and status 0); it prints "Error code N: ..." then."""
     if rc != 0:
+        return True
+    # busybox 1.35 ends with "return finished == 0": once its last DATA
+    # is sent, giving up on that block's ACK still exits 0, with
+    # "timeout" on stderr (seen here: the server had every byte of a
+    # 1 MiB put but never its final empty DATA, and kept the old file).
+    if row.startswith("busybox") and "timeout" in err:
         return True
     return row == "tftp-hpa" and "Error code" in err
 
