@@ -196,14 +196,15 @@ fuzz/bin/fuzz_%-fuzz: fuzz/fuzz_%.c fuzz/fuzz.h $(PURE) $(HDRS)
 	$(FUZZ_CC) $(WFLAGS) $(FUZZ_LIBFUZZER) -Isrc -o $@ $< $(PURE)
 
 # fuzz_request runs server.c and files.c over the fake loop and sockets of
-# fuzz/fake.h; udp.c lends its address helpers, its five socket calls
+# fuzz/fake.h; udp.c lends its address helpers, its six socket calls
 # renamed away so the fakes can take their names.
 REQ_SRCS	= src/files.c src/log.c src/events.c src/listen.c src/service.c \
 		  src/session.c src/transfer.c
 REQ_FAKES	= fuzz/fake_loop.c fuzz/fake_udp.c
 REQ_RENAME	= -Dudp_bind=real_udp_bind -Dudp_recv=real_udp_recv \
 		  -Dudp_recv_many=real_udp_recv_many \
-		  -Dudp_send=real_udp_send -Dudp_send_train=real_udp_send_train
+		  -Dudp_send=real_udp_send -Dudp_send_train=real_udp_send_train \
+		  -Dudp_send_from=real_udp_send_from
 # small tables: a run costs less, chains and ring reuse happen
 REQ_SMALL	= -DHASH_SIZE=8 -DDEDUP_CAP=4
 REQ_OBJS	= $(REQ_SRCS:src/%.c=fuzz/bin/obj/%.o) \

@@ -7,8 +7,8 @@
  * harness says so, fd watchers kept in start order (the harness calls
  * their callbacks), timers fired by loop_run_due() in deadline order.
  *
- * fake_udp.c implements udp_bind, udp_recv, udp_recv_many, udp_send and
- * udp_send_train (the address helpers are the real ones from src/udp.c,
+ * fake_udp.c implements udp_bind, udp_recv, udp_recv_many, udp_send,
+ * udp_send_train and udp_send_from (the address helpers are the real ones from src/udp.c,
  * built with these renamed away).  A bound "socket" is a dup of
  * /dev/null, so close() in the server works and a leaked one shows as an
  * open fd.  Datagrams for a socket are queued by the harness and read by

@@ -1,8 +1,9 @@
 /*
- * fake_udp.c - udp_bind, udp_recv, udp_recv_many, udp_send and
- * udp_send_train in memory, for fuzz_request (see fake.h).  The rest of
- * src/udp.h (address parsing, formatting, comparing) is the real
- * src/udp.c, built for this target with these five names defined away.
+ * fake_udp.c - udp_bind, udp_recv, udp_recv_many, udp_send,
+ * udp_send_train and udp_send_from in memory, for fuzz_request (see
+ * fake.h).  The rest of src/udp.h (address parsing, formatting,
+ * comparing) is the real src/udp.c, built for this target with these six
+ * names defined away.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -166,6 +167,16 @@ udp_send(int fd, const uint8_t *buf, size_t len, const struct udp_addr *to)
 	if (hooks.send)
 		hooks.send(hooks.arg, fd, buf, len, to);
 	return 0;
+}
+
+/* --single-port sends: the same, the source address aside. */
+int
+udp_send_from(int fd, int sock_family, const uint8_t *buf, size_t len,
+    size_t seg, const struct udp_addr *to, const struct udp_addr *src)
+{
+	(void)sock_family;
+	(void)src;
+	return udp_send_train(fd, buf, len, seg, to);
 }
 
 /* A train is its datagrams, each seg bytes but the last: one send each. */

@@ -51,7 +51,7 @@ listener_cb(struct loop_fd *w, uint32_t events)
 		 */
 		service_unmap(&from);
 		service_unmap(&to);
-		L->datagram(L->owner, L->rx, (size_t)len, &to, &from);
+		L->datagram(L->owner, l, L->rx, (size_t)len, &to, &from);
 	}
 }
 

@@ -27,9 +27,10 @@ struct listeners {
 	/* set by the owner before listen_open() */
 	const struct server_cfg	*cfg;
 	struct loop		*loop;
-	/* a datagram that reached local address to from from */
-	void	(*datagram)(void *owner, const uint8_t *buf, size_t len,
-		    const struct udp_addr *to, const struct udp_addr *from);
+	/* a datagram that reached local address to of listener l from from */
+	void	(*datagram)(void *owner, const struct listener *l,
+		    const uint8_t *buf, size_t len, const struct udp_addr *to,
+		    const struct udp_addr *from);
 	void			*owner;
 
 	struct listener		 ls[SERVER_LISTEN_MAX * 2];

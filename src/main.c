@@ -72,6 +72,13 @@ static const char usage_serve[] =
 "      --spin USEC           before sleeping, poll for a client's answer\n"
 "                            for up to USEC, as long as answers come that\n"
 "                            fast (default 200; 0: always sleep at once)\n"
+"      --single-port         answer from the port the request came to, so\n"
+"                            a NAT or a published container port (-p\n"
+"                            69:69/udp) lets the answers through\n"
+"      --port-range LOW:HIGH each transfer's port from this range (for a\n"
+"                            firewall that opens only these)\n"
+"      --mtu N               path MTU for the blksize cap (576..65535;\n"
+"                            default: the route's toward each client)\n"
 "      --log-format FMT      events as text lines (default) or json, one\n"
 "                            object per line\n"
 "      --log-file PATH       append events to PATH, not stderr (reopened\n"
@@ -252,6 +259,55 @@ size_arg(const char *cmd, const char *opt, const char *s)
 	return (uint64_t)v << shift;
 }
 
+/* serve: NAT, firewalls, containers and paths */
+enum {
+	OPT_NET_SINGLE = 1024,	/* clear of other option blocks */
+	OPT_NET_RANGE,
+	OPT_NET_MTU,
+};
+
+/* "LOW:HIGH" with 1 <= LOW <= HIGH <= 65535, or exit 2. */
+static void
+port_range_arg(const char *s, int *lo, int *hi)
+{
+	unsigned long a, b;
+	char *end;
+
+	errno = 0;
+	a = strtoul(s, &end, 10);
+	if (s[0] >= '0' && s[0] <= '9' && *end == ':' && end[1] >= '0' &&
+	    end[1] <= '9') {
+		b = strtoul(end + 1, &end, 10);
+		if (*end == '\0' && errno == 0 && a >= 1 && a <= b &&
+		    b <= 65535) {
+			*lo = (int)a;
+			*hi = (int)b;
+			return;
+		}
+	}
+	die_usage("serve", "--port-range needs LOW:HIGH with 1 <= LOW <= HIGH "
+	    "<= 65535, e.g. 40000:40999, not '%s'", s);
+}
+
+/* The network options of serve; 1 if c was one of them. */
+static int
+net_option(int c, struct server_cfg *cfg)
+{
+	switch (c) {
+	case OPT_NET_SINGLE:
+		cfg->single_port = 1;
+		return 1;
+	case OPT_NET_RANGE:
+		port_range_arg(optarg, &cfg->port_lo, &cfg->port_hi);
+		return 1;
+	case OPT_NET_MTU:
+		cfg->mtu = (unsigned)num_arg("serve", "--mtu", optarg, 576,
+		    65535);
+		return 1;
+	}
+	return 0;
+}
+
 /* serve: running as a service (service.c) */
 enum {
 	OPT_SVC_USER = 768,	/* clear of other option blocks */
@@ -323,6 +379,10 @@ cmd_serve(int argc, char **argv)
 		{ "rto-min", required_argument, NULL, OPT_RTOMIN },
 		{ "classic-timers", no_argument, NULL, OPT_CLASSIC },
 		{ "spin", required_argument, NULL, OPT_SPIN },
+		/* NAT and paths: see net_option() */
+		{ "single-port", no_argument, NULL, OPT_NET_SINGLE },
+		{ "port-range", required_argument, NULL, OPT_NET_RANGE },
+		{ "mtu", required_argument, NULL, OPT_NET_MTU },
 		/* logging and scripted use */
 		{ "log-format", required_argument, NULL, OPT_LOGFORMAT },
 		{ "log-file", required_argument, NULL, OPT_LOGFILE },
@@ -430,7 +490,8 @@ cmd_serve(int argc, char **argv)
 			fputs(usage_serve, stdout);
 			return 0;
 		default:
-			if (!service_option(c, &cfg.svc))
+			if (!service_option(c, &cfg.svc) &&
+			    !net_option(c, &cfg))
 				bad_option("serve", argv);
 		}
 	}
@@ -444,6 +505,9 @@ cmd_serve(int argc, char **argv)
 		cfg.dir = argv[optind];
 	if (cfg.log_file && cfg.use_syslog)
 		die_usage("serve", "--log-file and --syslog exclude each other");
+	if (cfg.single_port && cfg.port_lo)
+		die_usage("serve", "--single-port answers from the listening "
+		    "port; drop --port-range");
 	return server_run(&cfg);
 }
 

@@ -93,6 +93,12 @@ server_refuse(struct server *s, int level, const struct udp_addr *local,
 
 	events_refusal(level, &w, code, msg, reason);
 	n = packet_encode_error(pkt, sizeof(pkt), (uint16_t)code, msg);
+	if (s->cfg->single_port && s->via != NULL) {
+		/* from the port the request came to: a NAT lets it through */
+		udp_send_from(s->via->w.fd, s->via->addr.ss.ss_family, pkt, n,
+		    n, peer, local);
+		return;
+	}
 	udp_set_port(&a, 0);
 	if ((fd = udp_bind(&a, 0)) < 0)
 		return;
@@ -205,15 +211,50 @@ server_datagram(struct server *s, const uint8_t *buf, size_t len,
 	handle_request(s, buf, len, to, from);
 }
 
-/* A request reached a listening socket (listen.c). */
+/*
+ * --single-port: a datagram that is not a request belongs to the
+ * transfer of its client's address and port, if that transfer talks
+ * through the local address it reached; anything else gets ERROR 5,
+ * back to the address that sent it (RFC 1350 section 4), within the
+ * ERROR budget.  An ERROR is never answered.
+ */
 static void
-request_cb(void *owner, const uint8_t *buf, size_t len,
+single_port_datagram(struct server *s, const uint8_t *buf, size_t len,
     const struct udp_addr *to, const struct udp_addr *from)
+{
+	const struct listener *l = s->via;
+	struct intake_live *e;
+	struct dedup_key key = intake_key(&from->ss);
+	uint8_t err[64];
+	size_t n;
+
+	if ((e = intake_find(s->intake, &key)) != NULL &&
+	    transfer_input(e->owner, to, from, buf, len) == 0)
+		return;
+	if (len < 4 || (buf[0] == 0 && buf[1] == TFTP_ERROR) ||
+	    !intake_busy_tell(s->intake, loop_now(s->loop)))
+		return;
+	n = packet_encode_error(err, sizeof(err), TFTP_EBADID, NULL);
+	udp_send_from(l->w.fd, l->addr.ss.ss_family, err, n, n, from, to);
+}
+
+/* A datagram reached listener l (listen.c). */
+static void
+request_cb(void *owner, const struct listener *l, const uint8_t *buf,
+    size_t len, const struct udp_addr *to, const struct udp_addr *from)
 {
 	struct server *s = owner;
 
 	s->last_active = loop_now(s->loop);
-	server_datagram(s, buf, len, to, from);
+	if (to->ss.ss_family != from->ss.ss_family)
+		return;
+	s->via = l;
+	if (s->cfg->single_port && !(len >= 2 && buf[0] == 0 &&
+	    (buf[1] == TFTP_RRQ || buf[1] == TFTP_WRQ)))
+		single_port_datagram(s, buf, len, to, from);
+	else
+		handle_request(s, buf, len, to, from);
+	s->via = NULL;
 }
 
 static void

@@ -37,6 +37,11 @@ struct server_cfg {
 	unsigned	 spin;			/* us polled before sleeping, at
 						   most (loop_spin); 0 = off */
 
+	/* NAT, firewalls, containers and paths */
+	int		 single_port;		/* transfers on the listener */
+	int		 port_lo, port_hi;	/* --port-range, 0 = any */
+	unsigned	 mtu;			/* --mtu, 0 = ask the route */
+
 	/* operator: where events go, scripted use */
 	const char	*log_file;		/* events appended here, or NULL */
 	int		 use_syslog;		/* events to syslog(3) */

@@ -38,6 +38,12 @@ struct server {
 	struct quirks		 quirks;	/* hosts whose NIC drops bursts */
 	int			 once_done;	/* --once: first transfer ended */
 	int			 once_rc;	/*  and its exit status */
+	/*
+	 * The listener whose datagram is being handled (NULL outside
+	 * request_cb): --single-port transfers and refusals use it.
+	 */
+	const struct listener	*via;
+	unsigned		 port_next;	/* --port-range: next to try */
 	struct session_hub	 hub;		/* what the transfers share */
 	struct session_train	 train;		/*  a window in one send */
 };
@@ -71,6 +77,14 @@ void	transfer_start(struct server *s, const struct packet *p,
 
 /* Read what waits in t's socket (its client's last ACK). */
 void	transfer_read(struct transfer *t);
+
+/*
+ * --single-port: a datagram from from that reached local address to,
+ * for t if t talks through that address.  Returns 0 when t took it, -1
+ * when it is not t's.
+ */
+int	transfer_input(struct transfer *t, const struct udp_addr *to,
+	    const struct udp_addr *from, const uint8_t *buf, size_t len);
 
 /*
  * End t from outside: superseded by a new request from its port (no

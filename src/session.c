@@ -15,7 +15,25 @@ session_owner(void *ctx)
 	return ((struct session *)ctx)->owner;
 }
 
-/* ---- the train ------------------------------------------------------- */
+/* ---- sending --------------------------------------------------------- */
+
+/*
+ * len bytes of seg-byte datagrams to to: from the session's own socket,
+ * or from its local address on a shared one.  A lost send is a lost
+ * packet: the xfer's timer recovers it.
+ */
+static void
+emit(struct session *s, const uint8_t *buf, size_t len, size_t seg,
+    const struct udp_addr *to)
+{
+	if (s->shared)
+		udp_send_from(s->sock, s->sock_family, buf, len, seg, to,
+		    &s->local);
+	else if (len <= seg)
+		udp_send(s->sock, buf, len, to);
+	else
+		udp_send_train(s->sock, buf, len, seg, to);
+}
 
 static void
 train_flush(struct session_train *tr)
@@ -24,9 +42,8 @@ train_flush(struct session_train *tr)
 
 	if (s == NULL)
 		return;
-	/* a lost send is a lost packet: the xfer's timer recovers it */
 	if (tr->len)
-		udp_send_train(s->sock, tr->buf, tr->len, tr->seg, &s->peer);
+		emit(s, tr->buf, tr->len, tr->seg, &s->peer);
 	tr->owner = NULL;
 	tr->len = 0;
 	tr->n = 0;
@@ -39,7 +56,7 @@ train_add(struct session_train *tr, struct session *s, const uint8_t *pkt,
 	if (len > sizeof(tr->buf)) {
 		/* a block larger than a train (blksize near 65464): alone */
 		train_flush(tr);
-		udp_send(s->sock, pkt, len, &s->peer);
+		emit(s, pkt, len, len, &s->peer);
 		return;
 	}
 	if (tr->owner != s || tr->n == UDP_TRAIN_MAX ||
@@ -64,7 +81,7 @@ session_send(void *ctx, const uint8_t *pkt, size_t len)
 	if (s->hub->train != NULL)
 		train_add(s->hub->train, s, pkt, len);
 	else
-		udp_send(s->sock, pkt, len, &s->peer);
+		emit(s, pkt, len, len, &s->peer);
 }
 
 /* Stop the timer and the watcher (once: the fd may be another's later). */
@@ -149,7 +166,7 @@ from_peer(struct session *s, const struct udp_addr *from)
 		return 1;
 	s->strangers++;
 	n = packet_encode_error(err, sizeof(err), TFTP_EBADID, NULL);
-	udp_send(s->sock, err, n, from);
+	emit(s, err, n, n, from);
 	return 0;
 }
 
@@ -216,6 +233,7 @@ session_open(struct session *s, struct session_hub *hub, int sock,
 	s->ops = ops;
 	s->owner = owner;
 	s->sock = sock;
+	s->shared = 0;
 	s->peer = *peer;
 	s->locked = locked;
 	s->heard = 0;
@@ -229,6 +247,29 @@ session_open(struct session *s, struct session_hub *hub, int sock,
 		return -1;
 	}
 	return 0;
+}
+
+void
+session_attach(struct session *s, struct session_hub *hub, int sock,
+    int sock_family, const struct udp_addr *local,
+    const struct udp_addr *peer, const struct session_ops *ops,
+    void *owner)
+{
+	s->hub = hub;
+	s->ops = ops;
+	s->owner = owner;
+	s->sock = sock;
+	s->shared = 1;
+	s->sock_family = sock_family;
+	s->local = *local;
+	s->peer = *peer;
+	s->locked = 1;
+	s->heard = 0;
+	s->strangers = 0;
+	s->told = 0;
+	s->running = 0;
+	s->w.fd = -1;
+	loop_timer_init(&s->t, timer_cb, s);
 }
 
 void
@@ -251,8 +292,24 @@ session_start(struct session *s, const struct xfer_cfg *cfg,
 void
 session_read(struct session *s)
 {
-	if (s->running)
+	if (s->running && !s->shared)
 		read_batches(s);
+}
+
+void
+session_input(struct session *s, const struct udp_addr *from,
+    const uint8_t *pkt, size_t len)
+{
+	uint64_t now = loop_now(s->hub->loop);
+
+	if (!s->running || s->x.phase == XP_END || !from_peer(s, from))
+		return;
+	if (s->heard == 0)
+		s->heard = now;
+	xfer_input(&s->x, pkt, len, now);
+	if (s->ops->input)
+		s->ops->input(s);
+	settle(s);
 }
 
 void
@@ -272,7 +329,9 @@ session_close(struct session *s)
 	flush_own(s);
 	s->running = 0;
 	unwatch(s);
-	close(s->sock);
+	/* a shared socket is the listener's */
+	if (!s->shared)
+		close(s->sock);
 	s->sock = -1;
 }
 

@@ -104,6 +104,14 @@ struct session {
 	 */
 	struct udp_addr		 peer;
 	int			 locked;
+	/*
+	 * --single-port: the socket is a listener's, shared by many
+	 * sessions; the owner hands each its datagrams (session_input)
+	 * and sends leave from local, the address the request reached.
+	 */
+	int			 shared;
+	int			 sock_family;	/* the shared socket's */
+	struct udp_addr		 local;
 	uint64_t		 heard;		/* the peer's first datagram here */
 	uint64_t		 strangers;	/* datagrams from others: ERROR 5 */
 	unsigned		 gen;		/* bumped by each start */
@@ -125,6 +133,16 @@ int	session_open(struct session *s, struct session_hub *hub, int sock,
 	    const struct session_ops *ops, void *owner);
 
 /*
+ * A session on a shared socket (a listener's, --single-port): not
+ * watched and not closed by the session; the owner demultiplexes and
+ * calls session_input().  Sends leave from local.  The peer is locked.
+ */
+void	session_attach(struct session *s, struct session_hub *hub, int sock,
+	    int sock_family, const struct udp_addr *local,
+	    const struct udp_addr *peer, const struct session_ops *ops,
+	    void *owner);
+
+/*
  * Start a transfer on an open session: xfer_init with cfg and io (its
  * ctx is replaced by the session, see session_owner; send and scratch
  * are the session's), then the first packet.  May call done and end
@@ -138,6 +156,10 @@ void	session_start(struct session *s, const struct xfer_cfg *cfg,
  * transfer's last ACK before a new request from the same port).
  */
 void	session_read(struct session *s);
+
+/* One datagram from from for a session on a shared socket. */
+void	session_input(struct session *s, const struct udp_addr *from,
+	    const uint8_t *pkt, size_t len);
 
 /* The source has more bytes (xfer_wake), then settle. */
 void	session_wake(struct session *s);

@@ -6,6 +6,7 @@
  * committed or dropped, and the memory of it left with intake.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ struct transfer {
 	uint64_t		 size;		/*  ... that size */
 	struct dedup_key	 key;		/* peer addr:port */
 	struct intake_live	 in;		/* in the live table (intake.c) */
+	struct options_limits	 lim;		/* what may be granted */
+	char			 mtu_why[32];	/* "path MTU 1500": blksize cut */
 	char			 name[FILES_NAME_MAX];
 	char			 mode[16];
 };
@@ -265,10 +268,12 @@ upload_size_ok(struct server *s, struct transfer *t,
 
 /* Why a granted value is below the asked one. */
 static const char *
-clamp_reason(const struct server *s, unsigned bit, uint64_t asked)
+clamp_reason(const struct transfer *t, unsigned bit, uint64_t asked)
 {
+	const struct server *s = t->srv;
+
 	if (bit == OPT_BLKSIZE)
-		return "--blksize-max";
+		return t->mtu_why[0] ? t->mtu_why : "--blksize-max";
 	if (bit == OPT_WINDOWSIZE)
 		return asked > s->cfg->windowsize_max ? "--windowsize-max" :
 		    "blksize x windowsize at most 1 MiB";
@@ -286,9 +291,9 @@ log_start(struct transfer *t, const struct packet *p,
 
 	if (log_level() < LOG_VERBOSE)
 		return;
-	e.blksize_cut = clamp_reason(t->srv, OPT_BLKSIZE, req->blksize);
+	e.blksize_cut = clamp_reason(t, OPT_BLKSIZE, req->blksize);
 	e.window_cut = t->narrowed ? t->narrowed :
-	    clamp_reason(t->srv, OPT_WINDOWSIZE, req->windowsize);
+	    clamp_reason(t, OPT_WINDOWSIZE, req->windowsize);
 	e.dropped = netascii ? "netascii size differs" : size == 0 ?
 	    "empty file" : "not granted";
 	events_start(&w, &e);
@@ -319,6 +324,53 @@ transfer_new(struct server *s, const struct packet *p,
 }
 
 /*
+ * The MTU toward peer: --mtu, else the route's (IP_MTU of a socket
+ * connected to peer: the interface's, or less where the kernel learned
+ * a smaller path MTU).  0 when it cannot be told.
+ */
+static unsigned
+path_mtu(const struct server *s, const struct udp_addr *peer)
+{
+	int fd, v = 0, v6 = peer->ss.ss_family == AF_INET6;
+	socklen_t len = sizeof(v);
+
+	if (s->cfg->mtu)
+		return s->cfg->mtu;
+	if ((fd = socket(peer->ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC,
+	    0)) < 0)
+		return 0;
+	/* --interface: the route through that NIC */
+	service_bind_device(fd, s->cfg->svc.interface);
+	if (connect(fd, (const struct sockaddr *)&peer->ss, peer->len) < 0 ||
+	    getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+	    v6 ? IPV6_MTU : IP_MTU, &v, &len) < 0)
+		v = 0;
+	close(fd);
+	return v > 0 ? (unsigned)v : 0;
+}
+
+/*
+ * What t may be granted: the server's limits, and a blksize whose DATA
+ * leaves unfragmented: the MTU less the IP, UDP and TFTP headers (32
+ * bytes over IPv4, 52 over IPv6).  A request for at most 512 fits any
+ * path (IPv4 guarantees 576) and asks nothing of the route.
+ */
+static void
+transfer_limits(struct server *s, struct transfer *t,
+    const struct tftp_opts *req)
+{
+	unsigned mtu, hdr = t->ss.peer.ss.ss_family == AF_INET6 ? 52 : 32;
+
+	t->lim = s->lim;
+	if (!(req->have & OPT_BLKSIZE) || req->blksize <= PKT_BLKSIZE_DEF ||
+	    (mtu = path_mtu(s, &t->ss.peer)) <= hdr + PKT_BLKSIZE_MIN ||
+	    mtu - hdr >= t->lim.blksize_max)
+		return;
+	t->lim.blksize_max = mtu - hdr;
+	snprintf(t->mtu_why, sizeof(t->mtu_why), "path MTU %u", mtu);
+}
+
+/*
  * Open what t reads or writes and negotiate its options into xc.
  * Returns 0, or -1 with err and, when the words are not files_reason's,
  * *reason (in why).
@@ -335,7 +387,7 @@ transfer_open(struct server *s, struct transfer *t, const struct packet *p,
 		if ((t->fd = files_open_read(s->rootfd, path, size, err)) < 0)
 			return -1;
 		xc->role = XFER_SEND;
-		options_negotiate(req, &s->lim, 1,
+		options_negotiate(req, &t->lim, 1,
 		    netascii ? -1 : (int64_t)*size, &xc->opts);
 		t->narrowed = quirks_adjust(&s->quirks, &t->key, p, xc,
 		    loop_now(s->loop));
@@ -354,13 +406,56 @@ transfer_open(struct server *s, struct transfer *t, const struct packet *p,
 	t->size_known = (req->have & OPT_TSIZE) && req->tsize && !netascii;
 	t->size = req->tsize;
 	xc->role = XFER_RECV;
-	options_negotiate(req, &s->lim, 0, -1, &xc->opts);
+	options_negotiate(req, &t->lim, 0, -1, &xc->opts);
 	return 0;
 }
 
 /*
- * t's own socket (its TID), on the address the request reached, and its
- * session on it.
+ * A socket bound to local with a port from --port-range, starting after
+ * the last one handed out; -1 with errno EADDRINUSE when every port of
+ * the range is taken.
+ */
+static int
+bind_in_range(struct server *s, const struct udp_addr *local)
+{
+	unsigned span = (unsigned)(s->cfg->port_hi - s->cfg->port_lo) + 1, i;
+	struct udp_addr a;
+	int fd;
+
+	for (i = 0; i < span; i++) {
+		a = *local;
+		udp_set_port(&a, s->cfg->port_lo + (int)(s->port_next++ % span));
+		if ((fd = udp_bind(&a, 0)) >= 0 || errno != EADDRINUSE)
+			return fd;
+	}
+	errno = EADDRINUSE;
+	return -1;
+}
+
+/* Why a transfer could not have a socket, in words for both ends. */
+static void
+socket_refusal(struct server *s, int e, struct files_err *err, char *why,
+    size_t cap, const char **reason)
+{
+	err->code = TFTP_EUNDEF;
+	if (s->cfg->port_lo && e == EADDRINUSE) {
+		err->msg = "server busy (no free port), try again later";
+		snprintf(why, cap, "no free port in --port-range %d:%d (%zu "
+		    "transfers live); widen the range or lower "
+		    "--max-transfers", s->cfg->port_lo, s->cfg->port_hi,
+		    intake_stats(s->intake)->live);
+	} else {
+		err->msg = "server busy (out of sockets), try again later";
+		snprintf(why, cap, "out of sockets: %s; raise the fd limit "
+		    "(ulimit -n) or lower --max-transfers", strerror(e));
+	}
+	*reason = why;
+}
+
+/*
+ * t's session: on a socket of its own (its TID), bound to the address
+ * the request reached (in --port-range); with --single-port, on the
+ * listener the request came to.
  */
 static int
 transfer_socket(struct server *s, struct transfer *t,
@@ -370,13 +465,16 @@ transfer_socket(struct server *s, struct transfer *t,
 	struct udp_addr a = *local;
 	int sock;
 
+	if (s->cfg->single_port && s->via != NULL) {
+		session_attach(&t->ss, &s->hub, s->via->w.fd,
+		    s->via->addr.ss.ss_family, local, &t->ss.peer,
+		    &transfer_ops, t);
+		return 0;
+	}
 	udp_set_port(&a, 0);
-	if ((sock = udp_bind(&a, 0)) < 0) {
-		err->code = TFTP_EUNDEF;
-		err->msg = "server busy (out of sockets), try again later";
-		snprintf(why, cap, "out of sockets: %s; raise the fd limit "
-		    "(ulimit -n) or lower --max-transfers", strerror(errno));
-		*reason = why;
+	if ((sock = s->cfg->port_lo ? bind_in_range(s, local) :
+	    udp_bind(&a, 0)) < 0) {
+		socket_refusal(s, errno, err, why, cap, reason);
 		return -1;
 	}
 	/* --interface: the transfer, too, talks through that NIC only */
@@ -462,6 +560,7 @@ transfer_start(struct server *s, const struct packet *p,
 	}
 	options_init(&req);
 	options_parse_fates(p->opts, p->nopts, &req, fate);
+	transfer_limits(s, t, &req);
 	memset(&xc, 0, sizeof(xc));
 	if (transfer_open(s, t, p, path, &req, netascii, &xc, &size, &err,
 	    why, sizeof(why), &reason) < 0 ||
@@ -494,6 +593,16 @@ void
 transfer_read(struct transfer *t)
 {
 	session_read(&t->ss);
+}
+
+int
+transfer_input(struct transfer *t, const struct udp_addr *to,
+    const struct udp_addr *from, const uint8_t *buf, size_t len)
+{
+	if (t->dead || !t->ss.shared || !udp_same_host(to, &t->ss.local))
+		return -1;
+	session_input(&t->ss, from, buf, len);
+	return 0;
 }
 
 void

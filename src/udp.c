@@ -246,8 +246,14 @@ udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 			t4 = (struct sockaddr_in *)&to->ss;
 			t4->sin_family = AF_INET;
-			/* the address a reply should come from (not a broadcast) */
-			t4->sin_addr = pi.ipi_spec_dst;
+			/*
+			 * The address a reply should come from (not a
+			 * broadcast).  A datagram queued before the socket
+			 * asked for pktinfo (inetd, socket activation) has
+			 * none: then the header's destination.
+			 */
+			t4->sin_addr = pi.ipi_spec_dst.s_addr != 0 ?
+			    pi.ipi_spec_dst : pi.ipi_addr;
 			to->len = sizeof(*t4);
 		} else if (c->cmsg_level == IPPROTO_IPV6 &&
 		    c->cmsg_type == IPV6_PKTINFO) {
@@ -379,12 +385,10 @@ send_mmsg(int fd, const uint8_t *buf, size_t len, size_t seg,
 	return 0;
 }
 
-int
-udp_send_train(int fd, const uint8_t *buf, size_t len, size_t seg,
-    const struct udp_addr *to)
+/* May a train of seg-byte datagrams go as one GSO send? */
+static int
+gso_ok(size_t seg)
 {
-	if (len <= seg)
-		return udp_send(fd, buf, len, to);
 	if (no_gso == 0) {
 		/* TFTPX_NO_GSO=1: sendmmsg always (tests run both paths) */
 		const char *v = getenv("TFTPX_NO_GSO");
@@ -392,7 +396,16 @@ udp_send_train(int fd, const uint8_t *buf, size_t len, size_t seg,
 		no_gso = v != NULL && v[0] != '\0' && strcmp(v, "0") != 0 ?
 		    1 : -1;
 	}
-	if (no_gso < 0 && seg < gso_bad_seg) {
+	return no_gso < 0 && seg < gso_bad_seg;
+}
+
+int
+udp_send_train(int fd, const uint8_t *buf, size_t len, size_t seg,
+    const struct udp_addr *to)
+{
+	if (len <= seg)
+		return udp_send(fd, buf, len, to);
+	if (gso_ok(seg)) {
 		if (send_gso(fd, buf, len, seg, to) == 0)
 			return 0;
 		if (errno == ENOPROTOOPT || errno == EOPNOTSUPP)
@@ -403,6 +416,124 @@ udp_send_train(int fd, const uint8_t *buf, size_t len, size_t seg,
 			return -1;
 	}
 	return send_mmsg(fd, buf, len, seg, to);
+}
+
+/* a as an AF_INET6 socket that also takes IPv4 wants it: v4-mapped */
+static void
+map_v4(const struct udp_addr *a, struct udp_addr *out)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->ss;
+
+	memset(out, 0, sizeof(*out));
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = s4->sin_port;
+	s6->sin6_addr.s6_addr[10] = 0xff;
+	s6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&s6->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+	out->len = sizeof(*s6);
+}
+
+/* Room for the control data of src_cmsg(), aligned for cmsghdr. */
+union src_cbuf {
+	struct cmsghdr	 align;
+	char		 buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+			     CMSG_SPACE(sizeof(uint16_t))];
+};
+
+/*
+ * The control data of a datagram sent from src: IP_PKTINFO or
+ * IPV6_PKTINFO, and UDP_SEGMENT when gso.  Returns its length.
+ */
+static size_t
+src_cmsg(union src_cbuf *cb, const struct udp_addr *src, uint16_t gso)
+{
+	struct cmsghdr *c = (struct cmsghdr *)cb->buf;
+	struct in6_pktinfo pi6;
+	struct in_pktinfo pi;
+	const void *data;
+	size_t n, off;
+
+	memset(cb, 0, sizeof(*cb));
+	if (src->ss.ss_family == AF_INET6) {
+		memset(&pi6, 0, sizeof(pi6));
+		pi6.ipi6_addr =
+		    ((const struct sockaddr_in6 *)&src->ss)->sin6_addr;
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		data = &pi6;
+		n = sizeof(pi6);
+	} else {
+		memset(&pi, 0, sizeof(pi));
+		pi.ipi_spec_dst =
+		    ((const struct sockaddr_in *)&src->ss)->sin_addr;
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		data = &pi;
+		n = sizeof(pi);
+	}
+	c->cmsg_len = CMSG_LEN(n);
+	memcpy(CMSG_DATA(c), data, n);
+	off = CMSG_SPACE(n);
+	if (gso) {
+		c = (struct cmsghdr *)(cb->buf + off);
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(gso));
+		memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+		off += CMSG_SPACE(sizeof(gso));
+	}
+	return off;
+}
+
+/* One sendmsg of len bytes from src (cut into seg-byte datagrams: gso). */
+static int
+send_src(int fd, const uint8_t *buf, size_t len, const struct udp_addr *to,
+    const struct udp_addr *src, uint16_t gso)
+{
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	union src_cbuf cb;
+	struct msghdr mh;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = (void *)(uintptr_t)&to->ss;
+	mh.msg_namelen = to->len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cb.buf;
+	mh.msg_controllen = src_cmsg(&cb, src, gso);
+	do
+		n = sendmsg(fd, &mh, 0);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
+}
+
+int
+udp_send_from(int fd, int sock_family, const uint8_t *buf, size_t len,
+    size_t seg, const struct udp_addr *to, const struct udp_addr *src)
+{
+	struct udp_addr mto, msrc;
+	size_t off, n;
+
+	if (sock_family == AF_INET6 && to->ss.ss_family == AF_INET) {
+		map_v4(to, &mto);
+		map_v4(src, &msrc);
+		to = &mto;
+		src = &msrc;
+	}
+	if (len <= seg)
+		return send_src(fd, buf, len, to, src, 0);
+	if (gso_ok(seg) && send_src(fd, buf, len, to, src,
+	    (uint16_t)seg) == 0)
+		return 0;
+	/* no GSO here: one datagram each */
+	for (off = 0; off < len; off += n) {
+		n = len - off < seg ? len - off : seg;
+		if (send_src(fd, buf + off, n, to, src, 0) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 void

@@ -88,4 +88,14 @@ int	udp_send(int fd, const uint8_t *buf, size_t len,
 int	udp_send_train(int fd, const uint8_t *buf, size_t len, size_t seg,
 	    const struct udp_addr *to);
 
+/*
+ * udp_send_train (len <= seg: one datagram) on a socket that is not bound
+ * to one address (a listener, in --single-port mode): the datagrams leave
+ * from local address src (IP_PKTINFO, IPV6_PKTINFO).  sock_family is the
+ * socket's: an AF_INET6 socket that also takes IPv4 (from systemd) is
+ * given v4-mapped addresses.  Returns 0 or -1 with errno.
+ */
+int	udp_send_from(int fd, int sock_family, const uint8_t *buf, size_t len,
+	    size_t seg, const struct udp_addr *to, const struct udp_addr *src);
+
 #endif

@@ -1521,6 +1521,116 @@ def _(ctx):
           len(oks))
 
 
+# ---------------------------------------------------------------- 4b. NAT and paths
+# On loopback; the NAT, published-port and MTU scenarios with namespaces
+# are tests/e2e/nat.py.
+
+
+@case("single_port_answers_from_listening_port", fams=BOTH)
+def _(ctx):
+    size = 70000
+    root, srv, peer = raw_setup(ctx, {"a.bin": size}, args=("--single-port",))
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("blksize", 1024)]))
+    check(tid == srv.port, "single-port: the OACK came from port %d, not "
+          "the listening port %d" % (tid, srv.port))
+    expect_oack(peer, tid, pkt, oack_bytes([("blksize", 1024)]))
+    peer.send(pkt_ack(0), tid)
+    data = raw_receive(peer, tid, None, 1024)
+    check(data == read_bytes(os.path.join(root, "a.bin")), "content differs")
+    srv.expect_ok("RRQ", "a.bin", peer.port)
+
+
+@case("single_port_stranger_gets_error_5", fams=BOTH)
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 5000}, args=("--single-port",))
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet"))
+    check(op_of(pkt) == DATA and blk_of(pkt) == 1, "expected DATA 1, got %s"
+          % describe(pkt))
+    # a stranger's ACK and DATA to the listening port: ERROR 5 to it alone
+    other = ctx.peer()
+    for junk in (pkt_ack(1), b"\x00\x03\x00\x01" + b"x" * 10):
+        other.send(junk, srv.port)
+        e, src = other.expect(3.0, "ERROR 5")
+        expect_error(e, 5)
+    # the transfer goes on: block 2 after our ACK 1
+    peer.send(pkt_ack(1), tid)
+    d, _ = peer.expect(3.0, "DATA 2")
+    check(op_of(d) == DATA and blk_of(d) == 2, "expected DATA 2, got %s" %
+          describe(d))
+    data = read_bytes(os.path.join(root, "a.bin"))
+    check(d[4:] == data[512:1024], "DATA 2 content differs")
+    abort(peer, tid)
+
+
+@param_case("single_port_client", BOTH,
+            [("get_w8", ("get", ("-b", "1468", "-w", "8"))),
+             ("put", ("put", ()))])
+def _(ctx, how):
+    op, opts = how
+    if op == "get":
+        client_get(ctx, MIB + 7, opts, server_args=("--single-port",))
+    else:
+        client_put(ctx, MIB + 7, opts,
+                   server_args=("--upload", "--single-port"))
+
+
+@case("port_range_binds_inside_and_refuses_when_full")
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 5000},
+                                args=("--port-range", "40170:40171"))
+    tids = []
+    peers = [peer, ctx.peer(), ctx.peer()]
+    for p in peers[:2]:
+        pkt, tid = first_reply(p, srv, pkt_rrq("a.bin", "octet"))
+        check(op_of(pkt) == DATA, "expected DATA 1, got %s" % describe(pkt))
+        tids.append(tid)
+    check(sorted(tids) == [40170, 40171], "transfer ports %s, expected the "
+          "range 40170:40171" % tids)
+    # the range is full: a third request is refused, with words
+    pkt, _ = first_reply(peers[2], srv, pkt_rrq("a.bin", "octet"))
+    expect_error(pkt, 0, "no free port")
+    l = srv.wait_for(lambda l: "--port-range 40170:40171" in l, 3.0)
+    check(l is not None and "refused" in l, "no refusal line naming the "
+          "range; last lines: %s" % srv.tail())
+    # a port comes free: served again
+    for p, tid in zip(peers, tids):
+        abort(p, tid)
+    srv.wait_for(lambda l: l.count("RRQ") and "error" in l and
+                 str(peers[1].port) in l, 3.0)
+    time.sleep(0.2)
+    pkt, tid = first_reply(peers[2], srv, pkt_rrq("a.bin", "octet"))
+    check(op_of(pkt) == DATA and tid in (40170, 40171),
+          "after a port came free: %s from port %d" % (describe(pkt), tid))
+    abort(peers[2], tid)
+
+
+@param_case("mtu_caps_blksize", BOTH, [("1000", 1000)])
+def _(ctx, mtu):
+    root = ctx.tmpdir("root")
+    srv = ctx.server(root, "-v", "--mtu", str(mtu))
+    write_random(os.path.join(root, "a.bin"), 20000)
+    peer = ctx.peer()
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("blksize", 65464)]))
+    want = mtu - (52 if ctx.fam == socket.AF_INET6 else 32)
+    abort(peer, tid)
+    expect_oack(peer, tid, pkt, oack_bytes([("blksize", want)]))
+    l = srv.wait_for(lambda l: "blksize 65464->%d (path MTU %d)" % (want, mtu)
+                     in l, 3.0)
+    check(l is not None, "no -v line 'blksize 65464->%d (path MTU %d)'; "
+          "last lines: %s" % (want, mtu, srv.tail()))
+
+
+@case("mtu_loopback_keeps_largest_blksize")
+def _(ctx):
+    root, srv, peer = raw_setup(ctx, {"a.bin": 70000})
+    pkt, tid = first_reply(peer, srv, pkt_rrq("a.bin", "octet",
+                                              [("blksize", 65464)]))
+    abort(peer, tid)
+    expect_oack(peer, tid, pkt, oack_bytes([("blksize", 65464)]))
+
+
 # ---------------------------------------------------------------- server CLI
 
 

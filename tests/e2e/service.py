@@ -232,6 +232,42 @@ def _(ctx):
           "IPv4 peer of the dual-stack socket not logged as IPv4: %r" % l)
 
 
+def first_block_from(ctx, port, host, name="a.bin"):
+    """Send an RRQ; return (DATA 1, the port it came from); stop it."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    c = udp_sock(ctx, fam, (host, 0))
+    c.settimeout(5)
+    c.sendto(pkt_rrq(name), (host, port))
+    pkt, src = c.recvfrom(70000)
+    c.sendto(b"\x00\x05\x00\x00done\x00", src)
+    return pkt, src[1]
+
+
+@case("activation_dual_stack_single_port")
+def _(ctx):
+    if not ipv6_usable():
+        raise Skip("no IPv6 loopback")
+    root, want = served_dir(ctx)
+    # systemd's ListenDatagram=69 with --single-port: IPv4 clients of the
+    # [::] socket are answered from it, as ::ffff:a.b.c.d
+    s6 = udp_sock(ctx, socket.AF_INET6, ("::", 0), v6only=False)
+    port6 = s6.getsockname()[1]
+    srv = activated(ctx, [s6], ["--allow-root", "--single-port"], root)
+    for host in ("127.0.0.1", "::1"):
+        pkt, sport = first_block_from(ctx, port6, host)
+        check(op_of(pkt) == DATA and blk_of(pkt) == 1,
+              "%s: expected DATA 1, got %r" % (host, pkt[:4]))
+        check(sport == port6, "%s: answered from port %d, not the "
+              "listening port %d" % (host, sport, port6))
+        get_ok(ctx, port6, want, host=host)
+    for _ in range(50):
+        oks = [x for x in srv.lines if '"a.bin"' in x and x.endswith(" ok")]
+        if len(oks) >= 2:
+            break
+        time.sleep(0.1)
+    check(len(oks) == 2, "expected 2 ok transfers, got %r" % oks)
+
+
 @case("activation_other_pid_ignored")
 def _(ctx):
     root, want = served_dir(ctx)
@@ -431,6 +467,39 @@ def _(ctx):
         raise Fail("stray datagram %r" % junk[:40])
     except socket.timeout:
         pass
+
+
+@case("inetd_single_port", limit=60)
+def _(ctx):
+    root, want = served_dir(ctx, content=bytes(range(250)) * 6)   # 3 blocks
+    s = udp_sock(ctx)
+    port = s.getsockname()[1]
+    c = udp_sock(ctx)
+    c.sendto(pkt_rrq("a.bin"), ("127.0.0.1", port))
+    fd = s.fileno()
+    argv = [TFTPX, "serve", "--inetd", "--single-port", "--idle-timeout",
+            "1", "--allow-root", root]
+    p = subprocess.Popen(argv, stdin=fd, stdout=fd, stderr=fd,
+                         start_new_session=True)
+    ctx.procs.append(p)
+    s.close()
+    c.settimeout(10)
+    data = b""
+    for blk in (1, 2, 3):
+        for _ in range(20):
+            pkt, src = c.recvfrom(70000)
+            if op_of(pkt) == DATA and blk_of(pkt) == blk:
+                break
+        check(src[1] == port, "block %d came from port %d, not inetd's "
+              "socket %d" % (blk, src[1], port))
+        data += pkt[4:]
+        c.sendto(pkt_ack(blk), src)
+    check(data == want, "got %d bytes, expected %d" % (len(data), len(want)))
+    try:
+        rc = p.wait(30)
+    except subprocess.TimeoutExpired:
+        raise Fail("did not exit when idle (--idle-timeout 1)")
+    check(rc == 0, "exit status %d after the idle timeout" % rc)
 
 
 @case("inetd_needs_socket_on_stdin")
