@@ -73,8 +73,16 @@ MIB = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PID = os.getpid()
 
-SERVERS = ("tftpx", "tftpd-hpa", "atftpd", "dnsmasq")
-PEERS = SERVERS[1:]
+# tftpx-1port: tftpx serve --single-port, beside the default in the rows
+# single-port changes (lock-step, windows, many clients)
+SERVERS = ("tftpx", "tftpx-1port", "tftpd-hpa", "atftpd", "dnsmasq")
+BASE = ("tftpx", "tftpd-hpa", "atftpd", "dnsmasq")
+
+
+def ours(name):
+    return name.startswith("tftpx")
+
+PEERS = tuple(s for s in SERVERS if not ours(s))
 
 _live_ns = set()
 _live_procs = []
@@ -155,7 +163,7 @@ def ensure_peers(wanted):
 
 def version_of(name):
     try:
-        if name == "tftpx":
+        if ours(name):
             return sh([TFTPX, "--version"]).stdout.decode().strip()
         if name == "dnsmasq":
             out = sh(["dnsmasq", "--version"]).stdout.decode()
@@ -466,7 +474,7 @@ def start_server(name, root, scratch, upload=False, ns=None):
         if name == "dnsmasq" and ns is None:
             own_ns = ns = NetNS("d")
         port = 6969 if ns is not None else free_port()
-        if name == "tftpx":
+        if ours(name):
             # every load comes from 127.0.0.1: lift the per-host limit
             # (default 64) to what the peers allow (1000); root like the
             # peers (tftpd-hpa -u root), the scratch dir is 0700.  The
@@ -478,6 +486,8 @@ def start_server(name, root, scratch, upload=False, ns=None):
                     "127.0.0.1:0", "--max-per-client", "1000"]
             if upload:
                 argv += ["--upload", "--overwrite"]
+            if name == "tftpx-1port":
+                argv += ["--single-port"]
             r = Running(name, argv + [root], 0, ns, log, read_port=True)
         elif name == "tftpd-hpa":
             argv = [INTFTPD, "-L", "-s", "-c", "-p", "-u", "root",
@@ -736,7 +746,7 @@ def make_file(path, size):
 
 
 def scenario(key, title, fsize, b=None, w=None, c=1, n=1, put=False,
-             verify=False, servers=SERVERS, limit_kind="pingpong",
+             verify=False, servers=BASE, limit_kind="pingpong",
              limit_size=None, client="bench"):
     return dict(key=key, title=title, fsize=fsize, b=b, w=w, c=c, n=n,
                 put=put, verify=verify, servers=servers, client=client,
@@ -749,9 +759,10 @@ def scenario(key, title, fsize, b=None, w=None, c=1, n=1, put=False,
 # at 65464 one fetch is over in some 70 ms.
 SCENARIOS = [
     scenario("512", "64 MiB, 512, no options", 64 * MIB),
-    scenario("1468", "64 MiB x 2, blksize 1468", 64 * MIB, b=1468, n=2),
+    scenario("1468", "64 MiB x 2, blksize 1468", 64 * MIB, b=1468, n=2,
+             servers=SERVERS),
     scenario("1468w16", "64 MiB x 2, 1468, windowsize 16", 64 * MIB,
-             b=1468, w=16, n=2, limit_kind="stream"),
+             b=1468, w=16, n=2, limit_kind="stream", servers=SERVERS),
     scenario("1468w64", "64 MiB x 2, 1468, windowsize 64", 64 * MIB,
              b=1468, w=64, n=2, limit_kind="stream"),
     scenario("65464", "64 MiB x 4, blksize 65464", 64 * MIB, b=65464,
@@ -759,12 +770,13 @@ SCENARIOS = [
     scenario("65464w16", "64 MiB x 4, 65464, windowsize 16", 64 * MIB,
              b=65464, w=16, n=4, limit_kind="stream"),
     scenario("c200", "200 clients x 4 MiB, 1468", 4 * MIB, b=1468, c=200,
-             n=200, limit_kind="stream"),
+             n=200, limit_kind="stream", servers=SERVERS),
     scenario("c200i", "200 clients x 4 MiB, 1468, independent client",
              4 * MIB, b=1468, c=200, n=200, limit_kind="stream",
-             client="loadc"),
+             client="loadc", servers=SERVERS),
     scenario("c1000", "1000 concurrent x 4 MiB, 1468, verified", 4 * MIB,
-             b=1468, c=1000, n=1000, verify=True, servers=("tftpx",),
+             b=1468, c=1000, n=1000, verify=True,
+             servers=("tftpx", "tftpx-1port"),
              limit_kind="stream"),
     scenario("put", "upload 64 MiB, 1468", 64 * MIB, b=1468, put=True,
              servers=("tftpx", "tftpd-hpa", "atftpd")),
@@ -1074,7 +1086,7 @@ def render_loss(out, cap, servers, runs):
                 vals[s] = (v, text, pm)
                 cells.append(text)
             tv, ttext, tpm = vals.get("tftpx", (None, "", None))
-            peers = [vals[s] for s in servers if s != "tftpx" and
+            peers = [vals[s] for s in servers if not ours(s) and
                      vals[s][0] is not None]
             sp, spt, bound, psp = None, "—", "", None
             if tv and peers:
@@ -1114,7 +1126,7 @@ def render(results, limits, scs, servers):
     for sc in scs:
         rs = [results[(sc["key"], s)] for s in servers
               if (sc["key"], s) in results]
-        peers = [r["mbps"] for r in rs if r["server"] != "tftpx" and
+        peers = [r["mbps"] for r in rs if not ours(r["server"]) and
                  r["mbps"]]
         best = max(peers) if peers else None
         lim = next((r["limit"] for r in rs if r.get("limit")), None) or \
@@ -1212,7 +1224,7 @@ def targets(results, limits):
                 "%s / %s = %s" % (fmt(t), fmt(best),
                                   fmt(t / best, 3) if t and best else "—")))
     idle = [r.get("idle_kib") for (k, s), r in results.items()
-            if s == "tftpx" and r.get("idle_kib")]
+            if ours(s) and r.get("idle_kib")]
     if idle:
         m = max(idle)
         out.append(("idle RSS <= 2 MiB", m <= 2048,
@@ -1317,11 +1329,11 @@ def main():
     signal.signal(signal.SIGINT, on_signal)
     t_start = time.monotonic()
     servers = [s for s in a.servers.split(",") if s in SERVERS]
-    peers_why = ensure_peers([s for s in servers if s != "tftpx"])
+    peers_why = ensure_peers([s for s in servers if not ours(s)])
     for p, why in peers_why.items():
         if why:
             say("%s left out: %s" % (p, why))
-    servers = [s for s in servers if s == "tftpx" or not peers_why.get(s)]
+    servers = [s for s in servers if ours(s) or not peers_why.get(s)]
     if not a.no_loss and not shutil.which("curl"):
         apt_install(["curl"], [False])
 
