@@ -170,6 +170,26 @@ from_peer(struct session *s, const struct udp_addr *from)
 	return 0;
 }
 
+/* The slot a datagram from the peer is read into (see session.h). */
+static size_t
+rx_slot(const struct xfer *x)
+{
+	size_t want = SESSION_SLOT_MIN;
+	unsigned blk;
+
+	if (x->cfg.role == XFER_RECV) {
+		/* before the OACK, a client may get what it asked for */
+		blk = x->phase == XP_REQUEST && (x->cfg.opts.have &
+		    OPT_BLKSIZE) ? x->cfg.opts.blksize : x->opts.blksize;
+		if ((size_t)blk + 5 > want)
+			want = (size_t)blk + 5;
+	} else if (x->phase == XP_REQUEST) {
+		/* a client's put: the OACK may be long */
+		want = PKT_MAX + 1;
+	}
+	return want > PKT_MAX + 1 ? PKT_MAX + 1 : want;
+}
+
 /*
  * Read and feed up to SESSION_CALLS batches.  After a batch that drew an
  * answer it stops: the peer's next datagram is a round trip away, so
@@ -183,11 +203,17 @@ read_batches(struct session *s)
 	struct xfer *x = &s->x;
 	unsigned gen = s->gen;
 	uint64_t sent, now;
+	size_t slot;
+	unsigned n;
 	int i, j, got, fed;
 
 	for (i = 0; i < SESSION_CALLS && s->running && s->gen == gen; i++) {
-		got = udp_recv_many(s->sock, h->rx[0], sizeof(h->rx[0]),
-		    SESSION_BATCH, h->rx_from, h->rx_len);
+		slot = rx_slot(x);
+		n = SESSION_RX_BYTES / slot;
+		if (n > SESSION_BATCH)
+			n = SESSION_BATCH;
+		got = udp_recv_many(s->sock, h->rx, slot, n, h->rx_from,
+		    h->rx_len);
 		if (got <= 0)
 			break;
 		now = loop_now(h->loop);
@@ -199,7 +225,8 @@ read_batches(struct session *s)
 				continue;
 			if (s->heard == 0)
 				s->heard = now;
-			xfer_input(x, h->rx[j], h->rx_len[j], now);
+			xfer_input(x, h->rx + (size_t)j * slot, h->rx_len[j],
+			    now);
 			fed = 1;
 		}
 		if (fed && s->ops->input)

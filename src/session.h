@@ -28,7 +28,16 @@
 #include "udp.h"
 #include "xfer.h"
 
-#define SESSION_BATCH	16	/* datagrams read per system call */
+#define SESSION_BATCH	16	/* datagrams read per system call, at most */
+/*
+ * A batch is read into slots of the largest datagram the peer may send
+ * now, plus one byte (a datagram that fills its slot is too long, as
+ * one of PKT_MAX + 1 is): blksize + 4 for a receiver, else room for an
+ * OACK or ERROR.  So 16 ACKs or 1468-byte DATA take 32 KiB, and a
+ * server's memory does not grow by 16 x 64 KiB for the largest blocks.
+ */
+#define SESSION_RX_BYTES (2 * (PKT_MAX + 1))
+#define SESSION_SLOT_MIN 2048
 #define SESSION_CALLS	4	/* calls per wakeup and session */
 
 /*
@@ -55,7 +64,7 @@ struct session_train {
 struct session_hub {
 	struct loop		*loop;
 	struct session_train	*train;
-	uint8_t			 rx[SESSION_BATCH][PKT_MAX + 1];
+	uint8_t			 rx[SESSION_RX_BYTES];
 	struct udp_addr		 rx_from[SESSION_BATCH];
 	size_t			 rx_len[SESSION_BATCH];
 	uint8_t			 scratch[XFER_SCRATCH];
