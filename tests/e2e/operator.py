@@ -38,7 +38,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
@@ -52,50 +51,9 @@ from tftpx_test import (  # noqa: E402
 # ---------------------------------------------------------------- helpers
 
 
-class OServer(Server):
-    """Server started from a whole argv (for unshare/setpriv wrappers)
-    and ready at the "serving" line, after the listening lines."""
-
-    def __init__(self, ctx, root, args=(), argv=None, ready_timeout=5.0):
-        self.ctx = ctx
-        self.root = root
-        if argv is None:
-            argv = [TFTPX, "serve", "--allow-root", "-l",
-                    ctx.listen_spec()]
-            argv += list(args) + [root]
-        self.argv = argv
-        self.lines = []
-        self.eof = False
-        self.cv = threading.Condition()
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE,
-                                  start_new_session=True)
-        ctx.procs.append(self.p)
-        threading.Thread(target=self._drain, daemon=True).start()
-        l = self.wait_for(lambda l: l.startswith("tftpx: serving "),
-                          ready_timeout)
-        ls = [x for x in self.lines if "listening on" in x]
-        if l is None or not ls:
-            self.stop()
-            raise Fail("server did not start (exit %s); stderr: %s" %
-                       (self.p.poll(), self.tail()))
-        m = re.search(r"listening on (\S+):(\d+)\s*$", ls[0])
-        if not m:
-            self.stop()
-            raise Fail("cannot parse listening line %r" % ls[0])
-        self.port = int(m.group(2))
-        self.ports = [self.port]
-
-    def exit_code(self, timeout):
-        try:
-            return self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-
 def oserver(ctx, root, *args):
-    return OServer(ctx, root, args)
+    """A server ready at the "serving" line, after the listening lines."""
+    return Server(ctx, root, args, ready="serving")
 
 
 def root_with(ctx, files):
@@ -181,7 +139,7 @@ def _(ctx):
     if not ipv6_usable():
         raise Skip("::1 unusable")
     root = ctx.tmpdir("root")
-    srv = OServer(ctx, root, argv=[TFTPX, "serve", "--allow-root", "-l",
+    srv = Server(ctx, root, argv=[TFTPX, "serve", "--allow-root", "-l",
                                    "[::1]:0", root])
     l = hint_line(srv)
     want = ("tftpx: U-Boot: setenv serverip6 ::1; setenv tftpdstp %d; "
@@ -210,7 +168,7 @@ def _(ctx):
     if probe.returncode != 0:
         raise Skip("no veth in a private namespace: %s" %
                    probe.stderr.decode(errors="replace").strip())
-    srv = OServer(ctx, root, argv=netns_argv(setup, root))
+    srv = Server(ctx, root, argv=netns_argv(setup, root))
     check(any(l.startswith("tftpx: listening on 0.0.0.0:")
               for l in srv.lines), "no wildcard listening line: %s" %
           srv.lines)
@@ -226,7 +184,7 @@ def _(ctx):
 def _(ctx):
     have_root_tools("unshare", "ip")
     root = ctx.tmpdir("root")
-    srv = OServer(ctx, root, argv=netns_argv("", root))
+    srv = Server(ctx, root, argv=netns_argv("", root))
     l = hint_line(srv)
     check("setenv serverip 127.0.0.1;" in l, "with only lo the U-Boot line "
           "must name 127.0.0.1: %r" % l)
@@ -562,7 +520,7 @@ def _(ctx):
     if probe.returncode != 0:
         raise Skip("unshare -m failed: %s" %
                    probe.stderr.decode(errors="replace").strip())
-    srv = OServer(ctx, root, argv=["unshare", "-m", "sh", "-c", script])
+    srv = Server(ctx, root, argv=["unshare", "-m", "sh", "-c", script])
     get_ok(ctx, srv, "a.bin")
     peer = ctx.peer()
     peer.send(pkt_rrq("nope"), srv.port)
@@ -718,7 +676,7 @@ def spin_run(ctx, argv_head, *args):
     root = root_with(ctx, {"a.bin": 1 << 20})
     argv = argv_head + [TFTPX, "serve", "--allow-root", "-l",
                         ctx.listen_spec(), "-v", "--once"] + list(args)
-    srv = OServer(ctx, root, argv=argv + [root])
+    srv = Server(ctx, root, argv=argv + [root])
     get_ok(ctx, srv, "a.bin")
     rc = srv.exit_code(10)
     check(rc == 0, "--once server after a good get: exit %r" % rc)

@@ -61,53 +61,18 @@ def info(msg):
 SERVER_ENV_KEYS = ("TFTPX_NO_TMPFILE", "TFTPX_NO_OPENAT2")
 
 
-class XServer(Server):
-    """Server with an environment and, optionally, a whole argv (for a
-    server started through unshare/sh).  Everything but start-up is
-    inherited: .lines, wait_for, xfer_line, expect_ok, stop, tail."""
-
-    def __init__(self, ctx, root, args=(), env=None, argv=None,
-                 ready_timeout=5.0, ready_line="listening on"):
-        self.ctx = ctx
-        self.root = root
-        if argv is None:
-            argv = [TFTPX, "serve", "--allow-root", "-l",
-                    ctx.listen_spec()]
-            argv += list(args) + [root]
-        self.argv = argv
-        self.lines = []
-        self.eof = False
-        self.cv = threading.Condition()
-        e = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_KEYS}
-        e.update(env or {})
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE,
-                                  start_new_session=True, env=e)
-        ctx.procs.append(self.p)
-        threading.Thread(target=self._drain, daemon=True).start()
-        # "serving" comes after the stale-temp sweep and after binding
-        l = self.wait_for(lambda l: "serving " in l, ready_timeout)
-        ls = [x for x in self.lines if "listening on" in x]
-        if l is None or not ls:
-            self.stop()
-            raise Fail("server did not start (exit %s); stderr: %s" %
-                       (self.p.poll(), self.tail()))
-        m = re.search(r"listening on (\S+):(\d+)\s*$", ls[0])
-        if not m:
-            self.stop()
-            raise Fail("cannot parse listening line %r" % ls[0])
-        self.port = int(m.group(2))
-        self.ports = [self.port]
-        self.pid = self.p.pid
-
-    def count(self, pred):
-        with self.cv:
-            return sum(1 for l in self.lines if pred(l))
-
-    def grep(self, pred):
-        with self.cv:
-            return [l for l in self.lines if pred(l)]
+def XServer(ctx, root, args=(), env=None, argv=None, ready_timeout=5.0):
+    """The harness's Server without SERVER_ENV_KEYS in its environment (env
+    on top), optionally from a whole argv (a server started through
+    unshare/sh); ready at the "serving" line, which comes after the
+    stale-temp sweep and after binding."""
+    e = {k: None for k in SERVER_ENV_KEYS}
+    e.update(env or {})
+    if argv is None:
+        argv = [TFTPX, "serve", "--allow-root", "-l", ctx.listen_spec()]
+        argv += list(args) + [root]
+    return Server(ctx, root, argv=argv, env=e, ready="serving",
+                  ready_timeout=ready_timeout)
 
 
 def xserver(ctx, root, *args, env=None):
@@ -119,11 +84,7 @@ class SrcPeer(Peer):
     still talks to the server at ctx.host (127.0.0.1)."""
 
     def __init__(self, ctx, src="127.0.0.2"):
-        self.ctx = ctx
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        ctx.socks.append(self.s)
-        self.s.bind((src, 0))
-        self.port = self.s.getsockname()[1]
+        Peer.__init__(self, ctx, bind=(src, 0))
         self.src = src
 
 

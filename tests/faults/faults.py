@@ -7,9 +7,9 @@ Run from the repo root as root:
 --ci (the default) runs a subset that covers every dimension at least once
 and fits in a few minutes; --full runs the whole matrix (tens of minutes).
 
-Built on the harness in tests/lib/tftpx_test.py.  Each case prints one
-line "PASS name", "FAIL name: reason" or "SKIP name: reason"; measured
-figures are extra "INFO ..." lines.
+Built on the harness in tests/lib/tftpx_test.py and its namespaces
+(tests/lib/netns.py).  Each case prints one line "PASS name", "FAIL name:
+reason" or "SKIP name: reason"; measured figures are extra "INFO ..." lines.
 
   loss_*     server and client (tftpx on both ends, or curl / busybox as the
              client) in a private network namespace whose nftables input
@@ -44,12 +44,9 @@ accepted (and reported in an INFO line).
 
 import argparse
 import itertools
-import json
 import os
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -61,8 +58,9 @@ import tftpx_test  # noqa: E402
 from tftpx_test import (  # noqa: E402
     ACK, CASES, DATA, Fail, KIB, MIB, OACK, REPO, Runner, Server, Skip, TFTPX,
     blk_of, check, counter, describe, kill_proc, ok_run, op_of, outcome,
-    pkt_ack, pkt_data, pkt_rrq, pkt_wrq, read_bytes, same_file, temps_in,
-    write_bytes, write_random)
+    pkt_ack, pkt_data, pkt_rrq, pkt_wrq, read_bytes, run_exit_hooks,
+    same_file, temps_in, write_bytes, write_random)
+import netns  # noqa: E402
 from relay import FaultRelay  # noqa: E402
 
 CI = set()                  # names of the cases in the --ci subset
@@ -84,86 +82,20 @@ def case(name, ci=False, limit=60):
 
 # ---------------------------------------------------------------- namespaces
 
-_ns_ids = itertools.count(1)
-_ns_live = set()
-_ns_lock = threading.Lock()
 NETNS_PROBLEM = None        # why loss cases cannot run (set in main)
 
 
-def _sh(argv, input=None, timeout=15):
-    p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=timeout)
-    return p.returncode, p.stdout.decode(errors="replace"), \
-        p.stderr.decode(errors="replace")
-
-
-class NetNS:
-    """A private network namespace with lo up; deleted by delete()."""
-
-    def __init__(self, extra_addr=False):
-        self.name = "tftpx-faults-%d-%d" % (os.getpid(), next(_ns_ids))
-        rc, _, err = _sh(["ip", "netns", "add", self.name])
-        if rc != 0:
-            raise Skip("ip netns add failed: %s" % err.strip())
-        with _ns_lock:
-            _ns_live.add(self.name)
-        rc, _, err = _sh(self.argv(["ip", "link", "set", "lo", "up"]))
-        if rc == 0 and extra_addr:
-            # for programs that resolve "127.0.0.1" with AI_ADDRCONFIG
-            rc, _, err = _sh(self.argv(["ip", "addr", "add", "192.0.2.1/32",
-                                        "dev", "lo"]))
-        if rc != 0:
-            self.delete()
-            raise Fail("setting up namespace lo: %s" % err.strip())
-
-    def argv(self, cmd):
-        return ["ip", "netns", "exec", self.name] + list(cmd)
-
-    def nft(self, script):
-        rc, _, err = _sh(self.argv(["nft", "-f", "-"]), input=script.encode())
-        if rc != 0:
-            raise Fail("nft -f failed: %s; script: %s" %
-                       (err.strip(), " ".join(script.split())))
-
-    def counters(self):
-        """{comment: packets} for the rules of table inet f."""
-        rc, out, err = _sh(self.argv(["nft", "-j", "list", "table", "inet",
-                                      "f"]))
-        if rc != 0:
-            raise Fail("nft list failed: %s" % err.strip())
-        got = {}
-        for item in json.loads(out).get("nftables", []):
-            r = item.get("rule")
-            if not r or "comment" not in r:
-                continue
-            for e in r.get("expr", []):
-                if "counter" in e:
-                    got[r["comment"]] = e["counter"]["packets"]
-        return got
-
-    def delete(self):
-        _sh(["ip", "netns", "del", self.name])
-        with _ns_lock:
-            _ns_live.discard(self.name)
-
-
-def delete_all_ns():
-    with _ns_lock:
-        names = list(_ns_live)
-    for n in names:
-        try:
-            _sh(["ip", "netns", "del", n], timeout=5)
-        except Exception:
-            pass
+def NetNS(extra_addr=False):
+    """A namespace of this suite (tests/lib/netns.py): lo up, deleted by
+    delete()."""
+    return netns.NetNS("tftpx-faults", extra_addr=extra_addr)
 
 
 def netns_problem():
     """None when namespaces and nft payload matching work, else why not."""
-    if os.geteuid() != 0:
-        return "needs root (ip netns, nft)"
-    for tool in ("ip", "nft"):
-        if not shutil.which(tool):
-            return "%s not installed" % tool
+    why = netns.unavailable()
+    if why:
+        return why
     try:
         ns = NetNS()
     except (Skip, Fail) as e:
@@ -180,48 +112,23 @@ def netns_problem():
 # ---------------------------------------------------------------- servers
 
 
-class FServer(Server):
-    """Server started with a whole argv (inside a namespace) and an
-    environment; the rest (lines, wait_for, xfer_line, stop) inherited."""
-
-    def __init__(self, ctx, root, args=(), ns=None, env=None,
-                 ready_timeout=5.0):
-        self.ctx = ctx
-        self.root = root
-        argv = [TFTPX, "serve", "--allow-root", "-l", "127.0.0.1:0"] + \
-            list(args) + [root]
-        if ns is not None:
-            argv = ns.argv(argv)
-        self.argv = argv
-        self.lines = []
-        self.eof = False
-        self.cv = threading.Condition()
-        e = {k: v for k, v in os.environ.items()
-             if k not in ("TFTPX_NO_TMPFILE", "TFTPX_NO_OPENAT2")}
-        # A window leaves as one UDP_SEGMENT train (GSO), and on lo the
-        # kernel cuts it only at the receiving socket: nftables would see,
-        # count and drop a whole window as one packet.  On a NIC each
-        # datagram is on the wire alone; sendmmsg gives lo the same.
-        e["TFTPX_NO_GSO"] = "1"
-        e.update(env or {})
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE,
-                                  start_new_session=True, env=e)
-        ctx.procs.append(self.p)
-        threading.Thread(target=self._drain, daemon=True).start()
-        l = self.wait_for(lambda l: "listening on" in l, ready_timeout)
-        m = re.search(r"listening on (\S+):(\d+)\s*$", l or "")
-        if not m:
-            self.stop()
-            raise Fail("server did not start (exit %s); stderr: %s" %
-                       (self.p.poll(), self.tail()))
-        self.port = int(m.group(2))
-        self.ports = [self.port]
-        self.pid = self.p.pid       # ip netns exec execs: this is tftpx
-
-    def finished(self, kind, name, timeout):
-        return self.xfer_line(kind, name, None, timeout)
+def FServer(ctx, root, args=(), ns=None, env=None, ready_timeout=5.0):
+    """`tftpx serve` on 127.0.0.1, inside ns if given, with the
+    environment below and env on top (the harness's Server)."""
+    argv = [TFTPX, "serve", "--allow-root", "-l", "127.0.0.1:0"] + \
+        list(args) + [root]
+    if ns is not None:
+        argv = ns.argv(argv)
+    e = {"TFTPX_NO_TMPFILE": None, "TFTPX_NO_OPENAT2": None}
+    # A window leaves as one UDP_SEGMENT train (GSO), and on lo the
+    # kernel cuts it only at the receiving socket: nftables would see,
+    # count and drop a whole window as one packet.  On a NIC each
+    # datagram is on the wire alone; sendmmsg gives lo the same.
+    e["TFTPX_NO_GSO"] = "1"
+    e.update(env or {})
+    # ip netns exec execs: srv.pid is tftpx
+    return Server(ctx, root, argv=argv, env=e, ready="listening",
+                  ready_timeout=ready_timeout)
 
 
 # ---------------------------------------------------------------- helpers
@@ -319,8 +226,8 @@ def loss_case(ctx, op, target, rate, bs, ws, size, name):
         bad = same_file(src, dst)
         check(bad is None, "transferred file: %s" % bad)
         # the final-ACK-lost case waits for the server's give-up
-        line = srv.finished(kind, "f.bin", timeout=retries + 6)
-        c = ns.counters()
+        line = srv.xfer_line(kind, "f.bin", None, timeout=retries + 6)
+        c = ns.counters("inet f")
         check(line is not None, "no finished %s line on the server; last "
               "lines: %s" % (kind, srv.tail()))
     finally:
@@ -465,8 +372,8 @@ def other_client_case(ctx, tool, op, rate, name):
         kind = "RRQ" if op == "get" else "WRQ"
         line = None
         if rc is not None:
-            line = srv.finished(kind, "f.bin", timeout=retries + 6)
-        c = ns.counters()
+            line = srv.xfer_line(kind, "f.bin", None, timeout=retries + 6)
+        c = ns.counters("inet f")
     finally:
         for p in ctx.procs:
             kill_proc(p)
@@ -559,7 +466,7 @@ def relay_transfer(ctx, op, bs, ws, size, server_args=(), client_args=(),
         bad = same_file(src, dst)
         check(bad is None, "transferred file: %s" % bad)
         kind = "RRQ" if op == "get" else "WRQ"
-        line = srv.finished(kind, "f.bin", timeout=10)
+        line = srv.xfer_line(kind, "f.bin", None, timeout=10)
         check(line is not None, "no finished %s line on the server; last "
               "lines: %s" % (kind, srv.tail()))
         time.sleep(0.05)        # the last copies through the relay
@@ -790,7 +697,8 @@ def vanish_case(ctx, op, how, opts, name):
     out = ctx.tmpdir("out")
     ok_run(ctx.tftpx("get", "127.0.0.1:%d" % srv.port, "v.bin",
                      os.path.join(out, "w.bin"), timeout=20), "warm-up get")
-    check(srv.finished("RRQ", "v.bin", 5) is not None, "warm-up not logged")
+    check(srv.xfer_line("RRQ", "v.bin", None, 5) is not None,
+          "warm-up not logged")
     time.sleep(0.2)
     base = fd_count(srv.pid)
     check(base is not None, "cannot read /proc/%d/fd" % srv.pid)
@@ -906,12 +814,6 @@ for _op in ("RRQ", "WRQ"):
 # ================================================================ runner
 
 
-class FRunner(Runner):
-    def on_abort(self):
-        # the namespaces of cases killed by the budget
-        delete_all_ns()
-
-
 def summary(t_total):
     if RESULTS:
         info("loss matrix (case, seconds, sender DATA retransmits, probes, "
@@ -963,7 +865,7 @@ def main():
     budget = 6 * 3600 if a.full else 600
     # the longest first, so that they overlap with the many short ones
     cases.sort(key=lambda c: -c[4])
-    r = FRunner(cases, max(1, a.jobs or (8 if a.full else 4)),
+    r = Runner(cases, max(1, a.jobs or (8 if a.full else 4)),
                 budget=budget, ipv6=False)
 
     def stop(signum, frame):
@@ -974,7 +876,7 @@ def main():
         sys.stdout.flush()
         for ctx in running:
             ctx.cleanup()
-        delete_all_ns()
+        run_exit_hooks()        # the namespaces (netns.delete_all)
         os._exit(1)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -982,7 +884,7 @@ def main():
     try:
         rc = r.run()
     finally:
-        delete_all_ns()
+        run_exit_hooks()
     if a.summary or a.full:
         summary(time.monotonic() - t0)
     return rc

@@ -1,8 +1,9 @@
 """tests/lib/tftpx_test.py - the harness the test suites share (stdlib only).
 
 Not a suite: it has no cases of its own.  tests/e2e/*.py,
-tests/faults/faults.py and tests/interop/*.py put this directory on sys.path
-and import from it:
+tests/faults/faults.py, tests/interop/*.py and tests/soak/soak.py put this
+directory on sys.path and import from it (and from netns.py beside it, the
+network namespaces):
 
     sys.path.insert(0, os.path.join(..., "tests", "lib"))
     from tftpx_test import case, check, Fail, ...
@@ -13,13 +14,18 @@ What is here:
                   op_of, blk_of, err_of, oack_opts, describe; nascii_encode
   files           write_random, write_bytes, read_bytes, sha, same_file,
                   temps_in; free_udp_port, ipv6_usable
-  context         Server (a running `tftpx serve`), Peer (a raw UDP socket),
-                  Ctx (one case's temp dirs, processes and sockets), ok_run,
-                  outcome and counter (the server's log lines), kill_proc
+  context         Server (a running `tftpx serve`: built from a root and
+                  options, or started from a whole argv such as a wrapper
+                  or a namespace in front; ready at the listening or the
+                  serving line), Peer (a raw UDP socket, maybe made in a
+                  namespace), Ctx (one case's temp dirs, processes, sockets
+                  and deferred cleanups), ok_run, outcome and counter (the
+                  server's log lines), kill_proc
   raw packets     raw_setup, first_reply, expect_error, raw_receive, raw_get,
                   raw_put, send_data_wait_ack, expect_oack, abort
   tftpd-hpa       start_tftpd_hpa (Debian's in.tftpd as the other side)
-  registry        CASES, case, param_case, BOTH
+  registry        CASES, case, param_case, BOTH; at_exit (cleanup that
+                  runs at the end, on signals and on the budget abort)
   runner          Runner (worker threads, a watchdog per case and for the
                   whole suite), main (-k, --quick, -j, --list, -v); a suite
                   with another time budget passes main(budget=SECONDS)
@@ -248,57 +254,98 @@ IPV6 = None     # set in main(): ::1 works here
 
 
 class Server:
-    """A running `tftpx serve`; stderr is drained by a thread into lines."""
+    """A running `tftpx serve`; stderr is drained by a thread into lines.
 
-    def __init__(self, ctx, root, args=(), listens=None, ready_timeout=5.0,
-                 env=None):
+    Started as `tftpx serve --allow-root -l SPEC.. ARGS ROOT` (one -l per
+    listens entry, default the case's loopback address, port 0), or from a
+    whole argv: a wrapper in front (ip netns exec, unshare, setpriv,
+    taskset) or another binary.  env: variables to set; a None value
+    removes one.  ready: what ends the start-up wait:
+      "listening"  one "listening on" line per listens entry (the default
+                   when the argv is built here);
+      "serving"    the "serving" line, which comes after the sockets, the
+                   privilege drop and the stale-temp sweep (the default
+                   with argv).
+    ports/port: from the "listening on" lines; pid: the process started
+    (tftpx itself behind `ip netns exec` or a wrapper that execs it).
+    """
+
+    def __init__(self, ctx, root=None, args=(), listens=None,
+                 ready_timeout=5.0, env=None, argv=None, ready=None):
         self.ctx = ctx
         self.root = root
-        if listens is None:
-            listens = [ctx.listen_spec()]
-        # the privilege drop has its own suite (service.py); as root the
-        # server would refuse these 0700 temp dirs without --allow-root
-        argv = [TFTPX, "serve", "--allow-root"]
-        for spec in listens:
-            argv += ["-l", spec]
-        argv += list(args) + [root]
+        if argv is None:
+            if listens is None:
+                listens = [ctx.listen_spec()]
+            # the privilege drop has its own suite (service.py); as root
+            # the server would refuse these 0700 temp dirs without
+            # --allow-root
+            argv = [TFTPX, "serve", "--allow-root"]
+            for spec in listens:
+                argv += ["-l", spec]
+            argv += list(args) + [root]
+            if ready is None:
+                ready = "listening"
+        elif ready is None:
+            ready = "serving"
         self.argv = argv
         self.lines = []
         self.eof = False
         self.cv = threading.Condition()
+        e = None
+        if env:
+            e = dict(os.environ)
+            for k, v in env.items():
+                if v is None:
+                    e.pop(k, None)
+                else:
+                    e[k] = v
         self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE,
-                                  start_new_session=True,
-                                  env=dict(os.environ, **env) if env
-                                  else None)
+                                  start_new_session=True, env=e)
         ctx.procs.append(self.p)
+        self.pid = self.p.pid
+        self.ports = []
+        self.port = None
         t = threading.Thread(target=self._drain, daemon=True)
         t.start()
-        want = len(listens)
-        deadline = time.monotonic() + ready_timeout
-        with self.cv:
-            while True:
-                ls = [l for l in self.lines if "listening on" in l]
-                if len(ls) >= want or self.eof:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.cv.wait(left)
-        ls = [l for l in self.lines if "listening on" in l]
-        if len(ls) < want:
-            self.stop()
-            raise Fail("server did not report %d listening line(s) "
-                       "(exit %s); stderr: %s" %
-                       (want, self.p.poll(), self.tail()))
-        self.ports = []
-        for l in ls[:want]:
+        if ready == "serving":
+            l = self.wait_for(lambda l: "serving " in l, ready_timeout)
+            ls = [x for x in self.lines if "listening on" in x]
+            if l is None or not ls:
+                self.stop()
+                raise Fail("server did not start (exit %s); stderr: %s" %
+                           (self.p.poll(), self.tail()))
+        else:
+            want = len(listens) if listens is not None else 1
+            deadline = time.monotonic() + ready_timeout
+            with self.cv:
+                while True:
+                    ls = [l for l in self.lines if "listening on" in l]
+                    if len(ls) >= want or self.eof:
+                        break
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.cv.wait(left)
+            ls = [l for l in self.lines if "listening on" in l]
+            if len(ls) < want:
+                self.stop()
+                raise Fail("server did not report %d listening line(s) "
+                           "(exit %s); stderr: %s" %
+                           (want, self.p.poll(), self.tail()))
+            ls = ls[:want]
+        for l in ls:
             m = re.search(r"listening on (\S+):(\d+)\s*$", l)
-            if not m:
+            if m:
+                self.ports.append(int(m.group(2)))
+            elif ready != "serving":
                 self.stop()
                 raise Fail("cannot parse listening line %r" % l)
-            self.ports.append(int(m.group(2)))
+        if not self.ports:
+            self.stop()
+            raise Fail("cannot parse listening line %r" % ls[0])
         self.port = self.ports[0]
 
     def _drain(self):
@@ -360,6 +407,31 @@ class Server:
     def stop(self):
         kill_proc(self.p)
 
+    def exit_code(self, timeout):
+        """The exit status, or None if still running after timeout s."""
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def finish(self, timeout=10.0):
+        """Exit status of a server that is expected to exit by itself;
+        Fail (and stop it) if it is still running after timeout s."""
+        rc = self.exit_code(timeout)
+        if rc is None:
+            self.stop()
+            raise Fail("server did not exit within %d s; stderr: %s" %
+                       (timeout, self.tail()))
+        return rc
+
+    def count(self, pred):
+        with self.cv:
+            return sum(1 for l in self.lines if pred(l))
+
+    def grep(self, pred):
+        with self.cv:
+            return [l for l in self.lines if pred(l)]
+
 
 def outcome(line):
     s = line.rstrip()
@@ -391,21 +463,31 @@ def kill_proc(p):
 
 
 class Peer:
-    """A raw UDP endpoint on the loopback address of the case's family."""
+    """A raw UDP endpoint, by default on the loopback address of the
+    case's family, talking to the server there.  host: the server's
+    address instead; sock: a socket made elsewhere (in a network namespace:
+    NetNS.socket); bind: the local address to bind (default: the loopback
+    address, or any address of a sock made elsewhere; port 0)."""
 
-    def __init__(self, ctx):
+    host = None         # None: ctx.host
+
+    def __init__(self, ctx, host=None, sock=None, bind=None):
         self.ctx = ctx
-        self.s = socket.socket(ctx.fam, socket.SOCK_DGRAM)
+        self.host = host
+        self.s = sock or socket.socket(ctx.fam, socket.SOCK_DGRAM)
         ctx.socks.append(self.s)
         try:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MIB)
         except OSError:
             pass
-        self.s.bind((ctx.host, 0))
+        if bind is None:
+            bind = (ctx.host if sock is None else
+                    ("::" if self.s.family == socket.AF_INET6 else ""), 0)
+        self.s.bind(bind)
         self.port = self.s.getsockname()[1]
 
     def send(self, data, port):
-        self.s.sendto(data, (self.ctx.host, port))
+        self.s.sendto(data, (self.host or self.ctx.host, port))
 
     def recv(self, timeout=3.0):
         """(packet, source port) or (None, None) on timeout."""
@@ -449,6 +531,7 @@ class Ctx:
         self.start = None
         self.limit = 60
         self.killgroups = []        # processes whose whole group is killed
+        self.deferred = []          # run by cleanup(), last first
 
     # --- resources
     def listen_spec(self):
@@ -467,8 +550,8 @@ class Ctx:
     def server(self, root, *args, **kw):
         return Server(self, root, args, **kw)
 
-    def peer(self):
-        return Peer(self)
+    def peer(self, **kw):
+        return Peer(self, **kw)
 
     def hp(self, port):
         return "%s:%d" % (self.chost, port)
@@ -505,6 +588,12 @@ class Ctx:
     def tftpx(self, *args, **kw):
         return self.run([TFTPX] + list(args), **kw)
 
+    def defer(self, fn):
+        """Run fn() at cleanup, after the processes are stopped (a
+        namespace's delete); once, last registered first."""
+        self.deferred.append(fn)
+        return fn
+
     def cleanup(self):
         for p in self.procs:
             kill_proc(p)
@@ -513,6 +602,11 @@ class Ctx:
                 s.close()
             except OSError:
                 pass
+        while self.deferred:
+            try:
+                self.deferred.pop()()
+            except Exception as e:
+                sys.stderr.write("%s: cleanup: %s\n" % (self.name, e))
         for d in self.tmps:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -525,6 +619,24 @@ def ok_run(r, what):
 # ---------------------------------------------------------------- registry
 
 CASES = []      # (name, func, fam, heavy, limit)
+EXIT_HOOKS = []
+
+
+def at_exit(fn):
+    """Have fn() run when the suite ends: at the end of main(), on SIGINT
+    or SIGTERM, and when the suite's time budget runs out (netns.py
+    registers its delete_all here)."""
+    if fn not in EXIT_HOOKS:
+        EXIT_HOOKS.append(fn)
+    return fn
+
+
+def run_exit_hooks():
+    for fn in list(EXIT_HOOKS):
+        try:
+            fn()
+        except Exception as e:
+            sys.stderr.write("exit hook %s: %s\n" % (fn.__name__, e))
 
 
 def case(name, fams=(4,), heavy=False, limit=60):
@@ -877,6 +989,7 @@ class Runner:
                 for name, ctx in running:
                     ctx.cleanup()
                 self.on_abort()
+                run_exit_hooks()
                 os._exit(1)
 
     def on_abort(self):
@@ -954,9 +1067,13 @@ def main(budget=None):
             for p in ctx.killgroups:
                 killpg(p)
             ctx.cleanup()
+        run_exit_hooks()
         os._exit(1)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    rc = r.run()
+    try:
+        rc = r.run()
+    finally:
+        run_exit_hooks()
     return rc
 

@@ -65,13 +65,12 @@ is lost; what tftpx then stores is judged like any upload.  tftp-hpa exits
 busybox exits 0 when it gives up waiting for the ACK of its last DATA;
 "timeout" on its stderr marks that failure.
 
-Every loop here is bounded in count and time; the namespace and every
-process are removed on every exit path.  A run killed with SIGKILL leaves
-namespace tftpx-soak-PID behind: `ip netns pids NAME` shows what still
-runs in it, `ip netns del NAME` removes it.
+Every loop here is bounded in count and time; the namespace
+(tests/lib/netns.py) and every process are removed on every exit path.  A
+run killed with SIGKILL leaves namespace tftpx-soak-PID-1 behind: `ip netns
+pids NAME` shows what still runs in it, `ip netns del NAME` removes it.
 """
 
-import ctypes
 import hashlib
 import json
 import os
@@ -90,6 +89,9 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 TFTPX = os.path.join(REPO, "tftpx")
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+from netns import NetNS  # noqa: E402
+from tftpx_test import Fail  # noqa: E402
 RELAY = os.path.join(HERE, "duprelay.py")
 
 HOST = "127.0.0.1"
@@ -138,7 +140,6 @@ ALL = [s for s, _ in SIZES]
 BENCH_SHAPES = [(None, None), ("1468", None), ("1468", "16"), ("8192", "8"),
                 ("65464", "4")]
 RRQ, WRQ, DATA, ACK, ERROR, OACK = 1, 2, 3, 4, 5, 6
-CLONE_NEWNET = 0x40000000
 
 
 class Interrupted(Exception):
@@ -220,90 +221,16 @@ def kib(v):
 
 # ---------------------------------------------------------------- namespace
 
-
-class Netns:
-    """The private namespace: created, entered (setns, before any thread
-    exists, so every socket and child process of this run lives in it),
-    left and deleted."""
-
-    def __init__(self):
-        self.name = "tftpx-soak-%d" % os.getpid()
-        self.made = False
-        self.home = None
-        self.libc = ctypes.CDLL(None, use_errno=True)
-
-    def create(self):
-        rc, _, err = sh(["ip", "netns", "add", self.name])
-        if rc != 0:
-            raise RuntimeError("ip netns add %s: %s" % (self.name,
-                                                        err.strip()))
-        self.made = True
-        for argv in (["ip", "-n", self.name, "link", "set", "lo", "up"],
-                     ["ip", "-n", self.name, "addr", "add", EXTRA_ADDR,
-                      "dev", "lo"]):
-            rc, _, err = sh(argv)
-            if rc != 0:
-                raise RuntimeError("%s: %s" % (" ".join(argv), err.strip()))
-        rules = ("table inet soak {\n"
-                 "  chain input {\n"
-                 "    type filter hook input priority 0; policy accept;\n"
-                 "    meta l4proto udp counter comment \"udp\"\n"
-                 "    meta l4proto udp numgen random mod 100 < %d counter "
-                 "drop comment \"drop\"\n"
-                 "  }\n}\n" % LOSS_PCT)
-        rc, _, err = sh(["ip", "netns", "exec", self.name, "nft", "-f", "-"],
-                        input=rules.encode())
-        if rc != 0:
-            raise RuntimeError("nft -f: %s" % err.strip())
-
-    def enter(self):
-        self.home = os.open("/proc/self/ns/net", os.O_RDONLY)
-        fd = os.open("/run/netns/%s" % self.name, os.O_RDONLY)
-        try:
-            if self.libc.setns(fd, CLONE_NEWNET) != 0:
-                e = ctypes.get_errno()
-                raise RuntimeError("setns: %s" % os.strerror(e))
-        finally:
-            os.close(fd)
-
-    def counters(self):
-        rc, out, _ = sh(["ip", "netns", "exec", self.name, "nft", "-j",
-                           "list", "table", "inet", "soak"])
-        got = {}
-        if rc != 0:
-            return got
-        for item in json.loads(out).get("nftables", []):
-            r = item.get("rule")
-            if not r or "comment" not in r:
-                continue
-            for e in r.get("expr", []):
-                if "counter" in e:
-                    got[r["comment"]] = e["counter"]["packets"]
-        return got
-
-    def remove(self):
-        """Leave, end what still runs in it (only this run's children can
-        be there), delete."""
-        if self.home is not None:
-            self.libc.setns(self.home, CLONE_NEWNET)
-            os.close(self.home)
-            self.home = None
-        if not self.made:
-            return
-        for _ in range(3):
-            _, out, _ = sh(["ip", "netns", "pids", self.name], timeout=10)
-            pids = [int(p) for p in out.split() if p.isdigit() and
-                    int(p) != os.getpid()]
-            if not pids:
-                break
-            for p in pids:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(0.2)
-        sh(["ip", "netns", "del", self.name], timeout=10)
-        self.made = False
+# the private namespace (tests/lib/netns.py), made in run(): lo up, plus
+# EXTRA_ADDR; entered with setns before any thread exists, so every socket
+# and child process of this run lives in it; left and deleted in cleanup()
+NFT_RULES = ("table inet soak {\n"
+             "  chain input {\n"
+             "    type filter hook input priority 0; policy accept;\n"
+             "    meta l4proto udp counter comment \"udp\"\n"
+             "    meta l4proto udp numgen random mod 100 < %d counter "
+             "drop comment \"drop\"\n"
+             "  }\n}\n" % LOSS_PCT)
 
 
 # ---------------------------------------------------------------- processes
@@ -498,7 +425,7 @@ class Soak:
         self.seconds = seconds
         self.seed = seed
         self.workers = workers
-        self.ns = Netns()
+        self.ns = None
         self.procs = Procs()
         self.stop = threading.Event()
         self.aborting = False   # interrupted: jobs' outcomes mean nothing
@@ -1152,7 +1079,8 @@ class Soak:
         rng = random.Random(self.seed)
         log("soak: %d s of load, seed %d, %d jobs at once; tftpx %s" %
             (self.seconds, self.seed, self.workers, TFTPX))
-        self.ns.create()
+        self.ns = NetNS("tftpx-soak", extra_addr=True)
+        self.ns.nft(NFT_RULES)
         self.ns.enter()
         log("soak: namespace %s: lo up, %s, nftables drops %d %% of UDP" %
             (self.ns.name, EXTRA_ADDR, LOSS_PCT))
@@ -1259,7 +1187,10 @@ class Soak:
         probe_ok, probe_detail = (self.final_probe() if alive_before else
                                   (False, "exited %s" % self.srv.poll()))
         alive = probe_ok and self.srv.poll() is None
-        nft = self.ns.counters()
+        try:
+            nft = self.ns.counters("inet soak")
+        except Fail:
+            nft = {}
         if self.relay is not None and self.relay.poll() is None:
             self.procs.kill(self.relay, signal.SIGTERM)
             try:
@@ -1401,7 +1332,8 @@ class Soak:
                 pass
         self.procs.kill_all()
         try:
-            self.ns.remove()
+            if self.ns is not None:
+                self.ns.delete()
         except Exception as e:      # keep going: the temp dir still goes
             log("soak: removing namespace %s: %s" % (self.ns.name, e))
         if self.tmp and self.verdict is not None and self.verdict[1]:
