@@ -56,18 +56,19 @@ CRC_TIMEOUT = 180.0        # crc32 over the file under TCG
 # wall-clock limits make tests flaky and belong in benchmarks.
 
 # Shell run inside the private namespace by `unshare -n sh -c WRAPPER sh
-# TFTPX DIR LOG QEMU...`: loopback up, extra address, tftpx in the
-# background (killed by the kernel when its parent, which becomes QEMU,
-# dies), wait for "listening on", then exec QEMU with the serial console on
-# stdio.
+# TFTPX DIR LOG OPTS QEMU...`: loopback up, extra address, tftpx (with the
+# serve options OPTS, split at spaces; tests/e2e/nat.py passes
+# --single-port) in the background (killed by the kernel when its parent,
+# which becomes QEMU, dies), wait for "listening on", then exec QEMU with
+# the serial console on stdio.
 WRAPPER = r"""set -e
 ip link set lo up
 ip addr add 192.0.2.69/32 dev lo
-tftpx=$1 dir=$2 log=$3; shift 3
+tftpx=$1 dir=$2 log=$3 opts=$4; shift 4
 if command -v setpriv >/dev/null 2>&1; then
-  setpriv --pdeathsig KILL "$tftpx" serve --allow-root -l 192.0.2.69:69 "$dir" >"$log" 2>&1 &
+  setpriv --pdeathsig KILL "$tftpx" serve --allow-root -l 192.0.2.69:69 $opts "$dir" >"$log" 2>&1 &
 else
-  "$tftpx" serve --allow-root -l 192.0.2.69:69 "$dir" >"$log" 2>&1 &
+  "$tftpx" serve --allow-root -l 192.0.2.69:69 $opts "$dir" >"$log" 2>&1 &
 fi
 pid=$! i=0
 until grep -q 'listening on' "$log"; do
@@ -81,8 +82,8 @@ exec "$@"
 # Commands a person types by hand (README) for the same setup.
 MANUAL_WRAPPER = ('D=$1; shift; ip link set lo up; '
                   'ip addr add 192.0.2.69/32 dev lo; '
-                  './tftpx serve --allow-root -l 192.0.2.69:69 "$D" & t=$!; '
-                  'sleep 0.5; '
+                  './tftpx serve --allow-root -l 192.0.2.69:69 %s"$D" & '
+                  't=$!; sleep 0.5; '
                   '"$@"; kill $t')
 
 
@@ -325,15 +326,20 @@ def fmt(st):
         % (secs, rate or "-", t, r)
 
 
-def run_case(name, arch, nic, block, window, root, size, crc, args, tmp):
+def run_case(name, arch, nic, block, window, root, size, crc, args, tmp,
+             serve_args=()):
+    """One boot and its transfers; Fail on a problem.  serve_args: more
+    `tftpx serve` options (no spaces in any); the server's log is
+    tmp/tftpx.log."""
     qcmd = qemu_cmd(arch, nic)
     log = os.path.join(tmp, "tftpx.log")
     errf = os.path.join(tmp, "qemu.stderr")
-    full = (["unshare", "-n", "sh", "-c", WRAPPER, "sh", TFTPX, root, log]
-            + qcmd)
+    full = (["unshare", "-n", "sh", "-c", WRAPPER, "sh", TFTPX, root, log,
+             " ".join(serve_args)] + qcmd)
     setup, xfer, crc_cmd, ref = uboot_script(block, window)
     say("INFO %s qemu: unshare -n sh -c %s sh %s %s" % (
-        name, shlex.quote(MANUAL_WRAPPER), shlex.quote(root),
+        name, shlex.quote(MANUAL_WRAPPER % "".join(
+            a + " " for a in serve_args)), shlex.quote(root),
         shlex.join(qcmd)))
     say("INFO %s uboot: %s" % (name, "; ".join(setup + [xfer, crc_cmd])))
     if ref:
