@@ -877,3 +877,73 @@ files_reason(const struct files_err *err, int op, const char *path,
 		return buf;
 	}
 }
+
+/* ---- files shared by readers ------------------------------------------ */
+
+struct files_shared_ent {
+	dev_t			 dev;
+	ino_t			 ino;
+	int			 fd;
+	unsigned		 refs;
+	struct files_shared_ent	*next;
+};
+
+static unsigned
+shared_bucket(dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ (uint64_t)ino;
+
+	h *= 0xff51afd7ed558ccdull;
+	return (unsigned)(h >> 56) % FILES_SHARED_BUCKETS;
+}
+
+int
+files_share(struct files_shared *sh, int fd)
+{
+	struct files_shared_ent *e;
+	struct stat st;
+	unsigned b;
+
+	if (fstat(fd, &st) < 0)
+		return fd;
+	b = shared_bucket(st.st_dev, st.st_ino);
+	for (e = sh->b[b]; e; e = e->next) {
+		if (e->dev == st.st_dev && e->ino == st.st_ino) {
+			e->refs++;
+			close(fd);
+			return e->fd;
+		}
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return fd;
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	e->fd = fd;
+	e->refs = 1;
+	e->next = sh->b[b];
+	sh->b[b] = e;
+	sh->open++;
+	return fd;
+}
+
+void
+files_unshare(struct files_shared *sh, int fd)
+{
+	struct files_shared_ent **pp, *e;
+	struct stat st;
+
+	if (fstat(fd, &st) == 0) {
+		pp = &sh->b[shared_bucket(st.st_dev, st.st_ino)];
+		for (; (e = *pp) != NULL; pp = &e->next) {
+			if (e->fd != fd)
+				continue;
+			if (--e->refs > 0)
+				return;
+			*pp = e->next;
+			free(e);
+			sh->open--;
+			break;
+		}
+	}
+	close(fd);
+}

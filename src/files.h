@@ -115,6 +115,28 @@ struct files_uploads {
 };
 
 /*
+ * Files open for reading, shared: one fd per file (device and inode)
+ * however many transfers read it, since pread has no position.  A fleet
+ * fetching one kernel holds one fd, not one per client.  Zero-initialised
+ * is empty.
+ */
+#define FILES_SHARED_BUCKETS	256
+struct files_shared_ent;
+struct files_shared {
+	struct files_shared_ent	*b[FILES_SHARED_BUCKETS];
+	size_t			 open;		/* distinct files held */
+};
+
+/*
+ * Take fd (open for reading): returns the fd to read, fd itself or one
+ * already open for the same file (fd is then closed).  Out of memory,
+ * fd is returned unshared: files_unshare() closes it all the same.
+ */
+int	files_share(struct files_shared *sh, int fd);
+/* A reader is done with fd: closed when it was the last. */
+void	files_unshare(struct files_shared *sh, int fd);
+
+/*
  * Claim the name of u (after files_upload_begin; u must stay where it
  * is until released).  Returns 0, or -1 with err: FW_BUSY (code 2) when
  * another upload of the same directory entry is live.

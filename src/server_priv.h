@@ -35,6 +35,7 @@ struct server {
 	struct options_limits	 lim;
 	struct intake		*intake;	/* live table, limits, dedup */
 	struct files_uploads	 uploads;	/* live WRQs: one per name */
+	struct files_shared	 shared;	/* files read: one fd each */
 	struct quirks		 quirks;	/* hosts whose NIC drops bursts */
 	int			 once_done;	/* --once: first transfer ended */
 	int			 once_rc;	/*  and its exit status */

@@ -137,7 +137,7 @@ transfer_end(struct transfer *t)
 	t->dead = 1;
 	session_close(&t->ss);
 	if (t->fd >= 0)
-		close(t->fd);
+		files_unshare(&s->shared, t->fd);
 	if (t->op == TFTP_WRQ) {
 		if (!t->committed)
 			files_upload_abort(&t->up);
@@ -386,6 +386,8 @@ transfer_open(struct server *s, struct transfer *t, const struct packet *p,
 	if (p->op == TFTP_RRQ) {
 		if ((t->fd = files_open_read(s->rootfd, path, size, err)) < 0)
 			return -1;
+		/* one fd per file, however many read it */
+		t->fd = files_share(&s->shared, t->fd);
 		xc->role = XFER_SEND;
 		options_negotiate(req, &t->lim, 1,
 		    netascii ? -1 : (int64_t)*size, &xc->opts);
@@ -581,7 +583,7 @@ refused:
 	server_refuse(s, LOG_QUIET, local, peer, p, err.code, err.msg, reason);
 	session_close(&t->ss);
 	if (t->fd >= 0)
-		close(t->fd);
+		files_unshare(&s->shared, t->fd);
 	if (t->op == TFTP_WRQ) {
 		files_upload_release(&s->uploads, &t->up);
 		files_upload_abort(&t->up);

@@ -1521,6 +1521,49 @@ def _(ctx):
           len(oks))
 
 
+@param_case("one_fd_per_file_read", (4,),
+            [("default", ()), ("single_port", ("--single-port",))])
+def _(ctx, args):
+    root, srv, _ = raw_setup(ctx, {"k.bin": 20000, "other.bin": 20000},
+                             args=args)
+    peers, tids, firsts = [], [], []
+    # eight transfers of one file and one of another, all held at block 1
+    for name in ["k.bin"] * 8 + ["other.bin"]:
+        p = ctx.peer()
+        pkt, tid = first_reply(p, srv, pkt_rrq(name, "octet"))
+        check(op_of(pkt) == DATA and blk_of(pkt) == 1,
+              "%s: expected DATA 1, got %s" % (name, describe(pkt)))
+        peers.append(p)
+        tids.append(tid)
+        firsts.append(pkt)
+    files = []
+    for fd in os.listdir("/proc/%d/fd" % srv.pid):
+        try:
+            files.append(os.readlink("/proc/%d/fd/%s" % (srv.pid, fd)))
+        except OSError:
+            pass
+    k = [f for f in files if f.endswith("/k.bin")]
+    o = [f for f in files if f.endswith("/other.bin")]
+    check(len(k) == 1 and len(o) == 1, "server holds %d fds on k.bin and "
+          "%d on other.bin with 8 and 1 readers, expected 1 each" %
+          (len(k), len(o)))
+    # the readers of the shared fd get their bytes, to the end
+    want = read_bytes(os.path.join(root, "k.bin"))
+    for i in (0, 7):
+        got = raw_receive(peers[i], tids[i], firsts[i], 512)
+        check(got == want, "reader %d: %d bytes, content %s" % (
+            i, len(got), "right" if got == want else "differs"))
+    for i in range(1, 7):
+        abort(peers[i], tids[i])
+    abort(peers[8], tids[8])
+    time.sleep(0.3)
+    left = [x for x in os.listdir("/proc/%d/fd" % srv.pid)
+            if os.readlink("/proc/%d/fd/%s" % (srv.pid, x)).endswith(
+                (".bin",))]
+    check(not left, "files still open after every transfer ended: %s" %
+          left)
+
+
 # ---------------------------------------------------------------- 4b. NAT and paths
 # On loopback; the NAT, published-port and MTU scenarios with namespaces
 # are tests/e2e/nat.py.

@@ -588,6 +588,47 @@ test_upload_registry(void)
 	CHECK_EQ(count_tmp("root"), temps);
 }
 
+/* Is fd open? */
+static int
+fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1;
+}
+
+static void
+test_shared_reads(void)
+{
+	struct files_shared sh;
+	struct files_err err;
+	uint64_t size;
+	int a, b, c, fa, fb, fc;
+
+	memset(&sh, 0, sizeof(sh));
+	a = files_open_read(rootfd, "hello.txt", &size, &err);
+	b = files_open_read(rootfd, "hello.txt", &size, &err);
+	c = files_open_read(rootfd, "sub/deep.txt", &size, &err);
+	CHECK(a >= 0 && b >= 0 && c >= 0);
+	fa = files_share(&sh, a);
+	fb = files_share(&sh, b);
+	fc = files_share(&sh, c);
+	/* one fd for the two readers of hello.txt; b was closed */
+	CHECK_EQ(fa, a);
+	CHECK_EQ(fb, a);
+	CHECK(!fd_open(b));
+	CHECK_EQ(fc, c);
+	CHECK_EQ(sh.open, 2);
+	/* the first reader is done: the second still reads */
+	files_unshare(&sh, fa);
+	CHECK(fd_open(fb));
+	CHECK_EQ(sh.open, 2);
+	files_unshare(&sh, fb);
+	CHECK(!fd_open(a));
+	CHECK(fd_open(c));
+	CHECK_EQ(sh.open, 1);
+	files_unshare(&sh, fc);
+	CHECK_EQ(sh.open, 0);
+}
+
 static void
 test_write_err(void)
 {
@@ -688,6 +729,7 @@ main(void)
 	RUN(test_remove_stale);
 	RUN(test_write_err);
 	RUN(test_upload_registry);
+	RUN(test_shared_reads);
 
 	close(rootfd);
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
