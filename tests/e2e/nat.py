@@ -75,7 +75,6 @@ import re
 import shutil
 import socket
 import sys
-import threading
 import time
 import zlib
 
@@ -87,17 +86,10 @@ from tftpx_test import (  # noqa: E402
     counter, describe, err_of, expect_error, main, op_of, outcome, pkt_ack,
     pkt_data, pkt_error, pkt_rrq, pkt_wrq, read_bytes, same_file, temps_in,
     write_bytes, write_random)
+from tftpx_test import info  # noqa: E402
 import netns  # noqa: E402
 
 SUITE_BUDGET = 200.0
-_out_lock = threading.Lock()
-
-
-def info(ctx, msg):
-    with _out_lock:
-        sys.stdout.write("INFO %s: %s\n" % (ctx.name, " ".join(
-            str(msg).split())))
-        sys.stdout.flush()
 
 
 # ---------------------------------------------------------------- set-up

@@ -45,15 +45,7 @@ from tftpx_test import (  # noqa: E402
     pkt_wrq,
     raw_get, raw_put, raw_receive, read_bytes, same_file, send_data_wait_ack,
     sha, temps_in, write_bytes, write_random)
-
-_out_lock = threading.Lock()
-
-
-def info(msg):
-    """An extra 'INFO ...' line on stdout (never PASS/FAIL/SKIP)."""
-    with _out_lock:
-        sys.stdout.write("INFO " + " ".join(str(msg).split()) + "\n")
-        sys.stdout.flush()
+from tftpx_test import info  # noqa: E402
 
 
 # ---------------------------------------------------------------- helpers

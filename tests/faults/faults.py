@@ -48,7 +48,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -60,18 +59,11 @@ from tftpx_test import (  # noqa: E402
     blk_of, check, counter, describe, kill_proc, ok_run, op_of, outcome,
     pkt_ack, pkt_data, pkt_rrq, pkt_wrq, read_bytes, run_exit_hooks,
     same_file, temps_in, write_bytes, write_random)
+from tftpx_test import info  # noqa: E402
 import netns  # noqa: E402
 from relay import FaultRelay  # noqa: E402
 
 CI = set()                  # names of the cases in the --ci subset
-_out_lock = threading.Lock()
-
-
-def info(msg):
-    """An extra 'INFO ...' line on stdout (never PASS/FAIL/SKIP)."""
-    with _out_lock:
-        sys.stdout.write("INFO " + " ".join(str(msg).split()) + "\n")
-        sys.stdout.flush()
 
 
 def case(name, ci=False, limit=60):

@@ -61,18 +61,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
 from tftpx_test import (  # noqa: E402
     BOTH, Fail, MIB, Skip, TFTPX, case, check, main, ok_run, param_case,
     same_file, start_tftpd_hpa, temps_in, write_bytes, write_random)
+from tftpx_test import info  # noqa: E402
 
 SUITE_BUDGET = 200.0        # seconds for the whole suite (watchdog)
-
-_out_lock = threading.Lock()
-
-
-def info(ctx, msg):
-    """An extra 'INFO name: ...' line on stdout (never PASS/FAIL/SKIP)."""
-    with _out_lock:
-        sys.stdout.write("INFO %s: %s\n" % (ctx.name, " ".join(
-            str(msg).split())))
-        sys.stdout.flush()
 
 
 def cmdline(argv):

@@ -67,6 +67,19 @@ SUITE_BUDGET = 230.0        # seconds for the whole run (watchdog), unless
 KIB = 1024
 MIB = 1024 * 1024
 
+
+_info_lock = threading.Lock()
+
+
+def info(*args):
+    """An extra 'INFO ...' line on stdout (never PASS/FAIL/SKIP):
+    info(msg), or info(ctx, msg) for 'INFO name: msg'."""
+    msg = args[-1]
+    head = "INFO %s: " % args[0].name if len(args) > 1 else "INFO "
+    with _info_lock:
+        sys.stdout.write(head + " ".join(str(msg).split()) + "\n")
+        sys.stdout.flush()
+
 # ---------------------------------------------------------------- outcomes
 
 
