@@ -56,8 +56,8 @@ key_bucket(const struct dedup *d, const struct dedup_key *k)
 	return dedup_key_hash(k) & d->mask;
 }
 
-static int
-key_eq(const struct dedup_key *a, const struct dedup_key *b)
+int
+dedup_key_eq(const struct dedup_key *a, const struct dedup_key *b)
 {
 	return a->family == b->family && a->port == b->port &&
 	    memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
@@ -119,7 +119,7 @@ find(const struct dedup *d, const struct dedup_key *k)
 	uint32_t i;
 
 	for (i = d->bucket[key_bucket(d, k)]; i != NIL; i = d->ring[i].next)
-		if (key_eq(&d->ring[i].key, k))
+		if (dedup_key_eq(&d->ring[i].key, k))
 			return i;
 	return NIL;
 }

@@ -33,7 +33,10 @@ void	dedup_free(struct dedup *d);
 /* FNV-1a of a request datagram, the fingerprint compared. */
 uint64_t dedup_hash(const uint8_t *buf, size_t len);
 
-/* A well-mixed hash of a key (also used by the server's live table). */
+/* Same address family, address and port. */
+int	dedup_key_eq(const struct dedup_key *a, const struct dedup_key *b);
+
+/* A well-mixed hash of a key (also used by intake's live table). */
 uint32_t dedup_key_hash(const struct dedup_key *k);
 
 /* Remember that key finished a transfer for request hash h at now. */

@@ -25,13 +25,6 @@ struct intake {
 	struct intake_stats	 st;
 };
 
-static int
-key_eq(const struct dedup_key *a, const struct dedup_key *b)
-{
-	return a->family == b->family && a->port == b->port &&
-	    memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
-}
-
 static unsigned
 bucket(const struct intake *in, const struct dedup_key *k)
 {
@@ -104,7 +97,7 @@ intake_find(struct intake *in, const struct dedup_key *key)
 	struct intake_live *e;
 
 	for (e = in->live[bucket(in, key)]; e; e = e->next)
-		if (key_eq(&e->key, key))
+		if (dedup_key_eq(&e->key, key))
 			return e;
 	return NULL;
 }
@@ -117,7 +110,7 @@ host_find(struct intake *in, const struct dedup_key *key)
 
 	h.port = 0;
 	for (c = in->hosts[bucket(in, &h)]; c; c = c->next)
-		if (key_eq(&c->key, &h))
+		if (dedup_key_eq(&c->key, &h))
 			return c;
 	return NULL;
 }
