@@ -197,8 +197,7 @@ def client_failed(row, rc, err):
         return True
     # busybox 1.35 ends with "return finished == 0": once its last DATA
     # is sent, giving up on that block's ACK still exits 0, with
-    # "timeout" on stderr (seen here: the server had every byte of a
-    # 1 MiB put but never its final empty DATA, and kept the old file).
+    # "timeout" on stderr (doc/notes/client-quirks.md).
     if row.startswith("busybox") and "timeout" in err:
         return True
     return row == "tftp-hpa" and "Error code" in err
