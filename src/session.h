@@ -36,7 +36,7 @@
  * OACK or ERROR.  So 16 ACKs or 1468-byte DATA take 32 KiB, and a
  * server's memory does not grow by 16 x 64 KiB for the largest blocks.
  */
-#define SESSION_RX_BYTES (2 * (PKT_MAX + 1))
+#define SESSION_RX_BYTES ((size_t)2 * (PKT_MAX + 1))
 #define SESSION_SLOT_MIN 2048
 #define SESSION_CALLS	4	/* calls per wakeup and session */
 
