@@ -29,8 +29,6 @@ emit(struct session *s, const uint8_t *buf, size_t len, size_t seg,
 	if (s->shared)
 		udp_send_from(s->sock, s->sock_family, buf, len, seg, to,
 		    &s->local);
-	else if (len <= seg)
-		udp_send(s->sock, buf, len, to);
 	else
 		udp_send_train(s->sock, buf, len, seg, to);
 }
@@ -191,6 +189,23 @@ rx_slot(const struct xfer *x)
 }
 
 /*
+ * One datagram from from: the peer's is fed to the xfer (1), a
+ * stranger's is answered (0).  A dallying receiver still takes DATA: it
+ * re-ACKs.
+ */
+static int
+feed(struct session *s, const struct udp_addr *from, const uint8_t *pkt,
+    size_t len, uint64_t now)
+{
+	if (s->x.phase == XP_END || !from_peer(s, from))
+		return 0;
+	if (s->heard == 0)
+		s->heard = now;
+	xfer_input(&s->x, pkt, len, now);
+	return 1;
+}
+
+/*
  * Read and feed up to SESSION_CALLS batches.  After a batch that drew an
  * answer it stops: the peer's next datagram is a round trip away, so
  * another read would only find nothing (in lock-step, one wasted system
@@ -219,16 +234,9 @@ read_batches(struct session *s)
 		now = loop_now(h->loop);
 		sent = x->st.pkts_sent;
 		fed = 0;
-		/* a dallying receiver still takes DATA: it re-ACKs */
-		for (j = 0; j < got && x->phase != XP_END; j++) {
-			if (!from_peer(s, &h->rx_from[j]))
-				continue;
-			if (s->heard == 0)
-				s->heard = now;
-			xfer_input(x, h->rx + (size_t)j * slot, h->rx_len[j],
-			    now);
-			fed = 1;
-		}
+		for (j = 0; j < got; j++)
+			fed |= feed(s, &h->rx_from[j], h->rx + (size_t)j * slot,
+			    h->rx_len[j], now);
 		if (fed && s->ops->input)
 			s->ops->input(s);
 		settle(s);
@@ -251,10 +259,11 @@ sock_cb(struct loop_fd *w, uint32_t events)
 
 /* ---- the owner's calls ----------------------------------------------- */
 
-int
-session_open(struct session *s, struct session_hub *hub, int sock,
-    const struct udp_addr *peer, int locked,
-    const struct session_ops *ops, void *owner)
+/* What session_open and session_attach set alike. */
+static void
+session_init(struct session *s, struct session_hub *hub, int sock,
+    const struct udp_addr *peer, int locked, const struct session_ops *ops,
+    void *owner)
 {
 	s->hub = hub;
 	s->ops = ops;
@@ -268,6 +277,14 @@ session_open(struct session *s, struct session_hub *hub, int sock,
 	s->told = 0;
 	s->running = 0;
 	loop_timer_init(&s->t, timer_cb, s);
+}
+
+int
+session_open(struct session *s, struct session_hub *hub, int sock,
+    const struct udp_addr *peer, int locked,
+    const struct session_ops *ops, void *owner)
+{
+	session_init(s, hub, sock, peer, locked, ops, owner);
 	if (loop_fd_start(hub->loop, &s->w, sock, sock_cb, s) < 0) {
 		s->w.fd = -1;
 		s->sock = -1;
@@ -282,21 +299,11 @@ session_attach(struct session *s, struct session_hub *hub, int sock,
     const struct udp_addr *peer, const struct session_ops *ops,
     void *owner)
 {
-	s->hub = hub;
-	s->ops = ops;
-	s->owner = owner;
-	s->sock = sock;
+	session_init(s, hub, sock, peer, 1, ops, owner);
 	s->shared = 1;
 	s->sock_family = sock_family;
 	s->local = *local;
-	s->peer = *peer;
-	s->locked = 1;
-	s->heard = 0;
-	s->strangers = 0;
-	s->told = 0;
-	s->running = 0;
 	s->w.fd = -1;
-	loop_timer_init(&s->t, timer_cb, s);
 }
 
 void
@@ -327,13 +334,8 @@ void
 session_input(struct session *s, const struct udp_addr *from,
     const uint8_t *pkt, size_t len)
 {
-	uint64_t now = loop_now(s->hub->loop);
-
-	if (!s->running || s->x.phase == XP_END || !from_peer(s, from))
+	if (!s->running || !feed(s, from, pkt, len, loop_now(s->hub->loop)))
 		return;
-	if (s->heard == 0)
-		s->heard = now;
-	xfer_input(&s->x, pkt, len, now);
 	if (s->ops->input)
 		s->ops->input(s);
 	settle(s);
