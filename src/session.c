@@ -240,7 +240,8 @@ read_batches(struct session *s)
 		if (fed && s->ops->input)
 			s->ops->input(s);
 		settle(s);
-		if (got < SESSION_BATCH || x->st.pkts_sent != sent)
+		/* a short batch emptied the socket */
+		if ((unsigned)got < n || x->st.pkts_sent != sent)
 			break;
 	}
 }
