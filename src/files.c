@@ -898,12 +898,13 @@ shared_bucket(dev_t dev, ino_t ino)
 }
 
 int
-files_share(struct files_shared *sh, int fd)
+files_share(struct files_shared *sh, int fd, struct files_shared_ent **ent)
 {
 	struct files_shared_ent *e;
 	struct stat st;
 	unsigned b;
 
+	*ent = NULL;
 	if (fstat(fd, &st) < 0)
 		return fd;
 	b = shared_bucket(st.st_dev, st.st_ino);
@@ -911,6 +912,7 @@ files_share(struct files_shared *sh, int fd)
 		if (e->dev == st.st_dev && e->ino == st.st_ino) {
 			e->refs++;
 			close(fd);
+			*ent = e;
 			return e->fd;
 		}
 	}
@@ -923,27 +925,24 @@ files_share(struct files_shared *sh, int fd)
 	e->next = sh->b[b];
 	sh->b[b] = e;
 	sh->open++;
+	*ent = e;
 	return fd;
 }
 
 void
-files_unshare(struct files_shared *sh, int fd)
+files_unshare(struct files_shared *sh, struct files_shared_ent *ent, int fd)
 {
-	struct files_shared_ent **pp, *e;
-	struct stat st;
+	struct files_shared_ent **pp;
 
-	if (fstat(fd, &st) == 0) {
-		pp = &sh->b[shared_bucket(st.st_dev, st.st_ino)];
-		for (; (e = *pp) != NULL; pp = &e->next) {
-			if (e->fd != fd)
-				continue;
-			if (--e->refs > 0)
-				return;
-			*pp = e->next;
-			free(e);
-			sh->open--;
-			break;
-		}
+	if (ent != NULL) {
+		if (--ent->refs > 0)
+			return;
+		pp = &sh->b[shared_bucket(ent->dev, ent->ino)];
+		while (*pp != ent)
+			pp = &(*pp)->next;
+		*pp = ent->next;
+		free(ent);
+		sh->open--;
 	}
 	close(fd);
 }

@@ -129,12 +129,15 @@ struct files_shared {
 
 /*
  * Take fd (open for reading): returns the fd to read, fd itself or one
- * already open for the same file (fd is then closed).  Out of memory,
- * fd is returned unshared: files_unshare() closes it all the same.
+ * already open for the same file (fd is then closed), and in *ent its
+ * place in sh.  Out of memory, fd is returned unshared (*ent NULL):
+ * files_unshare() closes it all the same.
  */
-int	files_share(struct files_shared *sh, int fd);
-/* A reader is done with fd: closed when it was the last. */
-void	files_unshare(struct files_shared *sh, int fd);
+int	files_share(struct files_shared *sh, int fd,
+	    struct files_shared_ent **ent);
+/* A reader of fd (ent from files_share) is done: closed with the last. */
+void	files_unshare(struct files_shared *sh, struct files_shared_ent *ent,
+	    int fd);
 
 /*
  * Claim the name of u (after files_upload_begin; u must stay where it

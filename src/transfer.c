@@ -28,6 +28,7 @@ struct transfer {
 	struct loop_timer	 gone;		/* frees the struct, see end */
 	int			 op;		/* TFTP_RRQ / TFTP_WRQ */
 	int			 fd;		/* file being read, or -1 */
+	struct files_shared_ent	*shared;	/*  its place in files_shared */
 	struct upload		 up;		/* WRQ: the temp file */
 	int			 committed;	/* upload made visible */
 	int			 logged;	/* outcome line written */
@@ -137,7 +138,7 @@ transfer_end(struct transfer *t)
 	t->dead = 1;
 	session_close(&t->ss);
 	if (t->fd >= 0)
-		files_unshare(&s->shared, t->fd);
+		files_unshare(&s->shared, t->shared, t->fd);
 	if (t->op == TFTP_WRQ) {
 		if (!t->committed)
 			files_upload_abort(&t->up);
@@ -387,7 +388,7 @@ transfer_open(struct server *s, struct transfer *t, const struct packet *p,
 		if ((t->fd = files_open_read(s->rootfd, path, size, err)) < 0)
 			return -1;
 		/* one fd per file, however many read it */
-		t->fd = files_share(&s->shared, t->fd);
+		t->fd = files_share(&s->shared, t->fd, &t->shared);
 		xc->role = XFER_SEND;
 		options_negotiate(req, &t->lim, 1,
 		    netascii ? -1 : (int64_t)*size, &xc->opts);
@@ -583,7 +584,7 @@ refused:
 	server_refuse(s, LOG_QUIET, local, peer, p, err.code, err.msg, reason);
 	session_close(&t->ss);
 	if (t->fd >= 0)
-		files_unshare(&s->shared, t->fd);
+		files_unshare(&s->shared, t->shared, t->fd);
 	if (t->op == TFTP_WRQ) {
 		files_upload_release(&s->uploads, &t->up);
 		files_upload_abort(&t->up);

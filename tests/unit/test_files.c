@@ -601,6 +601,7 @@ test_shared_reads(void)
 	struct files_shared sh;
 	struct files_err err;
 	uint64_t size;
+	struct files_shared_ent *ea, *eb, *ec;
 	int a, b, c, fa, fb, fc;
 
 	memset(&sh, 0, sizeof(sh));
@@ -608,24 +609,25 @@ test_shared_reads(void)
 	b = files_open_read(rootfd, "hello.txt", &size, &err);
 	c = files_open_read(rootfd, "sub/deep.txt", &size, &err);
 	CHECK(a >= 0 && b >= 0 && c >= 0);
-	fa = files_share(&sh, a);
-	fb = files_share(&sh, b);
-	fc = files_share(&sh, c);
+	fa = files_share(&sh, a, &ea);
+	fb = files_share(&sh, b, &eb);
+	fc = files_share(&sh, c, &ec);
 	/* one fd for the two readers of hello.txt; b was closed */
 	CHECK_EQ(fa, a);
 	CHECK_EQ(fb, a);
 	CHECK(!fd_open(b));
 	CHECK_EQ(fc, c);
+	CHECK(ea != NULL && ea == eb && ec != NULL && ec != ea);
 	CHECK_EQ(sh.open, 2);
 	/* the first reader is done: the second still reads */
-	files_unshare(&sh, fa);
+	files_unshare(&sh, ea, fa);
 	CHECK(fd_open(fb));
 	CHECK_EQ(sh.open, 2);
-	files_unshare(&sh, fb);
+	files_unshare(&sh, eb, fb);
 	CHECK(!fd_open(a));
 	CHECK(fd_open(c));
 	CHECK_EQ(sh.open, 1);
-	files_unshare(&sh, fc);
+	files_unshare(&sh, ec, fc);
 	CHECK_EQ(sh.open, 0);
 }
 
