@@ -46,6 +46,7 @@ from tftpx_test import (  # noqa: E402
     ACK, DATA, ERROR, Fail, OACK, Server, Skip, TFTPX, case, check, describe,
     err_of, ipv6_usable, main, ok_run, op_of, outcome, param_case, pkt_error,
     pkt_rrq, pkt_wrq, same_file, write_bytes, write_random)
+from tftpx_test import root_with  # noqa: E402
 
 
 # ---------------------------------------------------------------- helpers
@@ -54,18 +55,6 @@ from tftpx_test import (  # noqa: E402
 def oserver(ctx, root, *args):
     """A server ready at the "serving" line, after the listening lines."""
     return Server(ctx, root, args, ready="serving")
-
-
-def root_with(ctx, files):
-    root = ctx.tmpdir("root")
-    for n, c in files.items():
-        p = os.path.join(root, n)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        if isinstance(c, int):
-            write_random(p, c)
-        else:
-            write_bytes(p, c)
-    return root
 
 
 def refusal_line(srv, name_logged, timeout=3.0):

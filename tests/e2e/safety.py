@@ -45,7 +45,7 @@ from tftpx_test import (  # noqa: E402
     pkt_wrq,
     raw_get, raw_put, raw_receive, read_bytes, same_file, send_data_wait_ack,
     sha, temps_in, write_bytes, write_random)
-from tftpx_test import info  # noqa: E402
+from tftpx_test import fd_count, info  # noqa: E402
 
 
 # ---------------------------------------------------------------- helpers
@@ -164,13 +164,6 @@ def receive_rest(peer, tid, chunks, blksize=512, limit=30.0):
         if len(pkt) - 4 < blksize:
             return b"".join(chunks)
     raise Fail("download not finished after %.0f s (%d blocks)" % (limit, n))
-
-
-def fd_count(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return None
 
 
 def vm_kib(pid, key):

@@ -59,7 +59,7 @@ from tftpx_test import (  # noqa: E402
     blk_of, check, counter, describe, kill_proc, ok_run, op_of, outcome,
     pkt_ack, pkt_data, pkt_rrq, pkt_wrq, read_bytes, run_exit_hooks,
     same_file, temps_in, write_bytes, write_random)
-from tftpx_test import info  # noqa: E402
+from tftpx_test import fd_count, info, list_or_check  # noqa: E402
 import netns  # noqa: E402
 from relay import FaultRelay  # noqa: E402
 
@@ -129,13 +129,6 @@ def FServer(ctx, root, args=(), ns=None, env=None, ready_timeout=5.0):
 def blocks_of(size, blksize):
     """DATA blocks of a transfer: the last one is short (maybe empty)."""
     return size // blksize + 1
-
-
-def fd_count(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return None
 
 
 def sz_name(size):
@@ -840,18 +833,9 @@ def main():
     os.chdir(REPO)
     cases = [c for c in CASES if (a.full or c[0] in CI) and
              (a.k is None or any(k in c[0] for k in a.k))]
-    if a.list:
-        for c in cases:
-            print(c[0])
-        return 0
-    if not cases:
-        print("no case matches %r" % a.k, file=sys.stderr)
-        return 1
-    if not os.access(TFTPX, os.X_OK):
-        for c in cases:
-            print("FAIL %s: %s not built (make tftpx)" % (c[0], TFTPX),
-                  flush=True)
-        return 1
+    rc = list_or_check(cases, a.list, a.k)
+    if rc is not None:
+        return rc
     if any(c[0].startswith("loss_") for c in cases):
         NETNS_PROBLEM = netns_problem()
     budget = 6 * 3600 if a.full else 600

@@ -686,16 +686,31 @@ BOTH = (4, 6)
 # A client written out packet by packet, to assert what the server sends.
 
 
-def raw_setup(ctx, files=None, args=()):
-    """Root with files {name: bytes|int}, server, peer."""
+def root_with(ctx, files):
+    """A served root holding files {name: bytes, or a size of random
+    bytes}; names may have directories."""
     root = ctx.tmpdir("root")
-    for n, c in (files or {}).items():
+    for n, c in files.items():
         p = os.path.join(root, n)
         os.makedirs(os.path.dirname(p), exist_ok=True)
         if isinstance(c, int):
             write_random(p, c)
         else:
             write_bytes(p, c)
+    return root
+
+
+def fd_count(pid):
+    """Open fds of process pid, or None when it is gone."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
+def raw_setup(ctx, files=None, args=()):
+    """Root with files {name: bytes|int}, server, peer."""
+    root = root_with(ctx, files or {})
     srv = ctx.server(root, *args)
     return root, srv, ctx.peer()
 
@@ -1023,6 +1038,24 @@ class Runner:
         return 1 if self.failed else 0
 
 
+def list_or_check(cases, listing, k):
+    """Before a run: with --list, print the case names (0); no case
+    selected by k, or no ./tftpx: say so (1).  None: go on."""
+    if listing:
+        for c in cases:
+            print(c[0])
+        return 0
+    if not cases:
+        print("no case matches %r" % k, file=sys.stderr)
+        return 1
+    if not os.access(TFTPX, os.X_OK):
+        for c in cases:
+            print("FAIL %s: %s not built (make tftpx)" % (c[0], TFTPX),
+                  flush=True)
+        return 1
+    return None
+
+
 def main(budget=None):
     """The command line every suite but faults.py runs under: parse -k,
     --quick, -j, --list, -v and run the matching CASES; the exit status.
@@ -1046,18 +1079,9 @@ def main(budget=None):
         assert c[0] not in names, "duplicate case name %s" % c[0]
         names.add(c[0])
     cases = [c for c in CASES if a.k is None or a.k in c[0]]
-    if a.list:
-        for c in cases:
-            print(c[0])
-        return 0
-    if not cases:
-        print("no case matches %r" % a.k, file=sys.stderr)
-        return 1
-    if not os.access(TFTPX, os.X_OK):
-        for c in cases:
-            print("FAIL %s: %s not built (make tftpx)" % (c[0], TFTPX),
-                  flush=True)
-        return 1
+    rc = list_or_check(cases, a.list, a.k)
+    if rc is not None:
+        return rc
     IPV6 = ipv6_usable()
     run = []
     r = Runner([], max(1, a.jobs), budget, IPV6)

@@ -91,7 +91,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 TFTPX = os.path.join(REPO, "tftpx")
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 from netns import NetNS  # noqa: E402
-from tftpx_test import Fail  # noqa: E402
+from tftpx_test import Fail, fd_count  # noqa: E402
 RELAY = os.path.join(HERE, "duprelay.py")
 
 HOST = "127.0.0.1"
@@ -161,20 +161,6 @@ def sha_file(path):
 
 def sha_bytes(b):
     return hashlib.sha256(b).hexdigest()
-
-
-def sh(argv, input=None, timeout=20):
-    p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=timeout)
-    return p.returncode, p.stdout.decode(errors="replace"), \
-        p.stderr.decode(errors="replace")
-
-
-def fd_count(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return None
 
 
 def rss_kib(pid):
