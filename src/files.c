@@ -17,11 +17,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -885,8 +889,18 @@ struct files_shared_ent {
 	ino_t			 ino;
 	int			 fd;
 	unsigned		 refs;
+	const uint8_t		*map;		/* the file's first maplen bytes */
+	size_t			 maplen;	/*  or NULL, 0: pread only */
 	struct files_shared_ent	*next;
 };
+
+/*
+ * Largest file mapped: all of it on a 64-bit machine (a kernel image or
+ * root filesystem is a few hundred MiB; address space is plenty), a
+ * bounded piece of a 32-bit one's 3 GiB.
+ */
+#define FILES_MAP_MAX	(sizeof(void *) >= 8 ? ((size_t)1 << 36) : \
+			    ((size_t)64 << 20))
 
 static unsigned
 shared_bucket(dev_t dev, ino_t ino)
@@ -895,6 +909,98 @@ shared_bucket(dev_t dev, ino_t ino)
 
 	h *= 0xff51afd7ed558ccdull;
 	return (unsigned)(h >> 56) % FILES_SHARED_BUCKETS;
+}
+
+/*
+ * The guard of copies from mappings.  A served file truncated in place
+ * (not replaced: an upload or `cp` to a new name and rename keeps the old
+ * inode whole) leaves pages past its end that fault with SIGBUS.  While
+ * map_copy runs, the handler jumps back out of the copy; any other
+ * SIGBUS is a bug and kills the server as it would without a handler.
+ * sigsetjmp without the mask and SA_NODEFER keep the copy free of system
+ * calls: SIGBUS is never blocked, so there is no mask to restore.
+ */
+static sigjmp_buf		 map_jmp;
+static volatile sig_atomic_t	 map_copying;
+static int			 map_guarded;
+
+static void
+map_bus(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	if (map_copying) {
+		map_copying = 0;
+		siglongjmp(map_jmp, 1);
+	}
+	signal(sig, SIG_DFL);	/* fault again, without us: the default */
+}
+
+int
+files_map_guard(void)
+{
+	struct sigaction sa;
+
+	if (map_guarded)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = map_bus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, NULL) == -1)
+		return -1;
+	map_guarded = 1;
+	return 0;
+}
+
+/* Copy len bytes from a mapping: 0, or -EIO when the file shrank. */
+static int
+map_copy(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	if (sigsetjmp(map_jmp, 0) != 0)
+		return -EIO;
+	map_copying = 1;
+	atomic_signal_fence(memory_order_seq_cst);	/* not across the flag */
+	memcpy(dst, src, len);
+	atomic_signal_fence(memory_order_seq_cst);
+	map_copying = 0;
+	return 0;
+}
+
+/* Map e's file when sh maps and it is a size worth mapping. */
+static void
+shared_map(const struct files_shared *sh, struct files_shared_ent *e,
+    off_t size)
+{
+	void *m;
+
+	if (!sh->map || !map_guarded || size <= 0 ||
+	    (uint64_t)size > FILES_MAP_MAX)
+		return;
+	m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, e->fd, 0);
+	if (m == MAP_FAILED)
+		return;		/* pread serves it all the same */
+	e->map = m;
+	e->maplen = (size_t)size;
+}
+
+long
+files_shared_read(const struct files_shared_ent *ent, int fd, uint8_t *buf,
+    size_t len, uint64_t off)
+{
+	long n, r;
+
+	if (ent == NULL || ent->map == NULL || off >= ent->maplen)
+		return files_pread_full(fd, buf, len, off);
+	if (len <= ent->maplen - off)
+		return map_copy(buf, ent->map + off, len) < 0 ? -EIO :
+		    (long)len;
+	/* the mapping ends inside: its part, then the rest by pread */
+	n = (long)(ent->maplen - off);
+	if (map_copy(buf, ent->map + off, (size_t)n) < 0)
+		return -EIO;
+	r = files_pread_full(fd, buf + n, len - (size_t)n, off + (uint64_t)n);
+	return r < 0 ? r : n + r;
 }
 
 int
@@ -921,6 +1027,7 @@ files_share(struct files_shared *sh, int fd, struct files_shared_ent **ent)
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
 	e->fd = fd;
+	shared_map(sh, e, st.st_size);
 	e->refs = 1;
 	e->next = sh->b[b];
 	sh->b[b] = e;
@@ -941,6 +1048,8 @@ files_unshare(struct files_shared *sh, struct files_shared_ent *ent, int fd)
 		while (*pp != ent)
 			pp = &(*pp)->next;
 		*pp = ent->next;
+		if (ent->map != NULL)
+			munmap((void *)ent->map, ent->maplen);
 		free(ent);
 		sh->open--;
 	}

@@ -125,6 +125,7 @@ struct files_shared_ent;
 struct files_shared {
 	struct files_shared_ent	*b[FILES_SHARED_BUCKETS];
 	size_t			 open;		/* distinct files held */
+	int			 map;		/* map files: files_map_guard() */
 };
 
 /*
@@ -138,6 +139,23 @@ int	files_share(struct files_shared *sh, int fd,
 /* A reader of fd (ent from files_share) is done: closed with the last. */
 void	files_unshare(struct files_shared *sh, struct files_shared_ent *ent,
 	    int fd);
+
+/*
+ * Read len bytes at off of a shared file (fd and ent from files_share), as
+ * files_pread_full().  A file shared while sh->map was set is mapped once,
+ * and a read inside the mapping is a copy, not a system call: pread was a
+ * third of the served transfer's system calls (doc/notes/syscalls.md).
+ * Past the mapping (the file grew) it reads with pread.
+ */
+long	files_shared_read(const struct files_shared_ent *ent, int fd,
+	    uint8_t *buf, size_t len, uint64_t off);
+/*
+ * Make copies from mappings safe: a file truncated under its readers
+ * raises SIGBUS on a page past its new end, and the handler set here
+ * turns that into -EIO for the one read, not a dead server.  Call once,
+ * before any read that sets sh->map; returns 0, or -1 with errno.
+ */
+int	files_map_guard(void);
 
 /*
  * Claim the name of u (after files_upload_begin; u must stay where it

@@ -410,6 +410,8 @@ server_new(const struct server_cfg *cfg)
 	}
 	s->hub.loop = s->loop;
 	s->hub.train = &s->train;
+	/* files read are mapped; without the guard they are read with pread */
+	s->shared.map = files_map_guard() == 0;
 	s->cpus = usable_cpus();
 	if (cfg->spin && s->cpus > 1)
 		loop_spin(s->loop, cfg->spin, s->cpus);

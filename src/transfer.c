@@ -54,7 +54,7 @@ io_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
 	struct transfer *t = session_owner(ctx);
 
-	return files_pread_full(t->fd, buf, len, off);
+	return files_shared_read(t->shared, t->fd, buf, len, off);
 }
 
 static int

@@ -941,6 +941,35 @@ def _(ctx):
     check(rt is not None and rt >= 1, "log says retransmits=%s: %r" % (rt, l))
 
 
+@case("raw_file_truncated_mid_transfer", fams=BOTH)
+def _(ctx):
+    # Files read are mapped (files.c files_shared_read): a file truncated
+    # in place under its reader faults with SIGBUS on the pages past its
+    # new end.  The transfer must end with an ERROR and the server serve
+    # on, not die.
+    big = os.urandom(64 * 1024)
+    root, srv, peer = raw_setup(ctx, {"big.bin": big, "b.bin": 3000})
+    peer.send(pkt_rrq("big.bin", opts=(("blksize", "1024"),)), srv.port)
+    pkt, tid = peer.expect(3.0, "OACK")
+    check(op_of(pkt) == OACK, "got %s" % describe(pkt))
+    peer.send(pkt_ack(0), tid)
+    for n in range(1, 13):
+        pkt, src = peer.expect(3.0, "DATA %d" % n)
+        check(op_of(pkt) == DATA and blk_of(pkt) == n and
+              pkt[4:] == big[(n - 1) * 1024:n * 1024],
+              "expected DATA %d of the file, got %s" % (n, describe(pkt)))
+        if n < 12:
+            peer.send(pkt_ack(n), tid)
+    os.truncate(os.path.join(root, "big.bin"), 100)
+    peer.send(pkt_ack(12), tid)
+    pkt, src = peer.expect(3.0, "the answer to ACK 12")
+    expect_error(pkt, 0, "read error")
+    data, _, _ = raw_get(peer, srv, "b.bin")
+    check(data == open(os.path.join(root, "b.bin"), "rb").read(),
+          "the next transfer's content differs")
+    check(srv.p.poll() is None, "the server died")
+
+
 @case("raw_dup_rrq_one_tid", fams=BOTH)
 def _(ctx):
     root, srv, peer = raw_setup(ctx, {"a.bin": 5000})

@@ -631,6 +631,91 @@ test_shared_reads(void)
 	CHECK_EQ(sh.open, 0);
 }
 
+/* Write n bytes of a pattern that names each byte's offset to base/REL. */
+static void
+put_pattern(const char *rel, size_t n)
+{
+	char path[512];
+	FILE *f;
+	size_t i;
+
+	snprintf(path, sizeof path, "%s/%s", base, rel);
+	if ((f = fopen(path, "w")) == NULL) {
+		perror(path);
+		exit(2);
+	}
+	for (i = 0; i < n; i++)
+		fputc((int)((i * 7 + i / 251) & 0xff), f);
+	fclose(f);
+}
+
+static int
+is_pattern(const uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i] != (uint8_t)(((off + i) * 7 + (off + i) / 251) & 0xff))
+			return 0;
+	return 1;
+}
+
+/*
+ * Mapped reads: the same bytes as pread, pread past the mapping when the
+ * file grew, and -EIO (not SIGBUS) when it was truncated under a reader.
+ */
+static void
+test_mapped_reads(void)
+{
+	struct files_shared sh;
+	struct files_shared_ent *e;
+	struct files_err err;
+	static uint8_t buf[20000];
+	char path[512];
+	uint64_t size;
+	int fd, i;
+
+	put_pattern("root/mapped.bin", 3 * 4096 + 100);
+	memset(&sh, 0, sizeof(sh));
+	CHECK_EQ(files_map_guard(), 0);
+	sh.map = 1;
+	fd = files_open_read(rootfd, "mapped.bin", &size, &err);
+	CHECK(fd >= 0);
+	fd = files_share(&sh, fd, &e);
+	CHECK(e != NULL);
+	CHECK_EQ(files_shared_read(e, fd, buf, 1468, 0), 1468);
+	CHECK(is_pattern(buf, 1468, 0));
+	CHECK_EQ(files_shared_read(e, fd, buf, 1468, 11000), 1388);
+	CHECK(is_pattern(buf, 1388, 11000));
+	CHECK_EQ(files_shared_read(e, fd, buf, 512, size), 0);
+
+	/* it grew: the mapping's part, then pread's */
+	put_pattern("root/mapped.bin", 5 * 4096);
+	CHECK_EQ(files_shared_read(e, fd, buf, 4000, 12000), 4000);
+	CHECK(is_pattern(buf, 4000, 12000));
+	CHECK_EQ(files_shared_read(e, fd, buf, 4000, 16000), 4000);
+	CHECK(is_pattern(buf, 4000, 16000));
+
+	/* truncated in place: pages past the end fail the read, again */
+	snprintf(path, sizeof path, "%s/root/mapped.bin", base);
+	CHECK_EQ(truncate(path, 100), 0);
+	for (i = 0; i < 2; i++)
+		CHECK_EQ(files_shared_read(e, fd, buf, 1468, 8192), -EIO);
+	CHECK_EQ(files_shared_read(e, fd, buf, 50, 0), 50);
+	CHECK(is_pattern(buf, 50, 0));
+	files_unshare(&sh, e, fd);
+	CHECK_EQ(sh.open, 0);
+
+	/* not mapping: pread, which sees the short file */
+	sh.map = 0;
+	put_pattern("root/mapped.bin", 3 * 4096);
+	fd = files_open_read(rootfd, "mapped.bin", &size, &err);
+	fd = files_share(&sh, fd, &e);
+	CHECK_EQ(truncate(path, 100), 0);
+	CHECK_EQ(files_shared_read(e, fd, buf, 1468, 8192), 0);
+	files_unshare(&sh, e, fd);
+}
+
 static void
 test_write_err(void)
 {
@@ -732,6 +817,7 @@ main(void)
 	RUN(test_write_err);
 	RUN(test_upload_registry);
 	RUN(test_shared_reads);
+	RUN(test_mapped_reads);
 
 	close(rootfd);
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
