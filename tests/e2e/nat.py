@@ -60,9 +60,25 @@ blksize <= path MTU - 32 for IPv4, - 52 for IPv6; -v says "blksize
           ERROR 5 without disturbing live transfers, a stranger's ERROR not
           answered, a duplicate RRQ from the same port dropped, a different
           RRQ from the same port superseding the old transfer.
-  uboot_* U-Boot under QEMU (tests/interop/uboot.py's machinery) fetching
-          from a --single-port server: QEMU's slirp user networking is
-          itself a NAT.
+  uboot_* U-Boot under QEMU (tests/interop/uboot.py's machinery; arm64,
+          virtio-net, 1 MiB, byte-exact by U-Boot's crc32).  Through
+          slirp: a --single-port server behind QEMU's user networking,
+          itself a NAT.  Through the nat_* namespaces: QEMU runs in the
+          client namespace with its NIC on a tap device there (-netdev
+          tap,ifname=tap0,script=no,downscript=no; tap0 10.77.3.1/24, the
+          guest 10.77.3.2 with a static gatewayip 10.77.3.1), the client
+          namespace forwards to the router, which routes 10.77.3.0/24 back
+          and masquerades it too.  --single-port: tftpboot byte-exact,
+          blksize 1468 granted, "unmapped_from_server" 0 and every DATA
+          through the mapping.  Default mode (U-Boot with tftptimeout 1000,
+          tftptimeoutcountmax 2, netretry no): tftpboot ends in "Retry
+          count exceeded", every OACK the server sent (the first, its
+          re-sends, one more for a re-sent RRQ) is a drop counted as
+          "unmapped_from_server", nothing reached the guest.  On the
+          mtu_* picture's 1280 side (tap0 with MTU 1280 in the client
+          namespace, the guest 10.79.3.2): U-Boot asks for blksize 1468,
+          the -v start line shows "blksize 1468->1248 (path MTU 1280)",
+          the transfer runs at 1248 and no fragment left the server.
 
 Namespaces (tftpx-nat-ROLE-PID-N) are made and deleted by each case (and
 by the harness on a signal or when the time budget runs out); traffic
@@ -274,7 +290,12 @@ def get_put_all(ctx, ns, tool, host, port, srv):
 #
 #   C 10.77.1.2 --c0/r0-- 10.77.1.1 R 10.77.2.1 --r1/s0-- 10.77.2.2 S
 #
-# R masquerades what leaves through r1.  Counters (comments):
+# uboot_* (guest=True): QEMU runs in C with its NIC on C's tap0, and C
+# routes for it:
+#   U-Boot 10.77.3.2 --tap0-- 10.77.3.1 C (forwarding) 10.77.1.2 --c0 ...
+#
+# R masquerades what leaves through r1 (from 10.77.1.0/24 and the guest's
+# 10.77.3.0/24, which R routes via C).  Counters (comments):
 #   masqueraded            new flows from the client, masqueraded (the NAT
 #                          chain sees the first packet of a flow only)
 #   unmapped_from_server   UDP from the server from a port other than 69
@@ -290,7 +311,7 @@ NAT_RULES = """
 table ip nat {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    oifname "r1" ip saddr 10.77.1.0/24 counter masquerade comment "masqueraded"
+    oifname "r1" ip saddr { 10.77.1.0/24, 10.77.3.0/24 } counter masquerade comment "masqueraded"
   }
 }
 table inet filter {
@@ -308,8 +329,9 @@ table inet filter {
 """
 
 
-def nat_topo(ctx):
-    """(client ns, router ns, server ns) of the NAT picture above."""
+def nat_topo(ctx, guest=False):
+    """(client ns, router ns, server ns) of the NAT picture above; guest:
+    with C's tap0 for a QEMU guest, C forwarding and R's route to it."""
     need_netns("ip", "nft")
     c, r, s = mkns(ctx, "c"), mkns(ctx, "r"), mkns(ctx, "s")
     r.veth(c, "r0", "c0", "10.77.1.1/24", "10.77.1.2/24")
@@ -318,6 +340,10 @@ def nat_topo(ctx):
     s.route("default", "10.77.2.1")
     r.forwarding()
     r.nft(NAT_RULES)
+    if guest:
+        c.tap("tap0", "10.77.3.1/24")
+        c.forwarding()
+        r.route("10.77.3.0/24", "10.77.1.2")
     return c, r, s
 
 
@@ -930,25 +956,41 @@ def _(ctx):
 
 
 # ---------------------------------------------------------------- e) U-Boot
+# Debian's U-Boot under QEMU (tests/interop/uboot.py), arm64 with
+# virtio-net: it boots to its prompt in about a second under TCG and takes
+# a 1 MiB file in a fraction of one.  Through slirp (QEMU's own NAT), or
+# with its NIC on a tap device in the client namespace of the NAT or the
+# MTU picture, which routes for it.
 
-@case("uboot_single_port_through_slirp", heavy=True, limit=170)
-def _(ctx):
+UBOOT_ARCH, UBOOT_NIC = "arm64", "virtio-net-pci"
+UBOOT_ARGS = argparse.Namespace(transfer_timeout=30.0, logdir=None)
+
+
+def uboot_setup(ctx, *serve_opts):
+    """uboot.py, and a served root holding its file of 1 MiB of random
+    bytes: (uboot, root, data).  Skip when QEMU or U-Boot is missing."""
     sys.path.insert(0, os.path.join(TESTS, "interop"))
     import uboot
-    arch, nic = "arm64", "virtio-net-pci"
-    why = uboot.env_skip() or uboot.precheck(arch)
+    why = uboot.env_skip() or uboot.precheck(UBOOT_ARCH)
     if why:
         raise Skip(why)
-    need_options(ctx, "--single-port")
+    if serve_opts:
+        need_options(ctx, *serve_opts)
     root = ctx.tmpdir("root")
     os.chmod(root, 0o755)
     data = os.urandom(MIB)
     write_bytes(os.path.join(root, uboot.FILENAME), data)
     os.chmod(os.path.join(root, uboot.FILENAME), 0o644)
+    return uboot, root, data
+
+
+@case("uboot_single_port_through_slirp", heavy=True, limit=170)
+def _(ctx):
+    uboot, root, data = uboot_setup(ctx, "--single-port")
     tmp = ctx.tmpdir("uboot")
-    args = argparse.Namespace(transfer_timeout=60.0, logdir=None)
-    uboot.run_case(ctx.name, arch, nic, 1468, None, root, len(data),
-                   zlib.crc32(data), args, tmp, serve_args=("--single-port",))
+    uboot.run_case(ctx.name, UBOOT_ARCH, UBOOT_NIC, 1468, None, root,
+                   len(data), zlib.crc32(data), UBOOT_ARGS, tmp,
+                   serve_args=("--single-port",))
     log = read_bytes(os.path.join(tmp, "tftpx.log")).decode("utf-8",
                                                             "replace")
     oks = [l for l in log.splitlines() if " RRQ " in l and
@@ -956,6 +998,138 @@ def _(ctx):
     check(oks, "no ok RRQ line in the server's log: %s" % log[-300:])
     check("blksize=1468" in oks[-1], "U-Boot's blksize 1468 not granted: %r"
           % oks[-1])
+
+
+def nat_guest(uboot, c):
+    """U-Boot's addresses behind C's tap0 in the NAT picture."""
+    return uboot.Tap(c.argv([]), "tap0", ipaddr="10.77.3.2",
+                     gatewayip="10.77.3.1", serverip="10.77.2.2")
+
+
+@case("uboot_single_port_through_router_nat", heavy=True, limit=90)
+def _(ctx):
+    uboot, root, data = uboot_setup(ctx, "--single-port")
+    c, r, s = nat_topo(ctx, guest=True)
+    srv = serve(ctx, s, root, "10.77.2.2:69", "--single-port")
+    try:
+        uboot.run_case(ctx.name, UBOOT_ARCH, UBOOT_NIC, 1468, None, root,
+                       len(data), zlib.crc32(data), UBOOT_ARGS,
+                       ctx.tmpdir("uboot"), tap=nat_guest(uboot, c))
+    except Fail as e:
+        raise Fail("%s; router counters %s; server: %s" %
+                   (e, r.counters(), srv.tail(3)))
+    l = expect_ok(srv, "RRQ", uboot.FILENAME)
+    k = r.counters()
+    info(ctx, "server: %s; router counters %s" % (l, k))
+    check("10.77.2.1:" in l, "the transfer was not from the masqueraded "
+          "address 10.77.2.1: %r" % l)
+    check(" blksize=1468 " in l, "U-Boot's blksize 1468 not granted: %r" % l)
+    check(k.get("masqueraded", 0) >= 1, "the router masqueraded nothing: %s"
+          % k)
+    check(k.get("unmapped_from_server", 0) == 0 and
+          k.get("unmapped_other", 0) == 0, "--single-port: the router "
+          "dropped packets of the server that matched no NAT mapping: %s" % k)
+    # 1 MiB at blksize 1468 is 715 DATA, each forwarded through the mapping
+    check(k.get("through_nat", 0) >= len(data) // 1468, "only %d packets "
+          "of the server went back through the NAT mapping: %s" %
+          (k.get("through_nat", 0), k))
+
+
+@case("uboot_default_mode_fails_at_the_nat", heavy=True, limit=90)
+def _(ctx):
+    """The same path without --single-port: the OACK comes from a new
+    port, the router drops it as unmapped, U-Boot gives up."""
+    uboot, root, data = uboot_setup(ctx)
+    c, r, s = nat_topo(ctx, guest=True)
+    srv = serve(ctx, s, root, "10.77.2.2:69", "--retries", "1")
+    tap = nat_guest(uboot, c)
+    # 1 s per U-Boot timeout, 2 timeouts, no restart of the transfer
+    cmds = uboot.net_env(tap) + ["setenv tftpblocksize 1468",
+                                 "setenv tftptimeout 1000",
+                                 "setenv tftptimeoutcountmax 2",
+                                 "setenv netretry no"]
+    with uboot.booted(ctx.name, UBOOT_ARCH, UBOOT_NIC, UBOOT_ARGS,
+                      ctx.tmpdir("uboot"), tap=tap) as con:
+        xfer = "tftpboot %s %s" % (uboot.load_addr(con, ctx.name,
+                                                   UBOOT_ARCH),
+                                   uboot.FILENAME)
+        info(ctx, "uboot: %s" % "; ".join(cmds + [xfer]))
+        for cmd in cmds:
+            con.command(cmd)
+        t0 = time.monotonic()
+        out = con.command(xfer, timeout=30).decode("latin-1")
+        secs = time.monotonic() - t0
+    start = srv.wait_for(lambda l: '"%s"' % uboot.FILENAME in l and
+                         " start" in l, 1)
+    # the server gives up too (timeout 1 from U-Boot, --retries 1); then
+    # every copy it sent has met the router
+    end = end_line(srv, "RRQ", uboot.FILENAME, timeout=10)
+    k = r.counters()
+    lines = [x.strip() for x in out.replace("\r", "").split("\n")
+             if x.strip()]
+    info(ctx, "tftpboot after %.1f s: %s; router counters %s; server: %s; "
+         "%s" % (secs, " | ".join(lines[-3:]), k, start, end))
+    check("Bytes transferred" not in out, "U-Boot fetched the file through "
+          "the NAT in default mode; the picture is wrong: %s" % k)
+    check("Retry count exceeded" in out, "tftpboot failed, but not by "
+          "timing out: %s" % " | ".join(lines[-3:]))
+    check(start is not None and "10.77.2.1:" in start, "the server did not "
+          "log U-Boot's request from the masqueraded address 10.77.2.1: "
+          "%s" % srv.tail())
+    check(k.get("unmapped_from_server", 0) >= 1, "no reply from a new "
+          "server port was counted at the router (counters %s); U-Boot "
+          "failed for another reason" % k)
+    check(k.get("through_nat", 0) == 0, "%d packets of the server reached "
+          "U-Boot through the NAT, yet it failed" % k.get("through_nat", 0))
+    check(end is not None and outcome(end) != "ok", "the server did not "
+          "log the transfer failed within 10 s: %s" % srv.tail())
+    retx = counter(end, "retransmits")
+    if retx is not None:
+        check(k["unmapped_from_server"] >= 1 + retx, "the server sent the "
+              "OACK and %d retransmits, the router dropped %d as unmapped"
+              % (retx, k["unmapped_from_server"]))
+
+
+@case("uboot_mtu_1280_blksize_fits", heavy=True, limit=90)
+def _(ctx):
+    """U-Boot asks for blksize 1468 (a 1500-byte Ethernet frame) behind
+    the MTU 1280 link: the server grants 1248 and sends no fragment."""
+    uboot, root, data = uboot_setup(ctx)
+    t = Topo(ctx)
+    a = t.client[1280]
+    a.tap("tap0", "10.79.3.1/24", mtu=1280)
+    a.forwarding()
+    t.s.route("10.79.3.0/24", "10.79.1.2")
+    srv = serve(ctx, t.s, root, "0.0.0.0:69")
+    tap = uboot.Tap(a.argv([]), "tap0", ipaddr="10.79.3.2",
+                    gatewayip="10.79.3.1", serverip="10.79.1.1")
+    before = t.frags(1280)
+    try:
+        uboot.run_case(ctx.name, UBOOT_ARCH, UBOOT_NIC, 1468, None, root,
+                       len(data), zlib.crc32(data), UBOOT_ARGS,
+                       ctx.tmpdir("uboot"), tap=tap)
+    except Fail as e:
+        raise Fail("%s; fragments at the %s: %d; server: %s" %
+                   (e, t.counted_at(1280), t.frags(1280) - before,
+                    srv.tail(3)))
+    after = t.frags(1280)
+    end = expect_ok(srv, "RRQ", uboot.FILENAME)
+    start = srv.wait_for(lambda l: '"%s"' % uboot.FILENAME in l and
+                         " start" in l, 2)
+    m = CAP_RE.search(start or "")
+    info(ctx, "start: %s; end: %s; fragments at the %s: %d" %
+         (start, end, t.counted_at(1280), after - before))
+    bad = []
+    if after != before:
+        bad.append("%d IP fragments left the server on the 1280-byte MTU "
+                   "link" % (after - before))
+    if " blksize=1248 " not in end:
+        bad.append("the transfer ran at blksize=%s, not 1248" %
+                   counter(end, "blksize"))
+    if m is None or tuple(int(x) for x in m.groups()) != (1468, 1248, 1280):
+        bad.append("the -v start line does not show 'blksize 1468->1248 "
+                   "(path MTU 1280)': %r" % start)
+    check(not bad, "; ".join(bad))
 
 
 if __name__ == "__main__":

@@ -22,9 +22,18 @@ serverip=192.0.2.69 with gatewayip=10.0.2.2; slirp forwards the off-subnet
 packets to the namespace's own stack.  No host network setting is touched and
 the namespace disappears with its last process.  Every wait is bounded; QEMU
 and tftpx are killed (by process group) in a finally; temp dirs are removed.
+
+For other suites (tests/e2e/nat.py): run_case(..., tap=Tap(...)) puts QEMU's
+NIC on a tap device that the caller made in a namespace of its own
+(tests/lib/netns.py NetNS.tap) instead of slirp, and runs QEMU there with
+the addresses the Tap names; the server is then the caller's.  booted()
+is the boot alone (a Console at U-Boot's prompt) for a case that runs
+its own commands; net_env() and load_addr() are its setenv lines and
+load address.
 """
 
 import argparse
+import contextlib
 import ctypes
 import os
 import re
@@ -133,13 +142,32 @@ CASES = [
 ]
 
 
-def qemu_cmd(arch, nic):
+class Tap:
+    """QEMU's NIC on the tap device `ifname`, made beforehand in a network
+    namespace (NetNS.tap), instead of slirp.  launch: the argv prefix that
+    runs a command in that namespace (NetNS.argv([])); U-Boot's static
+    ipaddr, netmask, gatewayip and serverip; log: the server's log file
+    when a windowed case must read the granted windowsize from it.  The
+    server is the caller's: nothing here starts one."""
+
+    def __init__(self, launch, ifname, ipaddr, gatewayip, serverip,
+                 netmask="255.255.255.0", log=None):
+        self.launch = list(launch)
+        self.ifname = ifname
+        self.ipaddr, self.netmask = ipaddr, netmask
+        self.gatewayip, self.serverip = gatewayip, serverip
+        self.log = log
+
+
+def qemu_cmd(arch, nic, tap=None):
     a = ARCHES[arch]
+    netdev = "user,id=n0" if tap is None else \
+        "tap,id=n0,ifname=%s,script=no,downscript=no" % tap.ifname
     return ([a["qemu"]] + a["machine"] +
             [a["fw"], os.path.join(UBOOT_DIR, a["image"]),
              "-nodefaults", "-display", "none", "-monitor", "none",
              "-serial", "stdio",
-             "-device", nic + ",netdev=n0", "-netdev", "user,id=n0"])
+             "-device", nic + ",netdev=n0", "-netdev", netdev])
 
 
 # ---------------------------------------------------------------- console
@@ -250,13 +278,23 @@ def kill_group(proc):
             pass
 
 
-def uboot_script(block, window, addr="${kernel_addr_r}"):
+def net_env(tap=None):
+    """U-Boot's setenv lines for its static address: slirp's (tap None;
+    the server on the namespace's 192.0.2.69 behind slirp's gateway) or
+    the tap's."""
+    if tap is None:
+        ip, mask, gw, srv = "10.0.2.15", "255.255.255.0", "10.0.2.2", \
+            SERVER_IP
+    else:
+        ip, mask, gw, srv = tap.ipaddr, tap.netmask, tap.gatewayip, \
+            tap.serverip
+    return ["setenv ipaddr " + ip, "setenv netmask " + mask,
+            "setenv gatewayip " + gw, "setenv serverip " + srv]
+
+
+def uboot_script(block, window, addr="${kernel_addr_r}", tap=None):
     """U-Boot commands of one case: (setup, transfer, crc, reference)."""
-    setup = ["setenv ipaddr 10.0.2.15",
-             "setenv netmask 255.255.255.0",
-             "setenv gatewayip 10.0.2.2",
-             "setenv serverip " + SERVER_IP,
-             "setenv tftpblocksize %d" % block]
+    setup = net_env(tap) + ["setenv tftpblocksize %d" % block]
     if window:
         setup.append("setenv tftpwindowsize %d" % window)
     xfer = "tftpboot %s %s" % (addr, FILENAME)
@@ -326,26 +364,31 @@ def fmt(st):
         % (secs, rate or "-", t, r)
 
 
-def run_case(name, arch, nic, block, window, root, size, crc, args, tmp,
-             serve_args=()):
-    """One boot and its transfers; Fail on a problem.  serve_args: more
-    `tftpx serve` options (no spaces in any); the server's log is
-    tmp/tftpx.log."""
-    qcmd = qemu_cmd(arch, nic)
-    log = os.path.join(tmp, "tftpx.log")
+@contextlib.contextmanager
+def booted(name, arch, nic, args, tmp, root=None, serve_args=(), tap=None):
+    """QEMU running U-Boot, stopped at its first prompt: yields the
+    Console.  Slirp (tap None): QEMU and `tftpx serve` of root with
+    serve_args (no spaces in any) in a private namespace, the server's log
+    tmp/tftpx.log.  tap: QEMU alone, in the tap's namespace.  On leaving,
+    QEMU is killed; on an exception the tails of the console, QEMU's
+    stderr and the server's log are printed; with args.logdir the console
+    and the log are kept there."""
+    qcmd = qemu_cmd(arch, nic, tap)
+    log = os.path.join(tmp, "tftpx.log") if tap is None else tap.log
     errf = os.path.join(tmp, "qemu.stderr")
-    full = (["unshare", "-n", "sh", "-c", WRAPPER, "sh", TFTPX, root, log,
-             " ".join(serve_args)] + qcmd)
-    setup, xfer, crc_cmd, ref = uboot_script(block, window)
-    say("INFO %s qemu: unshare -n sh -c %s sh %s %s" % (
-        name, shlex.quote(MANUAL_WRAPPER % "".join(
-            a + " " for a in serve_args)), shlex.quote(root),
-        shlex.join(qcmd)))
-    say("INFO %s uboot: %s" % (name, "; ".join(setup + [xfer, crc_cmd])))
-    if ref:
-        say("INFO %s uboot reference: %s" % (name, "; ".join(ref)))
+    if tap is None:
+        full = (["unshare", "-n", "sh", "-c", WRAPPER, "sh", TFTPX, root,
+                 log, " ".join(serve_args)] + qcmd)
+        say("INFO %s qemu: unshare -n sh -c %s sh %s %s" % (
+            name, shlex.quote(MANUAL_WRAPPER % "".join(
+                a + " " for a in serve_args)), shlex.quote(root),
+            shlex.join(qcmd)))
+    else:
+        full = tap.launch + qcmd
+        say("INFO %s qemu: %s" % (name, shlex.join(full)))
     proc = None
     con = None
+    failed = False
     t0 = time.monotonic()
     try:
         with open(errf, "wb") as ef:
@@ -358,13 +401,63 @@ def run_case(name, arch, nic, block, window, root, size, crc, args, tmp,
                    "autoboot prompt")
         con.send(b" ")
         con.expect(rb"\n=> ", PROMPT_TIMEOUT, 0, "first prompt")
+        yield con
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        say("INFO %s wall=%.1fs" % (name, time.monotonic() - t0))
+        kill_group(proc)
+        if failed and con is not None:
+            for ln in con.tail(12):
+                say("INFO %s console| %s" % (name, ln[:200]))
+            for path, tag in ((errf, "qemu-stderr"), (log, "tftpx-log")):
+                if path is None:
+                    continue
+                try:
+                    with open(path, "rb") as f:
+                        lines = f.read().decode("latin-1").splitlines()
+                except OSError:
+                    continue
+                for ln in lines[-8:]:
+                    say("INFO %s %s| %s" % (name, tag, ln[:400]))
+        if args.logdir and con is not None:
+            os.makedirs(args.logdir, exist_ok=True)
+            with open(os.path.join(args.logdir, name + ".console"), "wb") as f:
+                f.write(bytes(con.buf))
+            if log is not None and os.path.exists(log):
+                shutil.copy(log, os.path.join(args.logdir, name + ".tftpx"))
+
+
+def load_addr(con, name, arch):
+    """Where tftpboot loads: ${kernel_addr_r}, or the arch's address when
+    this U-Boot does not set it."""
+    out = con.command("printenv kernel_addr_r")
+    if re.search(rb"kernel_addr_r=(0x[0-9a-fA-F]+)", out):
+        return "${kernel_addr_r}"
+    addr = ARCHES[arch]["addr"]
+    say("INFO %s kernel_addr_r unset; using %s" % (name, addr))
+    return addr
+
+
+def run_case(name, arch, nic, block, window, root, size, crc, args, tmp,
+             serve_args=(), tap=None):
+    """One boot and its transfers; Fail on a problem.  serve_args: more
+    `tftpx serve` options (no spaces in any); the server's log is
+    tmp/tftpx.log.  tap: QEMU's NIC on that Tap, and the server is the
+    caller's (serve_args unused, root only named)."""
+    log = os.path.join(tmp, "tftpx.log") if tap is None else tap.log
+    if window and log is None:
+        raise ValueError("a windowed case reads the granted windowsize "
+                         "from the server's log: Tap(log=...)")
+    with booted(name, arch, nic, args, tmp, root, serve_args, tap) as con:
+        addr = load_addr(con, name, arch)
+        setup, xfer, crc_cmd, ref = uboot_script(block, window, addr, tap)
+        say("INFO %s uboot: %s" % (name, "; ".join(setup + [xfer, crc_cmd])))
+        if ref:
+            say("INFO %s uboot reference: %s" % (name, "; ".join(ref)))
         for c in setup:
             con.command(c)
-        out = con.command("printenv kernel_addr_r")
-        if not re.search(rb"kernel_addr_r=(0x[0-9a-fA-F]+)", out):
-            addr = ARCHES[arch]["addr"]
-            say("INFO %s kernel_addr_r unset; using %s" % (name, addr))
-            setup, xfer, crc_cmd, ref = uboot_script(block, window, addr)
         st = transfer(con, name, xfer, crc_cmd, size, crc,
                       args.transfer_timeout)
         say("INFO %s %s" % (name, fmt(st)))
@@ -405,26 +498,6 @@ def run_case(name, arch, nic, block, window, root, size, crc, args, tmp,
         if st[2]:
             raise Fail("data correct but %d U-Boot timeouts (a lost window "
                        "tail the server did not recover)" % st[2])
-    finally:
-        say("INFO %s wall=%.1fs" % (name, time.monotonic() - t0))
-        kill_group(proc)
-        if sys.exc_info()[0] is not None and con is not None:
-            for ln in con.tail(12):
-                say("INFO %s console| %s" % (name, ln[:200]))
-            for path, tag in ((errf, "qemu-stderr"), (log, "tftpx-log")):
-                try:
-                    with open(path, "rb") as f:
-                        lines = f.read().decode("latin-1").splitlines()
-                except OSError:
-                    continue
-                for ln in lines[-8:]:
-                    say("INFO %s %s| %s" % (name, tag, ln[:400]))
-        if args.logdir and con is not None:
-            os.makedirs(args.logdir, exist_ok=True)
-            with open(os.path.join(args.logdir, name + ".console"), "wb") as f:
-                f.write(bytes(con.buf))
-            if os.path.exists(log):
-                shutil.copy(log, os.path.join(args.logdir, name + ".tftpx"))
 
 
 def precheck(arch):

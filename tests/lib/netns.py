@@ -24,6 +24,8 @@ tests/e2e/service.py and tests/e2e/nat.py make their namespaces with it
                     counter and a comment (nft -j list ruleset)
   veth(other, ...)  a veth pair, one end here and one in `other`, with
                     addresses, an MTU, both ends up; other=None: both ends here
+  tap(name, ...)    a tap device here with addresses, an MTU, up (QEMU
+                    run inside attaches to it: -netdev tap,ifname=NAME)
   route(dest, via)  a route; forwarding() turns this one into a router
   socket(...)       a socket made inside (the calling thread stays where it
                     is: the socket is made in a short-lived thread that joins
@@ -197,6 +199,20 @@ class NetNS:
                 ns.ip("addr", "add", a, "dev", dev, *extra)
             ns.ip("link", "set", dev, "up")
         return name, peer_name
+
+    def tap(self, name, addr=(), mtu=None):
+        """A persistent tap device `name` here with mtu, the addresses and
+        up: QEMU started inside (argv()) attaches to it with `-netdev
+        tap,ifname=NAME,script=no,downscript=no`.  It has no carrier until
+        QEMU holds it open; it goes away with the namespace."""
+        self.ip("tuntap", "add", "dev", name, "mode", "tap")
+        if mtu is not None:
+            self.ip("link", "set", name, "mtu", mtu)
+        for a in [addr] if isinstance(addr, str) else addr:
+            self.ip("addr", "add", a, "dev", name,
+                    *(["nodad"] if ":" in a else []))
+        self.ip("link", "set", name, "up")
+        return name
 
     def route(self, dest, via, dev=None):
         """ip route add dest via via [dev dev] ("default" for dest)."""
