@@ -26,6 +26,75 @@
 /* room for a boot storm's requests while a turn is busy */
 #define LISTEN_SOCKBUF	(4 << 20)
 
+/* One datagram to the owner, its addresses as a reply needs them. */
+static void
+hand_on(struct listener *l, const uint8_t *buf, size_t len,
+    struct udp_addr *to, struct udp_addr *from)
+{
+	struct listeners *L = l->set;
+
+	if (to->len == 0) {
+		/* no pktinfo (should not happen): the bound address */
+		*to = l->addr;
+	}
+	/*
+	 * A dual-stack socket from systemd (ListenDatagram=69) gives IPv4
+	 * peers as ::ffff:a.b.c.d; transfer sockets are IPv6-only or IPv4,
+	 * so answer them as the IPv4 they are.
+	 */
+	service_unmap(from);
+	service_unmap(to);
+	L->datagram(L->owner, l, buf, len, to, from);
+}
+
+/*
+ * A datagram longer than a batch's slot, cut short: handing it on would
+ * give a transfer a short block.  Only a request can be that long
+ * without a big upload (L->big) announced, and a request over 2 KiB is
+ * no request a client sends (RFC 2347 keeps them to 512 bytes): say so.
+ */
+static void
+too_long(struct listener *l, const uint8_t *buf, const struct udp_addr *to,
+    const struct udp_addr *from)
+{
+	uint8_t err[64];
+	size_t n;
+
+	if (buf[0] != 0 || (buf[1] != TFTP_RRQ && buf[1] != TFTP_WRQ))
+		return;
+	n = packet_encode_error(err, sizeof(err), TFTP_EBADOP,
+	    "request too long");
+	udp_send_from(l->w.fd, l->addr.ss.ss_family, err, n, n, from, to);
+}
+
+/* --single-port: batches in, and what they release out in one post. */
+static void
+read_batches(struct listener *l)
+{
+	struct listeners *L = l->set;
+	int i, n, calls;
+
+	L->post->open = 1;
+	for (calls = 0; calls < LISTEN_BURST / LISTEN_BATCH * 4 &&
+	    L->big == 0; calls++) {
+		n = udp_recv_many_to(l->w.fd, L->rx, LISTEN_SLOT,
+		    LISTEN_BATCH, L->rx_from, L->rx_to, L->rx_len);
+		for (i = 0; i < n; i++) {
+			const uint8_t *b = L->rx + (size_t)i * LISTEN_SLOT;
+
+			if (L->rx_len[i] == LISTEN_SLOT)
+				too_long(l, b, &L->rx_to[i], &L->rx_from[i]);
+			else
+				hand_on(l, b, L->rx_len[i], &L->rx_to[i],
+				    &L->rx_from[i]);
+		}
+		if (n < LISTEN_BATCH)
+			break;
+	}
+	udp_post_flush(L->post);
+	L->post->open = 0;
+}
+
 static void
 listener_cb(struct loop_fd *w, uint32_t events)
 {
@@ -36,22 +105,15 @@ listener_cb(struct loop_fd *w, uint32_t events)
 	int i;
 
 	(void)events;
+	if (L->post != NULL && L->big == 0) {
+		read_batches(l);
+		return;
+	}
 	for (i = 0; i < LISTEN_BURST; i++) {
-		len = udp_recv(l->w.fd, L->rx, sizeof(L->rx), &from, &to);
+		len = udp_recv(l->w.fd, L->rx, PKT_MAX + 1, &from, &to);
 		if (len < 0)
 			break;
-		if (to.len == 0) {
-			/* no pktinfo (should not happen): the bound address */
-			to = l->addr;
-		}
-		/*
-		 * A dual-stack socket from systemd (ListenDatagram=69) gives
-		 * IPv4 peers as ::ffff:a.b.c.d; transfer sockets are IPv6-only
-		 * or IPv4, so answer them as the IPv4 they are.
-		 */
-		service_unmap(&from);
-		service_unmap(&to);
-		L->datagram(L->owner, l, L->rx, (size_t)len, &to, &from);
+		hand_on(l, L->rx, (size_t)len, &to, &from);
 	}
 }
 

@@ -17,6 +17,11 @@
 
 struct listeners;
 
+#define LISTEN_SLOT	2048		/* bytes a datagram of a batch */
+#define LISTEN_BATCH	32		/* datagrams a recvmmsg */
+#define LISTEN_RX_BYTES	(LISTEN_SLOT * LISTEN_BATCH)
+_Static_assert(LISTEN_RX_BYTES >= PKT_MAX + 1, "a whole datagram fits rx");
+
 struct listener {
 	struct loop_fd		 w;
 	struct udp_addr		 addr;		/* as bound (or adopted) */
@@ -32,11 +37,24 @@ struct listeners {
 		    const uint8_t *buf, size_t len, const struct udp_addr *to,
 		    const struct udp_addr *from);
 	void			*owner;
+	/*
+	 * --single-port: datagrams are read in batches (recvmmsg) into
+	 * slots of LISTEN_SLOT bytes, and what the callbacks send while a
+	 * batch is handled leaves through post in one sendmmsg.  big counts
+	 * the transfers whose DATA may not fit a slot (uploads with blksize
+	 * LISTEN_SLOT - 4 or more): while there are any, one datagram a
+	 * call, whole.  NULL post: one at a time, as without --single-port.
+	 */
+	struct udp_post		*post;
+	unsigned		 big;
 
 	struct listener		 ls[SERVER_LISTEN_MAX * 2];
 	int			 n;
-	/* a request stays here while the callback runs */
-	uint8_t			 rx[PKT_MAX + 1];
+	/* a request (or a batch) stays here while the callback runs */
+	uint8_t			 rx[LISTEN_RX_BYTES];
+	struct udp_addr		 rx_from[LISTEN_BATCH];
+	struct udp_addr		 rx_to[LISTEN_BATCH];
+	size_t			 rx_len[LISTEN_BATCH];
 };
 
 /*

@@ -507,6 +507,11 @@ server_run(const struct server_cfg *cfg)
 	s->lis.loop = s->loop;
 	s->lis.datagram = request_cb;
 	s->lis.owner = s;
+	if (cfg->single_port) {
+		/* a batch of ACKs in, the DATA they release out: one call each */
+		s->lis.post = &s->post;
+		s->hub.post = &s->post;
+	}
 	if ((n = listen_open(&s->lis)) < 0) {
 		rc = n == -2 ? 2 : 1;	/* a bad address is a usage error */
 		goto out;

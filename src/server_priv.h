@@ -47,6 +47,7 @@ struct server {
 	unsigned		 port_next;	/* --port-range: next to try */
 	struct session_hub	 hub;		/* what the transfers share */
 	struct session_train	 train;		/*  a window in one send */
+	struct udp_post		 post;		/*  --single-port: a batch's */
 };
 
 /* ---- server.c, for transfer.c ---------------------------------------- */

@@ -26,7 +26,10 @@ static void
 emit(struct session *s, const uint8_t *buf, size_t len, size_t seg,
     const struct udp_addr *to)
 {
-	if (s->shared)
+	if (s->shared && s->hub->post != NULL)
+		udp_post(s->hub->post, s->sock, s->sock_family, buf, len, seg,
+		    to, &s->local);
+	else if (s->shared)
 		udp_send_from(s->sock, s->sock_family, buf, len, seg, to,
 		    &s->local);
 	else

@@ -36,6 +36,7 @@ struct transfer {
 	const char		*narrowed;	/* why the window was cut to 1 */
 	int			 burst_logged;	/* the OACK burst's verdict */
 	int			 superseded;	/* ended by a new request */
+	int			 big;		/* counted in lis.big */
 	uint64_t		 start;
 	int			 size_known;	/* WRQ: tsize announced (octet) */
 	uint64_t		 size;		/*  ... that size */
@@ -137,6 +138,8 @@ transfer_end(struct transfer *t)
 		return;
 	t->dead = 1;
 	session_close(&t->ss);
+	if (t->big)
+		s->lis.big--;
 	if (t->fd >= 0)
 		files_unshare(&s->shared, t->shared, t->fd);
 	if (t->op == TFTP_WRQ) {
@@ -575,6 +578,12 @@ transfer_start(struct server *s, const struct packet *p,
 		goto refused;
 	}
 	transfer_xfer_cfg(s, &xc, &io, netascii);
+	if (t->ss.shared && t->op == TFTP_WRQ &&
+	    xc.opts.blksize + 4 >= LISTEN_SLOT) {
+		/* its DATA would not fit the listener's batch slots */
+		t->big = 1;
+		s->lis.big++;
+	}
 	log_start(t, p, fate, &req, &xc.opts, netascii, size);
 	session_start(&t->ss, &xc, &io);
 	return;

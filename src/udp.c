@@ -207,41 +207,18 @@ fail:
 	return -1;
 }
 
-long
-udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
-    struct udp_addr *to)
+/* The local address datagram mh reached (IP_PKTINFO, IPV6_PKTINFO). */
+static void
+pktinfo_to(struct msghdr *mh, struct udp_addr *to)
 {
-	union {
-		struct cmsghdr	align;
-		char		buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-				    CMSG_SPACE(sizeof(struct in_pktinfo))];
-	} cbuf;
-	struct iovec iov = { .iov_base = buf, .iov_len = cap };
-	struct msghdr mh;
 	struct cmsghdr *c;
 	struct in_pktinfo pi;
 	struct in6_pktinfo pi6;
 	struct sockaddr_in *t4;
 	struct sockaddr_in6 *t6;
-	ssize_t n;
 
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_name = &from->ss;
-	mh.msg_namelen = sizeof(from->ss);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (to) {
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-	}
-	n = recvmsg(fd, &mh, 0);
-	if (n < 0)
-		return -1;
-	from->len = mh.msg_namelen;
-	if (to == NULL)
-		return (long)n;
 	memset(to, 0, sizeof(*to));
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 			t4 = (struct sockaddr_in *)&to->ss;
@@ -266,7 +243,77 @@ udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
 			to->len = sizeof(*t6);
 		}
 	}
+}
+
+/* Room for the pktinfo of one datagram, either family. */
+union pktinfo_cbuf {
+	struct cmsghdr	align;
+	char		buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+			    CMSG_SPACE(sizeof(struct in_pktinfo))];
+};
+
+long
+udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
+    struct udp_addr *to)
+{
+	union pktinfo_cbuf cbuf;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr mh;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = &from->ss;
+	mh.msg_namelen = sizeof(from->ss);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (to) {
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+	}
+	n = recvmsg(fd, &mh, 0);
+	if (n < 0)
+		return -1;
+	from->len = mh.msg_namelen;
+	if (to != NULL)
+		pktinfo_to(&mh, to);
 	return (long)n;
+}
+
+int
+udp_recv_many_to(int fd, uint8_t *bufs, size_t cap, unsigned n,
+    struct udp_addr *from, struct udp_addr *to, size_t *lens)
+{
+	struct mmsghdr mm[UDP_TRAIN_MAX];
+	struct iovec iov[UDP_TRAIN_MAX];
+	union pktinfo_cbuf cb[UDP_TRAIN_MAX];
+	unsigned i;
+	int r;
+
+	if (n > UDP_TRAIN_MAX)
+		n = UDP_TRAIN_MAX;
+	memset(mm, 0, sizeof(mm[0]) * n);
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = bufs + (size_t)i * cap;
+		iov[i].iov_len = cap;
+		mm[i].msg_hdr.msg_name = &from[i].ss;
+		mm[i].msg_hdr.msg_namelen = sizeof(from[i].ss);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_control = cb[i].buf;
+		mm[i].msg_hdr.msg_controllen = sizeof(cb[i].buf);
+	}
+	do
+		r = recvmmsg(fd, mm, n, MSG_DONTWAIT, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	for (i = 0; i < (unsigned)r; i++) {
+		/* a datagram cut short fills its slot: lens[i] == cap */
+		lens[i] = mm[i].msg_len;
+		from[i].len = mm[i].msg_hdr.msg_namelen;
+		pktinfo_to(&mm[i].msg_hdr, &to[i]);
+	}
+	return r;
 }
 
 int
@@ -532,6 +579,72 @@ udp_send_from(int fd, int sock_family, const uint8_t *buf, size_t len,
 		n = len - off < seg ? len - off : seg;
 		if (send_src(fd, buf + off, n, to, src, 0) < 0)
 			return -1;
+	}
+	return 0;
+}
+
+/* Send what p holds, in one sendmmsg while none fails; p is emptied. */
+void
+udp_post_flush(struct udp_post *p)
+{
+	struct mmsghdr mm[UDP_POST_MAX];
+	struct iovec iov[UDP_POST_MAX];
+	union src_cbuf cb[UDP_POST_MAX];
+	unsigned i, done = 0;
+	int r;
+
+	memset(mm, 0, sizeof(mm[0]) * p->n);
+	for (i = 0; i < p->n; i++) {
+		iov[i].iov_base = p->buf + p->m[i].off;
+		iov[i].iov_len = p->m[i].len;
+		mm[i].msg_hdr.msg_name = &p->m[i].to.ss;
+		mm[i].msg_hdr.msg_namelen = p->m[i].to.len;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_control = cb[i].buf;
+		mm[i].msg_hdr.msg_controllen = src_cmsg(&cb[i], &p->m[i].src,
+		    0);
+	}
+	while (done < p->n) {
+		r = sendmmsg(p->fd, mm + done, p->n - done, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* a datagram that could not leave is a lost one: the next */
+		done += r > 0 ? (unsigned)r : 1;
+	}
+	p->n = 0;
+	p->used = 0;
+}
+
+int
+udp_post(struct udp_post *p, int fd, int sock_family, const uint8_t *buf,
+    size_t len, size_t seg, const struct udp_addr *to,
+    const struct udp_addr *src)
+{
+	struct udp_addr mto, msrc;
+	size_t off, n;
+
+	if (!p->open || len > sizeof(p->buf))
+		return udp_send_from(fd, sock_family, buf, len, seg, to, src);
+	if (sock_family == AF_INET6 && to->ss.ss_family == AF_INET) {
+		map_v4(to, &mto);
+		map_v4(src, &msrc);
+		to = &mto;
+		src = &msrc;
+	}
+	for (off = 0; off < len; off += n) {
+		n = len - off < seg ? len - off : seg;
+		if (p->n && (p->fd != fd || p->n == UDP_POST_MAX ||
+		    p->used + n > sizeof(p->buf)))
+			udp_post_flush(p);
+		p->fd = fd;
+		p->m[p->n].to = *to;
+		p->m[p->n].src = *src;
+		p->m[p->n].off = p->used;
+		p->m[p->n].len = n;
+		memcpy(p->buf + p->used, buf + off, n);
+		p->used += n;
+		p->n++;
 	}
 	return 0;
 }

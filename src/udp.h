@@ -72,6 +72,14 @@ long	udp_recv(int fd, uint8_t *buf, size_t cap, struct udp_addr *from,
 int	udp_recv_many(int fd, uint8_t *bufs, size_t cap, unsigned n,
 	    struct udp_addr *from, size_t *lens);
 
+/*
+ * udp_recv_many on a socket that is not bound to one address: also the
+ * local address each datagram reached into to[i] (to[i].len 0: none
+ * given).  A datagram longer than cap is cut: lens[i] == cap.
+ */
+int	udp_recv_many_to(int fd, uint8_t *bufs, size_t cap, unsigned n,
+	    struct udp_addr *from, struct udp_addr *to, size_t *lens);
+
 /* Send one datagram.  Returns 0 or -1 with errno. */
 int	udp_send(int fd, const uint8_t *buf, size_t len,
 	    const struct udp_addr *to);
@@ -97,5 +105,32 @@ int	udp_send_train(int fd, const uint8_t *buf, size_t len, size_t seg,
  */
 int	udp_send_from(int fd, int sock_family, const uint8_t *buf, size_t len,
 	    size_t seg, const struct udp_addr *to, const struct udp_addr *src);
+
+/*
+ * The post: datagrams to many peers, from one listener, collected while
+ * open and sent in one sendmmsg (udp_post_flush).  In --single-port mode
+ * a batch of ACKs read in one recvmmsg releases the next DATA of many
+ * transfers; they leave together instead of one sendmsg each.  Closed,
+ * udp_post sends at once (udp_send_from).  Zero-initialised is closed
+ * and empty.
+ */
+#define UDP_POST_MAX	32
+struct udp_post {
+	int		 open;
+	int		 fd;		/* the socket of what it holds */
+	unsigned	 n;
+	size_t		 used;		/* bytes of buf */
+	struct {
+		struct udp_addr	 to, src;
+		size_t		 off, len;
+	}		 m[UDP_POST_MAX];
+	uint8_t		 buf[65536];
+};
+
+/* udp_send_from through p: held while p is open (a train in pieces). */
+int	udp_post(struct udp_post *p, int fd, int sock_family,
+	    const uint8_t *buf, size_t len, size_t seg,
+	    const struct udp_addr *to, const struct udp_addr *src);
+void	udp_post_flush(struct udp_post *p);
 
 #endif

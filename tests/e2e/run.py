@@ -1645,7 +1645,12 @@ def _(ctx):
 
 @param_case("single_port_client", BOTH,
             [("get_w8", ("get", ("-b", "1468", "-w", "8"))),
-             ("put", ("put", ()))])
+             ("put", ("put", ())),
+             # DATA larger than the listener's 2 KiB batch slots: read
+             # whole, one a call, while such an upload is live
+             ("put_b65464_w4", ("put", ("-b", "65464", "-w", "4"))),
+             ("put_b2044", ("put", ("-b", "2044",))),
+             ("get_b65464", ("get", ("-b", "65464",)))])
 def _(ctx, how):
     op, opts = how
     if op == "get":
@@ -1653,6 +1658,19 @@ def _(ctx, how):
     else:
         client_put(ctx, MIB + 7, opts,
                    server_args=("--upload", "--single-port"))
+
+
+@case("single_port_request_too_long", fams=BOTH)
+def _(ctx):
+    # --single-port reads the listener in batches of 2 KiB slots: a longer
+    # request is refused in words, and the server serves on
+    root, srv, peer = raw_setup(ctx, {"a.bin": 3000}, args=("--single-port",))
+    peer.send(pkt_rrq("a.bin", "octet", [("x" * 1200, "y" * 1200)]),
+              srv.port)
+    pkt, _ = peer.expect(3.0, "ERROR 4")
+    expect_error(pkt, 4, "request too long")
+    data, _, _ = raw_get(peer, srv, "a.bin")
+    check(data == read_bytes(os.path.join(root, "a.bin")), "content differs")
 
 
 @case("port_range_binds_inside_and_refuses_when_full")
