@@ -32,10 +32,11 @@ WFLAGS	+= -idirafter $(KINC)
 endif
 
 PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/rtx.c \
-	  src/dedup.c src/quirks.c src/intake.c
+	  src/dedup.c src/quirks.c src/intake.c src/remap.c
 IO	= src/loop.c src/udp.c src/files.c src/log.c src/events.c src/listen.c \
-	  src/session.c
-APP	= src/server.c src/transfer.c src/client.c src/bench.c src/main.c
+	  src/session.c src/neigh.c
+APP	= src/server.c src/transfer.c src/names.c src/client.c src/bench.c \
+	  src/main.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
@@ -51,7 +52,8 @@ UNIT	= tests/unit/test_packet tests/unit/test_options \
 	  tests/unit/test_xfer_rollover tests/unit/test_xfer_netascii \
 	  tests/unit/test_xfer_b2b tests/unit/test_xfer_burst \
 	  tests/unit/test_xfer_rtt tests/unit/test_xfer_source \
-	  tests/unit/test_quirks tests/unit/test_rtx tests/unit/test_intake
+	  tests/unit/test_quirks tests/unit/test_rtx tests/unit/test_intake \
+	  tests/unit/test_remap
 
 all: tftpx
 
@@ -164,7 +166,7 @@ clean:
 # gives each target a main() that runs it over a corpus directory, and
 # `make check` replays all corpora with them (tests/run).  They link the
 # pure sources compiled here with the sanitizers, not the plain src/*.o.
-FUZZ_TARGETS	= packet options netascii xfer dedup request
+FUZZ_TARGETS	= packet options netascii xfer dedup request remap
 FUZZ_SECONDS	?= 60
 FUZZ_CC		?= clang
 FUZZ_SAN	= -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -199,6 +201,7 @@ fuzz/bin/fuzz_%-fuzz: fuzz/fuzz_%.c fuzz/fuzz.h $(PURE) $(HDRS)
 # fuzz/fake.h; udp.c lends its address helpers, its six socket calls
 # renamed away so the fakes can take their names.
 REQ_SRCS	= src/files.c src/log.c src/events.c src/listen.c src/service.c \
+		  src/names.c src/neigh.c \
 		  src/session.c src/transfer.c
 REQ_FAKES	= fuzz/fake_loop.c fuzz/fake_udp.c
 REQ_RENAME	= -Dudp_bind=real_udp_bind -Dudp_recv=real_udp_recv \

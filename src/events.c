@@ -273,3 +273,24 @@ events_duplicate(const struct ev_who *w, int finished)
 	    finished ? "late duplicate of a finished transfer dropped" :
 	    "duplicate request dropped");
 }
+
+void
+events_name(const struct ev_who *w, const char *served, const char *how)
+{
+	struct log_rec rec, *r = NULL;
+	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
+	char safe2[FILES_NAME_MAX * 4 + 1];
+
+	if (log_level() < LOG_VERBOSE)
+		return;
+	if (log_format() == LOG_FMT_JSON) {
+		r = &rec;
+		rec_head(r, "name", w);
+		rec_name(r, "served", served);
+		log_rec_str(r, "how", how);
+	}
+	log_emit(LOG_VERBOSE, r, "%s %s \"%s\" -> \"%s\" (%s)",
+	    udp_format(w->peer, pa), packet_op_name(w->op),
+	    log_safe(w->file, safe, sizeof(safe)),
+	    log_safe(served, safe2, sizeof(safe2)), how[0] ? how : "as asked");
+}

@@ -47,6 +47,14 @@ void	events_narrowed(const struct ev_who *w, const struct xfer *x);
 void	events_refusal(int level, const struct ev_who *w, int code,
 	    const char *msg, const char *reason);
 
+/*
+ * Which file a request's name led to (-v): the name asked is w->file,
+ * served the path beneath the root, how the steps that changed it
+ * ("map lines 2,5; client dir 10.0.0.2/; case ignored"; names.c).
+ */
+void	events_name(const struct ev_who *w, const char *served,
+	    const char *how);
+
 /* A repeated request was dropped (-v); finished: its transfer had ended. */
 void	events_duplicate(const struct ev_who *w, int finished);
 

@@ -17,12 +17,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -353,6 +355,86 @@ files_exists(int rootfd, const char *path)
 		return 0;
 	close(fd);
 	return 1;
+}
+
+int
+files_is_dir(int rootfd, const char *path)
+{
+	struct files_err err;
+	int fd;
+
+	fd = files_resolve(rootfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC,
+	    &err);
+	if (fd == -1)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+/*
+ * The entry of directory dir (a path beneath the root, "" for the root)
+ * equal to name but for ASCII case, into best (cap bytes): the first in
+ * byte order when several are.  Returns 0, or -1 when none is.
+ */
+static int
+icase_entry(int rootfd, const char *dir, const char *name, char *best,
+    size_t cap)
+{
+	struct files_err err;
+	struct dirent *d;
+	DIR *dp;
+	int fd;
+
+	fd = dir[0] ? files_resolve(rootfd, dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC, &err) : openat(rootfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	best[0] = '\0';
+	while ((d = readdir(dp)) != NULL) {
+		if (strcasecmp(d->d_name, name) != 0 ||
+		    strlen(d->d_name) >= cap)
+			continue;
+		if (best[0] == '\0' || strcmp(d->d_name, best) < 0)
+			snprintf(best, cap, "%s", d->d_name);
+	}
+	closedir(dp);
+	return best[0] ? 0 : -1;
+}
+
+int
+files_find_icase(int rootfd, const char *path, char *out, size_t cap)
+{
+	char comp[NAME_MAX + 1], real[NAME_MAX + 1];
+	const char *p = path, *e;
+	size_t n, len = 0;
+
+	out[0] = '\0';
+	while (*p != '\0') {
+		for (e = p; *e != '\0' && *e != '/'; e++)
+			;
+		n = (size_t)(e - p);
+		if (n > NAME_MAX)
+			return -1;
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p = *e ? e + 1 : e;
+		if (n == 0)
+			continue;
+		/* as asked where it exists; ".." is containment's to judge */
+		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0 ||
+		    icase_entry(rootfd, out, comp, real, sizeof(real)) < 0)
+			snprintf(real, sizeof(real), "%s", comp);
+		if (len + (len ? 1 : 0) + strlen(real) + 1 > cap)
+			return -1;
+		len += (size_t)snprintf(out + len, cap - len, "%s%s",
+		    len ? "/" : "", real);
+	}
+	return strcmp(out, path) != 0 && files_exists(rootfd, out) ? 0 : -1;
 }
 
 /* Is NAME one of our named temps? */
@@ -867,6 +949,9 @@ files_reason(const struct files_err *err, int op, const char *path,
 	case FW_BAD_NAME:
 		snprintf(buf, cap, "access denied: %s", m);
 		return buf;
+	case FW_MAPPED:
+		snprintf(buf, cap, "refused by a --map rule: %s", m);
+		return buf;
 	case FW_NO_SPACE:
 		snprintf(buf, cap, "no space: %s", m);
 		return buf;
@@ -899,6 +984,9 @@ struct files_shared_ent {
  * root filesystem is a few hundred MiB; address space is plenty), a
  * bounded piece of a 32-bit one's 3 GiB.
  */
+/* The longest read copied from a mapping; longer ones are one pread. */
+#define FILES_MAP_READ_MAX	8192
+
 #define FILES_MAP_MAX	(sizeof(void *) >= 8 ? ((size_t)1 << 36) : \
 			    ((size_t)64 << 20))
 
@@ -990,7 +1078,15 @@ files_shared_read(const struct files_shared_ent *ent, int fd, uint8_t *buf,
 {
 	long n, r;
 
-	if (ent == NULL || ent->map == NULL || off >= ent->maplen)
+	/*
+	 * A window's read ahead (16 x 1468, or one 65464 block) is one
+	 * pread: the kernel copies from the page cache, where a copy from
+	 * the mapping would take a page fault a page, dear on this VM
+	 * (doc/notes/syscalls.md).  Mapped reads are for the blocks read
+	 * one at a time, a system call each.
+	 */
+	if (ent == NULL || ent->map == NULL || off >= ent->maplen ||
+	    len > FILES_MAP_READ_MAX)
 		return files_pread_full(fd, buf, len, off);
 	if (len <= ent->maplen - off)
 		return map_copy(buf, ent->map + off, len) < 0 ? -EIO :

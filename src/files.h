@@ -40,6 +40,7 @@ enum files_why {
 	FW_BAD_NAME,		/* empty, too long, or no file name at all */
 	FW_NO_SPACE,		/* the file system is full */
 	FW_BUSY,		/* another upload of the name is live */
+	FW_MAPPED,		/* a --map rule refused it (names.c) */
 };
 
 struct files_err {
@@ -62,6 +63,18 @@ struct upload {
 	struct upload *next_live;
 	char	tmp[64];		/* temp name when named */
 };
+
+/* Is path a directory beneath the root (no escape, as files_resolve)? */
+int	files_is_dir(int rootfd, const char *path);
+
+/*
+ * A path not found as asked: the existing one beneath the root whose
+ * components equal path's but for ASCII case ("BOOT/BCD" finds
+ * "boot/bcd"; where several do, the first in byte order), into out (cap
+ * bytes).  Returns 0, or -1 when there is none (or only path itself).
+ * Opening it is still files_open_read's: containment is unchanged.
+ */
+int	files_find_icase(int rootfd, const char *path, char *out, size_t cap);
 
 /* Open DIR as the root.  Returns an fd, or -1 with errno set. */
 int	files_open_root(const char *dir);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "options.h"
 #include "packet.h"
+#include "names.h"
 #include "server.h"
 #include "udp.h"
 
@@ -79,6 +80,14 @@ static const char usage_serve[] =
 "                            firewall that opens only these)\n"
 "      --mtu N               path MTU for the blksize cap (576..65535;\n"
 "                            default: the route's toward each client)\n"
+"      --map FILE            rewrite names with tftpd-hpa's remap rules\n"
+"                            (its -m FILE, unchanged; SIGHUP reloads)\n"
+"      --per-client ip|mac   serve DIR/<client IP>/NAME or DIR/<MAC>/NAME\n"
+"                            (01-02-03-04-aa-bb) when that directory\n"
+"                            exists, else DIR/NAME\n"
+"      --lowercase           take every name asked in lower case\n"
+"      --ignore-case         a name not found as asked: the one that\n"
+"                            differs only in case (BOOT\\BCD, boot/bcd)\n"
 "      --log-format FMT      events as text lines (default) or json, one\n"
 "                            object per line\n"
 "      --log-file PATH       append events to PATH, not stderr (reopened\n"
@@ -264,6 +273,11 @@ enum {
 	OPT_NET_SINGLE = 1024,	/* clear of other option blocks */
 	OPT_NET_RANGE,
 	OPT_NET_MTU,
+	/* which file each client gets */
+	OPT_NAME_MAP,
+	OPT_NAME_PERCLIENT,
+	OPT_NAME_LOWER,
+	OPT_NAME_ICASE,
 };
 
 /* "LOW:HIGH" with 1 <= LOW <= HIGH <= 65535, or exit 2. */
@@ -289,7 +303,7 @@ port_range_arg(const char *s, int *lo, int *hi)
 	    "<= 65535, e.g. 40000:40999, not '%s'", s);
 }
 
-/* The network options of serve; 1 if c was one of them. */
+/* The network and naming options of serve; 1 if c was one of them. */
 static int
 net_option(int c, struct server_cfg *cfg)
 {
@@ -303,6 +317,24 @@ net_option(int c, struct server_cfg *cfg)
 	case OPT_NET_MTU:
 		cfg->mtu = (unsigned)num_arg("serve", "--mtu", optarg, 576,
 		    65535);
+		return 1;
+	case OPT_NAME_MAP:
+		cfg->map_file = optarg;
+		return 1;
+	case OPT_NAME_PERCLIENT:
+		if (strcmp(optarg, "ip") == 0)
+			cfg->per_client = NAMES_PER_IP;
+		else if (strcmp(optarg, "mac") == 0)
+			cfg->per_client = NAMES_PER_MAC;
+		else
+			die_usage("serve", "--per-client is ip or mac, not "
+			    "'%s'", optarg);
+		return 1;
+	case OPT_NAME_LOWER:
+		cfg->lowercase = 1;
+		return 1;
+	case OPT_NAME_ICASE:
+		cfg->ignore_case = 1;
 		return 1;
 	}
 	return 0;
@@ -383,6 +415,10 @@ cmd_serve(int argc, char **argv)
 		{ "single-port", no_argument, NULL, OPT_NET_SINGLE },
 		{ "port-range", required_argument, NULL, OPT_NET_RANGE },
 		{ "mtu", required_argument, NULL, OPT_NET_MTU },
+		{ "map", required_argument, NULL, OPT_NAME_MAP },
+		{ "per-client", required_argument, NULL, OPT_NAME_PERCLIENT },
+		{ "lowercase", no_argument, NULL, OPT_NAME_LOWER },
+		{ "ignore-case", no_argument, NULL, OPT_NAME_ICASE },
 		/* logging and scripted use */
 		{ "log-format", required_argument, NULL, OPT_LOGFORMAT },
 		{ "log-file", required_argument, NULL, OPT_LOGFILE },

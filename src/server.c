@@ -268,9 +268,11 @@ signal_cb(struct loop_fd *w, uint32_t events)
 		return;
 	if (si.ssi_signo == SIGHUP) {
 		/* logrotate moved the file: write to a new one by that name */
-		if (log_reopen() < 0)
+		if (s->cfg->log_file && log_reopen() < 0)
 			log_error("cannot reopen log file %s: %s; still writing "
 			    "to the old one", s->cfg->log_file, strerror(errno));
+		/* and the map file is read again (a bad one is not taken) */
+		names_reload(&s->names);
 		return;
 	}
 	loop_stop(s->loop);
@@ -329,8 +331,11 @@ open_signals(struct server *s)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	/* only with a log file: otherwise a hangup ends the server as ever */
-	if (s->cfg->log_file)
+	/*
+	 * Only with something to read again (a log file, a map file):
+	 * otherwise a hangup ends the server as ever.
+	 */
+	if (s->cfg->log_file || s->cfg->map_file)
 		sigaddset(&set, SIGHUP);
 	return loop_signal_start(s->loop, &s->sigw, &set, signal_cb, s);
 }
@@ -382,6 +387,7 @@ server_new(const struct server_cfg *cfg)
 	}
 	s->cfg = cfg;
 	s->rootfd = -1;
+	s->names.map_dirfd = -1;
 	s->lim.blksize_max = cfg->blksize_max;
 	s->lim.windowsize_max = cfg->windowsize_max;
 	s->lim.window_bytes_max = cfg->window_bytes_max;
@@ -400,6 +406,8 @@ server_new(const struct server_cfg *cfg)
 		dir_error(cfg->dir, errno);
 		goto fail;
 	}
+	if (names_open(&s->names, cfg) < 0)
+		goto fail;
 	if ((s->intake = intake_new(&ic)) == NULL) {
 		log_error("out of memory");
 		goto fail;
@@ -478,6 +486,7 @@ server_free(struct server *s)
 	}
 	if (s->rootfd >= 0)
 		close(s->rootfd);
+	names_close(&s->names);
 	free(s);
 }
 

@@ -42,6 +42,12 @@ struct server_cfg {
 	int		 port_lo, port_hi;	/* --port-range, 0 = any */
 	unsigned	 mtu;			/* --mtu, 0 = ask the route */
 
+	/* which file each client gets (names.c) */
+	const char	*map_file;		/* --map: tftpd-hpa's rules */
+	int		 per_client;		/* NAMES_PER_IP, _MAC, or 0 */
+	int		 lowercase;		/* names asked in lower case */
+	int		 ignore_case;		/* not found: look up any case */
+
 	/* operator: where events go, scripted use */
 	const char	*log_file;		/* events appended here, or NULL */
 	int		 use_syslog;		/* events to syslog(3) */

@@ -15,6 +15,7 @@
 #include "intake.h"
 #include "listen.h"
 #include "loop.h"
+#include "names.h"
 #include "options.h"
 #include "packet.h"
 #include "quirks.h"
@@ -36,6 +37,7 @@ struct server {
 	struct intake		*intake;	/* live table, limits, dedup */
 	struct files_uploads	 uploads;	/* live WRQs: one per name */
 	struct files_shared	 shared;	/* files read: one fd each */
+	struct names		 names;		/* which file each client gets */
 	struct quirks		 quirks;	/* hosts whose NIC drops bursts */
 	int			 once_done;	/* --once: first transfer ended */
 	int			 once_rc;	/*  and its exit status */

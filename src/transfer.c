@@ -16,6 +16,7 @@
 
 #include "events.h"
 #include "log.h"
+#include "names.h"
 #include "server_priv.h"
 #include "service.h"
 #include "xfer.h"
@@ -547,7 +548,9 @@ transfer_start(struct server *s, const struct packet *p,
 	struct xfer_cfg xc;
 	struct xfer_io io;
 	struct files_err err = { .code = TFTP_EUNDEF, .why = FW_IO };
-	char path[FILES_NAME_MAX], why[FILES_NAME_MAX * 2];
+	char why[FILES_NAME_MAX * 2], refusal[REMAP_MAX];
+	struct names_out no;
+	const char *path = no.path;
 	unsigned char fate[PKT_OPT_MAX];
 	const char *msg, *reason = NULL;
 	uint64_t size = 0;
@@ -564,16 +567,22 @@ transfer_start(struct server *s, const struct packet *p,
 		    "upload refused: run with --upload");
 		return;
 	}
-	if (files_normalize(p->filename, cfg->backslash, path, sizeof(path),
-	    &err) < 0) {
-		server_refuse(s, LOG_QUIET, local, peer, p, err.code, err.msg, files_reason(&err,
-		    p->op, p->filename, why, sizeof(why)));
+	if (names_resolve(&s->names, s->rootfd, p->filename,
+	    p->op == TFTP_WRQ, peer, local, &no, &err, refusal,
+	    sizeof(refusal)) < 0) {
+		server_refuse(s, LOG_QUIET, local, peer, p, err.code, err.msg,
+		    files_reason(&err, p->op, p->filename, why, sizeof(why)));
 		return;
 	}
 	if ((t = transfer_new(s, p, peer, key, netascii)) == NULL) {
 		server_refuse(s, LOG_QUIET, local, peer, p, TFTP_EUNDEF, "server out of memory",
 		    NULL);
 		return;
+	}
+	if (no.how[0]) {
+		struct ev_who w = who_of(t);
+
+		events_name(&w, no.path, no.how);
 	}
 	options_init(&req);
 	options_parse_fates(p->opts, p->nopts, &req, fate);

@@ -232,6 +232,7 @@ pktinfo_to(struct msghdr *mh, struct udp_addr *to)
 			t4->sin_addr = pi.ipi_spec_dst.s_addr != 0 ?
 			    pi.ipi_spec_dst : pi.ipi_addr;
 			to->len = sizeof(*t4);
+			to->ifindex = pi.ipi_ifindex;
 		} else if (c->cmsg_level == IPPROTO_IPV6 &&
 		    c->cmsg_type == IPV6_PKTINFO) {
 			memcpy(&pi6, CMSG_DATA(c), sizeof(pi6));
@@ -241,6 +242,7 @@ pktinfo_to(struct msghdr *mh, struct udp_addr *to)
 			if (IN6_IS_ADDR_LINKLOCAL(&pi6.ipi6_addr))
 				t6->sin6_scope_id = pi6.ipi6_ifindex;
 			to->len = sizeof(*t6);
+			to->ifindex = (int)pi6.ipi6_ifindex;
 		}
 	}
 }

@@ -16,6 +16,9 @@
 struct udp_addr {
 	struct sockaddr_storage	ss;
 	socklen_t		len;
+	int			ifindex;	/* a local address: the
+						   interface a datagram came
+						   in on (pktinfo); 0 unknown */
 };
 
 /*

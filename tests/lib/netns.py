@@ -1,7 +1,8 @@
 """tests/lib/netns.py - private network namespaces for the suites (stdlib).
 
 Not a suite.  tests/faults/faults.py, tests/soak/soak.py,
-tests/e2e/service.py and tests/e2e/nat.py make their namespaces with it
+tests/e2e/service.py, tests/e2e/nat.py and tests/e2e/perclient.py make
+their namespaces with it
 (doc/notes/netns-testing.md says why each piece is there):
 
     from netns import NetNS, delete_all

@@ -716,6 +716,32 @@ test_mapped_reads(void)
 	files_unshare(&sh, e, fd);
 }
 
+/* A name in another case: found component by component, inside only. */
+static void
+test_find_icase(void)
+{
+	char out[FILES_NAME_MAX];
+
+	mkdir_b("root/Boot");
+	put("root/Boot/BCD", "bcd");
+	put("root/Boot/bcd.log", "log");
+	CHECK_EQ(files_find_icase(rootfd, "boot/bcd", out, sizeof(out)), 0);
+	CHECK(strcmp(out, "Boot/BCD") == 0);
+	CHECK_EQ(files_find_icase(rootfd, "BOOT//Bcd.LOG", out, sizeof(out)),
+	    0);
+	CHECK(strcmp(out, "Boot/bcd.log") == 0);
+	/* as asked already, or in no case at all: nothing to find */
+	CHECK_EQ(files_find_icase(rootfd, "Boot/BCD", out, sizeof(out)), -1);
+	CHECK_EQ(files_find_icase(rootfd, "boot/none", out, sizeof(out)), -1);
+	/* ".." is not matched against anything: containment refuses it */
+	CHECK_EQ(files_find_icase(rootfd, "../X", out, sizeof(out)), -1);
+	CHECK_EQ(files_find_icase(rootfd, "boot/bcd", out, 5), -1);
+	CHECK(files_is_dir(rootfd, "boot") == 0);
+	CHECK(files_is_dir(rootfd, "Boot") == 1);
+	CHECK(files_is_dir(rootfd, "Boot/BCD") == 0);
+	CHECK(files_is_dir(rootfd, "..") == 0);
+}
+
 static void
 test_write_err(void)
 {
@@ -818,6 +844,7 @@ main(void)
 	RUN(test_upload_registry);
 	RUN(test_shared_reads);
 	RUN(test_mapped_reads);
+	RUN(test_find_icase);
 
 	close(rootfd);
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
