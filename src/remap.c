@@ -527,7 +527,8 @@ enum remap_result
 remap_apply(const struct remap *m, const struct remap_req *req, char *out,
     size_t outsz, struct remap_trace *trace)
 {
-	char scratch[REMAP_MAX];
+	/* zeroed: clang's analyzer cannot follow the two buffers' swaps */
+	char scratch[REMAP_MAX] = { 0 };
 	struct remap_trace local;
 	struct run st;
 	size_t n;
@@ -537,6 +538,7 @@ remap_apply(const struct remap *m, const struct remap_req *req, char *out,
 		return REMAP_TOOLONG;
 	if (outsz > REMAP_MAX)
 		outsz = REMAP_MAX;
+	memset(&local, 0, sizeof(local));
 	st.tr = trace != NULL ? trace : &local;
 	memset(st.tr, 0, sizeof(*st.tr));
 	if ((n = strlen(req->name)) >= outsz) {
@@ -548,7 +550,6 @@ remap_apply(const struct remap *m, const struct remap_req *req, char *out,
 	st.cur = out;
 	st.alt = scratch;
 	st.cap = outsz;
-	st.alt[0] = '\0';
 	res = run_rules(m, &st);
 	if (res == REMAP_LOOP)
 		words(out, outsz, "Remap table failure");

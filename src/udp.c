@@ -294,6 +294,7 @@ udp_recv_many_to(int fd, uint8_t *bufs, size_t cap, unsigned n,
 	if (n > UDP_TRAIN_MAX)
 		n = UDP_TRAIN_MAX;
 	memset(mm, 0, sizeof(mm[0]) * n);
+	memset(cb, 0, sizeof(cb[0]) * n);	/* the kernel's to fill */
 	for (i = 0; i < n; i++) {
 		iov[i].iov_base = bufs + (size_t)i * cap;
 		iov[i].iov_len = cap;
@@ -596,6 +597,7 @@ udp_post_flush(struct udp_post *p)
 	int r;
 
 	memset(mm, 0, sizeof(mm[0]) * p->n);
+	memset(cb, 0, sizeof(cb[0]) * p->n);
 	for (i = 0; i < p->n; i++) {
 		iov[i].iov_base = p->buf + p->m[i].off;
 		iov[i].iov_len = p->m[i].len;

@@ -177,7 +177,7 @@ test_lines_as_fgets_reads_them(void)
 	big[20000] = '\n';
 	CHECK_EQ(parse_err(big, 20001, NULL, 0), 2);
 	/* ... and when the rest is a rule, it is one */
-	memcpy(big + 16383, "e ^ \n", 5);
+	snprintf(big + 16383, sizeof(big) - 16383, "e ^ \n");
 	CHECK_EQ(parse_err(big, 16388, NULL, 0), 0);
 	/* no newline at the end of the file */
 	EXPECT("r ^ X", "a", REMAP_OK, "Xa");
