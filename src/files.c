@@ -979,16 +979,16 @@ struct files_shared_ent {
 	struct files_shared_ent	*next;
 };
 
-/*
- * Largest file mapped: all of it on a 64-bit machine (a kernel image or
- * root filesystem is a few hundred MiB; address space is plenty), a
- * bounded piece of a 32-bit one's 3 GiB.
- */
 /* The longest read copied from a mapping; longer ones are one pread. */
 #define FILES_MAP_READ_MAX	8192
 
-#define FILES_MAP_MAX	(sizeof(void *) >= 8 ? ((size_t)1 << 36) : \
-			    ((size_t)64 << 20))
+/*
+ * Largest file mapped.  A mapped page counts in the server's RSS once a
+ * reader touched it (page cache the kernel holds either way, but RSS is
+ * what people watch): kernels and initrds of a fleet's boot, not a root
+ * file system image, which is read with pread.
+ */
+#define FILES_MAP_MAX	((uint64_t)64 << 20)
 
 static unsigned
 shared_bucket(dev_t dev, ino_t ino)
@@ -1112,7 +1112,13 @@ files_share(struct files_shared *sh, int fd, struct files_shared_ent **ent)
 	b = shared_bucket(st.st_dev, st.st_ino);
 	for (e = sh->b[b]; e; e = e->next) {
 		if (e->dev == st.st_dev && e->ino == st.st_ino) {
-			e->refs++;
+			/*
+			 * Mapped when a second reader comes: many clients of
+			 * one file save a pread a block; one client alone
+			 * keeps its RSS small.
+			 */
+			if (++e->refs == 2 && e->map == NULL)
+				shared_map(sh, e, st.st_size);
 			close(fd);
 			*ent = e;
 			return e->fd;
@@ -1123,7 +1129,6 @@ files_share(struct files_shared *sh, int fd, struct files_shared_ent **ent)
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
 	e->fd = fd;
-	shared_map(sh, e, st.st_size);
 	e->refs = 1;
 	e->next = sh->b[b];
 	sh->b[b] = e;

@@ -155,10 +155,11 @@ void	files_unshare(struct files_shared *sh, struct files_shared_ent *ent,
 
 /*
  * Read len bytes at off of a shared file (fd and ent from files_share), as
- * files_pread_full().  A file shared while sh->map was set is mapped once,
- * and a read inside the mapping is a copy, not a system call: pread was a
- * third of the served transfer's system calls (doc/notes/syscalls.md).
- * Past the mapping (the file grew) it reads with pread.
+ * files_pread_full().  A file of at most 64 MiB read by two or more at
+ * once (sh->map set) is mapped, and a read of a block or two inside the
+ * mapping is a copy, not a system call: pread was a third of the served
+ * transfer's system calls (doc/notes/syscalls.md).  Longer reads, and
+ * reads past the mapping (the file grew), are one pread.
  */
 long	files_shared_read(const struct files_shared_ent *ent, int fd,
 	    uint8_t *buf, size_t len, uint64_t off);

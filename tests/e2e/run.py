@@ -943,12 +943,16 @@ def _(ctx):
 
 @case("raw_file_truncated_mid_transfer", fams=BOTH)
 def _(ctx):
-    # Files read are mapped (files.c files_shared_read): a file truncated
-    # in place under its reader faults with SIGBUS on the pages past its
-    # new end.  The transfer must end with an ERROR and the server serve
-    # on, not die.
+    # A file read by two transfers at once is mapped (files.c
+    # files_shared_read): truncated in place under its readers, it faults
+    # with SIGBUS on the pages past its new end.  The transfer must end
+    # with an ERROR and the server serve on, not die.
     big = os.urandom(64 * 1024)
     root, srv, peer = raw_setup(ctx, {"big.bin": big, "b.bin": 3000})
+    other = ctx.peer()
+    other.send(pkt_rrq("big.bin"), srv.port)
+    pkt, _ = other.expect(3.0, "DATA 1 to the second reader")
+    check(op_of(pkt) == DATA, "got %s" % describe(pkt))
     peer.send(pkt_rrq("big.bin", opts=(("blksize", "1024"),)), srv.port)
     pkt, tid = peer.expect(3.0, "OACK")
     check(op_of(pkt) == OACK, "got %s" % describe(pkt))

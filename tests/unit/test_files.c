@@ -668,12 +668,12 @@ static void
 test_mapped_reads(void)
 {
 	struct files_shared sh;
-	struct files_shared_ent *e;
+	struct files_shared_ent *e, *e2;
 	struct files_err err;
 	static uint8_t buf[20000];
 	char path[512];
 	uint64_t size;
-	int fd, i;
+	int fd, fd2, i;
 
 	put_pattern("root/mapped.bin", 3 * 4096 + 100);
 	memset(&sh, 0, sizeof(sh));
@@ -683,6 +683,10 @@ test_mapped_reads(void)
 	CHECK(fd >= 0);
 	fd = files_share(&sh, fd, &e);
 	CHECK(e != NULL);
+	/* one reader: pread; a second one maps the file for both */
+	fd2 = files_open_read(rootfd, "mapped.bin", &size, &err);
+	fd2 = files_share(&sh, fd2, &e2);
+	CHECK(e2 == e && fd2 == fd);
 	CHECK_EQ(files_shared_read(e, fd, buf, 1468, 0), 1468);
 	CHECK(is_pattern(buf, 1468, 0));
 	CHECK_EQ(files_shared_read(e, fd, buf, 1468, 11000), 1388);
@@ -703,11 +707,13 @@ test_mapped_reads(void)
 		CHECK_EQ(files_shared_read(e, fd, buf, 1468, 8192), -EIO);
 	CHECK_EQ(files_shared_read(e, fd, buf, 50, 0), 50);
 	CHECK(is_pattern(buf, 50, 0));
+	/* a window read ahead is one pread: the short file, no error */
+	CHECK_EQ(files_shared_read(e, fd, buf, 16 * 1468, 0), 100);
+	files_unshare(&sh, e2, fd2);
 	files_unshare(&sh, e, fd);
 	CHECK_EQ(sh.open, 0);
 
-	/* not mapping: pread, which sees the short file */
-	sh.map = 0;
+	/* one reader alone is not mapped: pread sees the short file */
 	put_pattern("root/mapped.bin", 3 * 4096);
 	fd = files_open_read(rootfd, "mapped.bin", &size, &err);
 	fd = files_share(&sh, fd, &e);
