@@ -166,7 +166,7 @@ clean:
 # gives each target a main() that runs it over a corpus directory, and
 # `make check` replays all corpora with them (tests/run).  They link the
 # pure sources compiled here with the sanitizers, not the plain src/*.o.
-FUZZ_TARGETS	= packet options netascii xfer dedup request remap
+FUZZ_TARGETS	= packet options netascii xfer dedup request remap names
 FUZZ_SECONDS	?= 60
 FUZZ_CC		?= clang
 FUZZ_SAN	= -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -242,6 +242,22 @@ fuzz/bin/fuzz_request-fuzz: fuzz/fuzz_request.c fuzz/fuzz.h fuzz/fake.h \
 		$(REQ_SRCS) $(REQ_FAKES) fuzz/bin/obj/udp-addr-fuzz.o \
 		fuzz/bin/obj/server-small-fuzz.o
 
+# fuzz_names runs names.c and files.c in a real directory tree; log.c
+# and neigh.c only link (--per-client mac, the netlink one, is not fuzzed).
+NAMES_SRCS	= src/names.c src/files.c src/log.c src/neigh.c
+NAMES_OBJS	= $(NAMES_SRCS:src/%.c=fuzz/bin/obj/%.o)
+
+fuzz/bin/fuzz_names-replay: fuzz/fuzz_names.c fuzz/fuzz.h \
+		fuzz/bin/obj/replay.o $(FUZZ_OBJS) $(NAMES_OBJS) $(HDRS)
+	$(CC) $(WFLAGS) $(FUZZ_SAN) -Isrc -o $@ $< fuzz/bin/obj/replay.o \
+		$(FUZZ_OBJS) $(NAMES_OBJS)
+
+fuzz/bin/fuzz_names-fuzz: fuzz/fuzz_names.c fuzz/fuzz.h $(PURE) \
+		$(NAMES_SRCS) $(HDRS)
+	@mkdir -p fuzz/bin
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_LIBFUZZER) -Isrc -o $@ $< $(PURE) \
+		$(NAMES_SRCS)
+
 check: $(FUZZ_REPLAY)
 
 fuzz-replay: $(FUZZ_REPLAY)
@@ -278,5 +294,5 @@ clean-fuzz:
 	rm -rf fuzz/bin
 
 # keep the sanitized objects: make would delete them as intermediates
-.SECONDARY: $(FUZZ_OBJS) $(REQ_OBJS)
+.SECONDARY: $(FUZZ_OBJS) $(REQ_OBJS) $(NAMES_OBJS)
 .PHONY: fuzz fuzz-replay clean-fuzz

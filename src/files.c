@@ -414,6 +414,9 @@ files_find_icase(int rootfd, const char *path, char *out, size_t cap)
 	size_t n, len = 0;
 
 	out[0] = '\0';
+	/* "name/" names a directory, never the file "name" (as openat2) */
+	if (path[0] == '\0' || path[strlen(path) - 1] == '/')
+		return -1;
 	while (*p != '\0') {
 		for (e = p; *e != '\0' && *e != '/'; e++)
 			;

@@ -739,6 +739,7 @@ test_find_icase(void)
 	/* as asked already, or in no case at all: nothing to find */
 	CHECK_EQ(files_find_icase(rootfd, "Boot/BCD", out, sizeof(out)), -1);
 	CHECK_EQ(files_find_icase(rootfd, "boot/none", out, sizeof(out)), -1);
+	CHECK_EQ(files_find_icase(rootfd, "boot/bcd/", out, sizeof(out)), -1);
 	/* ".." is not matched against anything: containment refuses it */
 	CHECK_EQ(files_find_icase(rootfd, "../X", out, sizeof(out)), -1);
 	CHECK_EQ(files_find_icase(rootfd, "boot/bcd", out, 5), -1);
