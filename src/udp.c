@@ -586,6 +586,27 @@ udp_send_from(int fd, int sock_family, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+/* Message i of p, a GSO train that failed with err, one datagram each. */
+static void
+post_ungso(struct udp_post *p, unsigned i, int err)
+{
+	size_t seg = p->m[i].seg, off, n;
+	const uint8_t *b = p->buf + p->m[i].off;
+
+	if (err == ENOPROTOOPT || err == EOPNOTSUPP)
+		no_gso = 1;
+	else if (err == EINVAL || err == EMSGSIZE || err == EIO)
+		gso_bad_seg = seg;
+	else
+		return;
+	for (off = 0; off < p->m[i].len; off += n) {
+		n = p->m[i].len - off < seg ? p->m[i].len - off : seg;
+		if (send_src(p->fd, b + off, n, &p->m[i].to, &p->m[i].src,
+		    0) < 0)
+			return;
+	}
+}
+
 /* Send what p holds, in one sendmmsg while none fails; p is emptied. */
 void
 udp_post_flush(struct udp_post *p)
@@ -607,14 +628,24 @@ udp_post_flush(struct udp_post *p)
 		mm[i].msg_hdr.msg_iovlen = 1;
 		mm[i].msg_hdr.msg_control = cb[i].buf;
 		mm[i].msg_hdr.msg_controllen = src_cmsg(&cb[i], &p->m[i].src,
-		    0);
+		    p->m[i].seg);
 	}
 	while (done < p->n) {
 		r = sendmmsg(p->fd, mm + done, p->n - done, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
-		/* a datagram that could not leave is a lost one: the next */
-		done += r > 0 ? (unsigned)r : 1;
+		if (r > 0) {
+			done += (unsigned)r;
+			continue;
+		}
+		/*
+		 * The first one could not leave: a train the route would
+		 * not cut (GSO) goes again a datagram at a time, as
+		 * udp_send_train does; anything else is a lost datagram.
+		 */
+		if (p->m[done].seg)
+			post_ungso(p, done, errno);
+		done++;
 	}
 	p->n = 0;
 	p->used = 0;
@@ -627,6 +658,7 @@ udp_post(struct udp_post *p, int fd, int sock_family, const uint8_t *buf,
 {
 	struct udp_addr mto, msrc;
 	size_t off, n;
+	int gso;
 
 	if (!p->open || len > sizeof(p->buf))
 		return udp_send_from(fd, sock_family, buf, len, seg, to, src);
@@ -636,8 +668,10 @@ udp_post(struct udp_post *p, int fd, int sock_family, const uint8_t *buf,
 		to = &mto;
 		src = &msrc;
 	}
+	/* a train is one message the kernel cuts (GSO), where it can */
+	gso = len > seg && gso_ok(seg) && len <= UDP_TRAIN_BYTES;
 	for (off = 0; off < len; off += n) {
-		n = len - off < seg ? len - off : seg;
+		n = gso ? len : len - off < seg ? len - off : seg;
 		if (p->n && (p->fd != fd || p->n == UDP_POST_MAX ||
 		    p->used + n > sizeof(p->buf)))
 			udp_post_flush(p);
@@ -646,6 +680,7 @@ udp_post(struct udp_post *p, int fd, int sock_family, const uint8_t *buf,
 		p->m[p->n].src = *src;
 		p->m[p->n].off = p->used;
 		p->m[p->n].len = n;
+		p->m[p->n].seg = gso ? (uint16_t)seg : 0;
 		memcpy(p->buf + p->used, buf + off, n);
 		p->used += n;
 		p->n++;

@@ -126,11 +126,15 @@ struct udp_post {
 	struct {
 		struct udp_addr	 to, src;
 		size_t		 off, len;
+		uint16_t	 seg;	/* a GSO train of seg-byte datagrams */
 	}		 m[UDP_POST_MAX];
 	uint8_t		 buf[65536];
 };
 
-/* udp_send_from through p: held while p is open (a train in pieces). */
+/*
+ * udp_send_from through p: held while p is open (a train as one GSO
+ * message where the kernel cuts it, else in pieces).
+ */
 int	udp_post(struct udp_post *p, int fd, int sock_family,
 	    const uint8_t *buf, size_t len, size_t seg,
 	    const struct udp_addr *to, const struct udp_addr *src);
