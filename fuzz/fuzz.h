@@ -22,4 +22,21 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} \
 } while (0)
 
+/*
+ * Would glibc's regcomp blow up on some field of this map file?  It is
+ * exponential in stacked quantifiers (a followed by 20 '+' takes 700 MB):
+ * a map file's author can do that to any server; a fuzzer need not.
+ */
+static inline int
+fuzz_regex_too_hard(const uint8_t *p, size_t n)
+{
+	size_t i, quant = 0, braces = 0;
+
+	for (i = 0; i < n; i++) {
+		quant += p[i] == '*' || p[i] == '+' || p[i] == '?';
+		braces += p[i] == '{';
+	}
+	return quant > 8 || braces > 1;
+}
+
 #endif

@@ -294,19 +294,6 @@ tree_make(void)
 	FUZZ_CHECK(rootfd >= 0);
 }
 
-/* Would glibc's regcomp blow up on some field of this map file? */
-static int
-too_hard(const uint8_t *p, size_t n)
-{
-	size_t i, quant = 0, braces = 0;
-
-	for (i = 0; i < n; i++) {
-		quant += p[i] == '*' || p[i] == '+' || p[i] == '?';
-		braces += p[i] == '{';
-	}
-	return quant > 8 || braces > 1;
-}
-
 /* The lowest free fd: what a leak would move. */
 static int
 fd_probe(void)
@@ -459,7 +446,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mapn = (size_t)(data + size - map);
 	if (flags & F_NO_MAP)
 		mapn = 0;
-	if (namen > NAME_MAX_IN || mapn > MAP_MAX || too_hard(map, mapn))
+	if (namen > NAME_MAX_IN || mapn > MAP_MAX ||
+	    fuzz_regex_too_hard(map, mapn))
 		return 0;
 
 	fd0 = fd_probe();

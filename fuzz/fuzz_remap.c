@@ -44,19 +44,6 @@ lines_in(const uint8_t *p, size_t n)
 	return lines;
 }
 
-/* Would glibc's regcomp blow up on some field of this map file? */
-static int
-too_hard(const uint8_t *p, size_t n)
-{
-	size_t i, quant = 0, braces = 0;
-
-	for (i = 0; i < n; i++) {
-		quant += p[i] == '*' || p[i] == '+' || p[i] == '?';
-		braces += p[i] == '{';
-	}
-	return quant > 8 || braces > 1;
-}
-
 static void
 client_of(unsigned sel, struct remap_client *c)
 {
@@ -168,7 +155,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	namen = nul ? (size_t)(nul - data - 1) : size - 1;
 	map = nul ? nul + 1 : data + size;
 	mapn = (size_t)(data + size - map);
-	if (namen > NAME_MAX_IN || mapn > MAP_MAX || too_hard(map, mapn))
+	if (namen > NAME_MAX_IN || mapn > MAP_MAX ||
+	    fuzz_regex_too_hard(map, mapn))
 		return 0;
 
 	if (remap_parse((const char *)map, mapn, &m, &err) < 0) {

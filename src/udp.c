@@ -294,7 +294,8 @@ udp_recv_many_to(int fd, uint8_t *bufs, size_t cap, unsigned n,
 	if (n > UDP_TRAIN_MAX)
 		n = UDP_TRAIN_MAX;
 	memset(mm, 0, sizeof(mm[0]) * n);
-	memset(cb, 0, sizeof(cb[0]) * n);	/* the kernel's to fill */
+	if (to != NULL)
+		memset(cb, 0, sizeof(cb[0]) * n);	/* the kernel's to fill */
 	for (i = 0; i < n; i++) {
 		iov[i].iov_base = bufs + (size_t)i * cap;
 		iov[i].iov_len = cap;
@@ -302,8 +303,10 @@ udp_recv_many_to(int fd, uint8_t *bufs, size_t cap, unsigned n,
 		mm[i].msg_hdr.msg_namelen = sizeof(from[i].ss);
 		mm[i].msg_hdr.msg_iov = &iov[i];
 		mm[i].msg_hdr.msg_iovlen = 1;
-		mm[i].msg_hdr.msg_control = cb[i].buf;
-		mm[i].msg_hdr.msg_controllen = sizeof(cb[i].buf);
+		if (to != NULL) {
+			mm[i].msg_hdr.msg_control = cb[i].buf;
+			mm[i].msg_hdr.msg_controllen = sizeof(cb[i].buf);
+		}
 	}
 	do
 		r = recvmmsg(fd, mm, n, MSG_DONTWAIT, NULL);
@@ -314,7 +317,8 @@ udp_recv_many_to(int fd, uint8_t *bufs, size_t cap, unsigned n,
 		/* a datagram cut short fills its slot: lens[i] == cap */
 		lens[i] = mm[i].msg_len;
 		from[i].len = mm[i].msg_hdr.msg_namelen;
-		pktinfo_to(&mm[i].msg_hdr, &to[i]);
+		if (to != NULL)
+			pktinfo_to(&mm[i].msg_hdr, &to[i]);
 	}
 	return r;
 }
@@ -323,32 +327,7 @@ int
 udp_recv_many(int fd, uint8_t *bufs, size_t cap, unsigned n,
     struct udp_addr *from, size_t *lens)
 {
-	struct mmsghdr mm[UDP_TRAIN_MAX];
-	struct iovec iov[UDP_TRAIN_MAX];
-	unsigned i;
-	int r;
-
-	if (n > UDP_TRAIN_MAX)
-		n = UDP_TRAIN_MAX;
-	memset(mm, 0, sizeof(mm[0]) * n);
-	for (i = 0; i < n; i++) {
-		iov[i].iov_base = bufs + (size_t)i * cap;
-		iov[i].iov_len = cap;
-		mm[i].msg_hdr.msg_name = &from[i].ss;
-		mm[i].msg_hdr.msg_namelen = sizeof(from[i].ss);
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-	}
-	do
-		r = recvmmsg(fd, mm, n, MSG_DONTWAIT, NULL);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-	for (i = 0; i < (unsigned)r; i++) {
-		lens[i] = mm[i].msg_len;
-		from[i].len = mm[i].msg_hdr.msg_namelen;
-	}
-	return r;
+	return udp_recv_many_to(fd, bufs, cap, n, from, NULL, lens);
 }
 
 int

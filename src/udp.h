@@ -78,7 +78,8 @@ int	udp_recv_many(int fd, uint8_t *bufs, size_t cap, unsigned n,
 /*
  * udp_recv_many on a socket that is not bound to one address: also the
  * local address each datagram reached into to[i] (to[i].len 0: none
- * given).  A datagram longer than cap is cut: lens[i] == cap.
+ * given; to NULL: not asked).  A datagram longer than cap is cut:
+ * lens[i] == cap.
  */
 int	udp_recv_many_to(int fd, uint8_t *bufs, size_t cap, unsigned n,
 	    struct udp_addr *from, struct udp_addr *to, size_t *lens);

@@ -121,20 +121,10 @@ def need_options(ctx, *opts):
     probe.stop()
 
 
-def need_netns(*tools):
-    why = netns.unavailable()
-    if why:
-        raise Skip(why)
-    for t in tools:
-        if not shutil.which(t):
-            raise Skip("%s not installed" % t)
-
-
 def mkns(ctx, role):
-    """A namespace of this case, deleted at its cleanup."""
-    ns = netns.NetNS("tftpx-nat-" + role)
-    ctx.defer(ns.delete)
-    return ns
+    """A namespace of this case (skipped without namespaces), deleted at
+    its cleanup."""
+    return netns.for_case(ctx, "tftpx-nat-", role)
 
 
 def serve(ctx, ns, root, listen, *args):
@@ -332,7 +322,6 @@ table inet filter {
 def nat_topo(ctx, guest=False):
     """(client ns, router ns, server ns) of the NAT picture above; guest:
     with C's tap0 for a QEMU guest, C forwarding and R's route to it."""
-    need_netns("ip", "nft")
     c, r, s = mkns(ctx, "c"), mkns(ctx, "r"), mkns(ctx, "s")
     r.veth(c, "r0", "c0", "10.77.1.1/24", "10.77.1.2/24")
     r.veth(s, "r1", "s0", "10.77.2.1/24", "10.77.2.2/24")
@@ -445,7 +434,6 @@ table inet filter {
 def pub_topo(ctx, port_range=None):
     """(client ns, router ns, server ns); port_range "40000-40009" is
     published too."""
-    need_netns("ip", "nft")
     c, r, s = mkns(ctx, "c"), mkns(ctx, "r"), mkns(ctx, "s")
     r.veth(c, "r0", "c0", "10.78.1.1/24", "10.78.1.2/24")
     r.veth(s, "r1", "s0", "10.78.2.1/24", "10.78.2.2/24")
@@ -594,7 +582,6 @@ class Topo:
                    (1280, 6): "fd79:1::1", (9000, 6): "fd79:2::1"}
 
     def __init__(self, ctx):
-        need_netns("ip", "nft")
         s, a, b = mkns(ctx, "s"), mkns(ctx, "a"), mkns(ctx, "b")
         s.veth(a, "s1", "a0", ["10.79.1.1/24", "fd79:1::1/64"],
                ["10.79.1.2/24", "fd79:1::2/64"], mtu=1280)

@@ -124,20 +124,10 @@ def need_per_client():
     check(_has_option["v"], "tftpx serve --help lists no --per-client")
 
 
-def need_netns(*tools):
-    why = netns.unavailable(("ip",))
-    if why:
-        raise Skip(why)
-    for t in tools:
-        if not shutil.which(t):
-            raise Skip("%s not installed" % t)
-
-
 def mkns(ctx, role):
-    """A namespace of this case, deleted at its cleanup."""
-    ns = netns.NetNS("tftpx-pc-" + role)
-    ctx.defer(ns.delete)
-    return ns
+    """A namespace of this case (skipped without namespaces), deleted at
+    its cleanup."""
+    return netns.for_case(ctx, "tftpx-pc-", role, ("ip",))
 
 
 class Client:
@@ -171,7 +161,6 @@ class Topo:
     """S and the clients named (a subset of "ABC"), one veth each."""
 
     def __init__(self, ctx, names="ABC"):
-        need_netns()
         need_per_client()
         self.s = mkns(ctx, "s")
         self.c = {}

@@ -93,6 +93,20 @@ def unavailable(tools=("ip", "nft")):
     return None
 
 
+def for_case(ctx, prefix, role, tools=("ip", "nft")):
+    """A namespace named prefix + role for one case of the harness
+    (tests/lib/tftpx_test.py): the case is skipped when namespaces or one
+    of tools are missing here, and the namespace is deleted at the case's
+    cleanup."""
+    from tftpx_test import Skip
+    why = unavailable(tools)
+    if why:
+        raise Skip(why)
+    ns = NetNS(prefix + role)
+    ctx.defer(ns.delete)
+    return ns
+
+
 def _setns(path):
     fd = os.open(path, os.O_RDONLY)
     try:
