@@ -310,6 +310,8 @@ place(const struct names *n, int rootfd, int is_put,
 	if (n->lowercase)
 		for (i = 0; out->path[i]; i++)
 			out->path[i] = (char)tolower((unsigned char)out->path[i]);
+	if (!n->per_client && !n->ignore_case)
+		return;		/* the path as it is: no lookup to make */
 	mine = n->per_client && client_dir(n, peer, local, dir, sizeof(dir)) &&
 	    files_is_dir(rootfd, dir) &&
 	    (size_t)snprintf(own, sizeof(own), "%s/%s", dir, out->path) <
