@@ -551,6 +551,12 @@ def _(ctx):
     check(op_of(pkt) == DATA, "5 s after the transfer holding the range "
           "ended, a request still drew %s" % describe(pkt))
     p.send(pkt_error(0, "probe"), tid)
+    # the probe's ERROR and the next request reach different sockets, and
+    # the server may read the request first: wait until the port is free
+    who = "10.78.1.2:%d" % p.port
+    check(srv.wait_for(lambda l: who in l and " bytes " in l and
+                       outcome(l) is not None, 5),
+          "the probe transfer was not logged ended: %s" % srv.tail())
     get_exact(ctx, c, "tftpx", "10.78.1.1", 69, srv, src)
 
 
