@@ -62,7 +62,7 @@ files_env_on(const char *name)
 	return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
-static void
+void
 files_set_err(struct files_err *err, int code, int why, int sys,
     const char *msg)
 {
@@ -344,13 +344,14 @@ fail:
 	return -1;
 }
 
-int
-files_exists(int rootfd, const char *path)
+/* Does path resolve beneath the root, opened with flags (O_PATH ...)? */
+static int
+files_resolves(int rootfd, const char *path, int flags)
 {
 	struct files_err err;
 	int fd;
 
-	fd = files_resolve(rootfd, path, O_PATH | O_CLOEXEC, &err);
+	fd = files_resolve(rootfd, path, flags | O_PATH | O_CLOEXEC, &err);
 	if (fd == -1)
 		return 0;
 	close(fd);
@@ -358,17 +359,15 @@ files_exists(int rootfd, const char *path)
 }
 
 int
+files_exists(int rootfd, const char *path)
+{
+	return files_resolves(rootfd, path, 0);
+}
+
+int
 files_is_dir(int rootfd, const char *path)
 {
-	struct files_err err;
-	int fd;
-
-	fd = files_resolve(rootfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC,
-	    &err);
-	if (fd == -1)
-		return 0;
-	close(fd);
-	return 1;
+	return files_resolves(rootfd, path, O_DIRECTORY);
 }
 
 /*
@@ -1079,8 +1078,6 @@ long
 files_shared_read(const struct files_shared_ent *ent, int fd, uint8_t *buf,
     size_t len, uint64_t off)
 {
-	long n, r;
-
 	/*
 	 * A window's read ahead (16 x 1468, or one 65464 block) is one
 	 * pread: the kernel copies from the page cache, where a copy from
@@ -1088,18 +1085,10 @@ files_shared_read(const struct files_shared_ent *ent, int fd, uint8_t *buf,
 	 * (doc/notes/syscalls.md).  Mapped reads are for the blocks read
 	 * one at a time, a system call each.
 	 */
-	if (ent == NULL || ent->map == NULL || off >= ent->maplen ||
-	    len > FILES_MAP_READ_MAX)
-		return files_pread_full(fd, buf, len, off);
-	if (len <= ent->maplen - off)
-		return map_copy(buf, ent->map + off, len) < 0 ? -EIO :
-		    (long)len;
-	/* the mapping ends inside: its part, then the rest by pread */
-	n = (long)(ent->maplen - off);
-	if (map_copy(buf, ent->map + off, (size_t)n) < 0)
-		return -EIO;
-	r = files_pread_full(fd, buf + n, len - (size_t)n, off + (uint64_t)n);
-	return r < 0 ? r : n + r;
+	if (ent == NULL || ent->map == NULL || len > FILES_MAP_READ_MAX ||
+	    off >= ent->maplen || len > ent->maplen - off)
+		return files_pread_full(fd, buf, len, off);	/* or the end */
+	return map_copy(buf, ent->map + off, len) < 0 ? -EIO : (long)len;
 }
 
 int

@@ -64,6 +64,10 @@ struct upload {
 	char	tmp[64];		/* temp name when named */
 };
 
+/* Fill err (msg: static words, or the caller's buffer). */
+void	files_set_err(struct files_err *err, int code, int why, int sys,
+	    const char *msg);
+
 /* Is path a directory beneath the root (no escape, as files_resolve)? */
 int	files_is_dir(int rootfd, const char *path);
 
@@ -159,7 +163,8 @@ void	files_unshare(struct files_shared *sh, struct files_shared_ent *ent,
  * once (sh->map set) is mapped, and a read of a block or two inside the
  * mapping is a copy, not a system call: pread was a third of the served
  * transfer's system calls (doc/notes/syscalls.md).  Longer reads, and
- * reads past the mapping (the file grew), are one pread.
+ * reads that reach the mapping's end (the last block; the file grew),
+ * are one pread.
  */
 long	files_shared_read(const struct files_shared_ent *ent, int fd,
 	    uint8_t *buf, size_t len, uint64_t off);

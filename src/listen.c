@@ -23,6 +23,7 @@
 #include "service.h"
 
 #define LISTEN_BURST	64		/* datagrams read per wakeup */
+#define LISTEN_CALLS	8		/*  recvmmsg calls a wakeup (batches) */
 /* room for a boot storm's requests while a turn is busy */
 #define LISTEN_SOCKBUF	(4 << 20)
 
@@ -75,8 +76,7 @@ read_batches(struct listener *l)
 	int i, n, calls;
 
 	L->post->open = 1;
-	for (calls = 0; calls < LISTEN_BURST / LISTEN_BATCH * 4 &&
-	    L->big == 0; calls++) {
+	for (calls = 0; calls < LISTEN_CALLS && L->big == 0; calls++) {
 		n = udp_recv_many_to(l->w.fd, L->rx, LISTEN_SLOT,
 		    LISTEN_BATCH, L->rx_from, L->rx_to, L->rx_len);
 		for (i = 0; i < n; i++) {

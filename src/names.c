@@ -21,15 +21,6 @@
 
 #define MAP_FILE_MAX	(1 << 20)	/* a map file this long is a mistake */
 
-static void
-set_err(struct files_err *err, int code, int why, const char *msg)
-{
-	err->code = code;
-	err->why = why;
-	err->sys = 0;
-	err->msg = msg;
-}
-
 /*
  * Read and parse the map file (through n->map_dirfd, so a reload works
  * after the server dropped root).  Returns the rules, or NULL having said
@@ -42,7 +33,7 @@ map_read(const struct names *n, char *why, size_t cap)
 	struct remap *m = NULL;
 	struct stat st;
 	char *text;
-	ssize_t got;
+	long got;
 	int fd;
 
 	fd = openat(n->map_dirfd, n->map_base, O_RDONLY | O_CLOEXEC);
@@ -61,10 +52,10 @@ map_read(const struct names *n, char *why, size_t cap)
 		close(fd);
 		return NULL;
 	}
-	got = read(fd, text, (size_t)st.st_size);
+	got = files_pread_full(fd, (uint8_t *)text, (size_t)st.st_size, 0);
 	close(fd);
 	if (got < 0) {
-		snprintf(why, cap, "%s", strerror(errno));
+		snprintf(why, cap, "%s", strerror((int)-got));
 	} else if (remap_parse(text, (size_t)got, &m, &rerr) < 0) {
 		if (rerr.line)
 			snprintf(why, cap, "line %u: %s", rerr.line, rerr.msg);
@@ -89,13 +80,17 @@ map_place(struct names *n, const char *file)
 		slash = file - 1;
 	} else {
 		dl = slash == file ? 1 : (size_t)(slash - file);
-		if (dl >= sizeof(dir))
+		if (dl >= sizeof(dir)) {
+			errno = ENAMETOOLONG;
 			return -1;
+		}
 		memcpy(dir, file, dl);
 		dir[dl] = '\0';
 	}
-	if (strlen(slash + 1) >= sizeof(n->map_base) || slash[1] == '\0')
+	if (strlen(slash + 1) >= sizeof(n->map_base) || slash[1] == '\0') {
+		errno = slash[1] ? ENAMETOOLONG : EISDIR;
 		return -1;
+	}
 	snprintf(n->map_base, sizeof(n->map_base), "%s", slash + 1);
 	n->map_dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return n->map_dirfd < 0 ? -1 : 0;
@@ -117,7 +112,7 @@ names_open(struct names *n, const struct server_cfg *cfg)
 	n->map_file = cfg->map_file;
 	if (map_place(n, cfg->map_file) < 0) {
 		log_error("cannot read map file %s: %s", cfg->map_file,
-		    errno ? strerror(errno) : "not a file name");
+		    strerror(errno));
 		return -1;
 	}
 	if ((n->map = map_read(n, why, sizeof(why))) == NULL) {
@@ -226,17 +221,17 @@ map_step(const struct names *n, const char *asked, int is_put,
 	case REMAP_REFUSED:
 		snprintf(msg, msgcap, "%s", res);
 		how_map(out, &tr);
-		set_err(err, TFTP_EACCESS, FW_MAPPED, msg);
+		files_set_err(err, TFTP_EACCESS, FW_MAPPED, 0, msg);
 		return -1;
 	case REMAP_LOOP:
 		how_map(out, &tr);
-		set_err(err, TFTP_EACCESS, FW_MAPPED,
+		files_set_err(err, TFTP_EACCESS, FW_MAPPED, 0,
 		    "Remap table failure");
 		return -1;
 	case REMAP_TOOLONG:
 		break;
 	}
-	set_err(err, TFTP_EACCESS, FW_BAD_NAME,
+	files_set_err(err, TFTP_EACCESS, FW_BAD_NAME, 0,
 	    "file name too long");
 	return -1;
 }

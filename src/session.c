@@ -26,12 +26,9 @@ static void
 emit(struct session *s, const uint8_t *buf, size_t len, size_t seg,
     const struct udp_addr *to)
 {
-	if (s->shared && s->hub->post != NULL)
+	if (s->shared)
 		udp_post(s->hub->post, s->sock, s->sock_family, buf, len, seg,
 		    to, &s->local);
-	else if (s->shared)
-		udp_send_from(s->sock, s->sock_family, buf, len, seg, to,
-		    &s->local);
 	else
 		udp_send_train(s->sock, buf, len, seg, to);
 }

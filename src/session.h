@@ -64,7 +64,7 @@ struct session_train {
 struct session_hub {
 	struct loop		*loop;
 	struct session_train	*train;
-	struct udp_post		*post;		/* shared sockets' sends */
+	struct udp_post		*post;		/* shared sockets' sends, or NULL */
 	uint8_t			 rx[SESSION_RX_BYTES];
 	struct udp_addr		 rx_from[SESSION_BATCH];
 	size_t			 rx_len[SESSION_BATCH];

@@ -331,7 +331,7 @@ transfer_new(struct server *s, const struct packet *p,
 	t->srv = s;
 	t->op = p->op;
 	t->fd = -1;
-		t->ss.sock = -1;
+	t->ss.sock = -1;
 	t->ss.peer = *peer;
 	t->start = loop_now(s->loop);
 	snprintf(t->mode, sizeof(t->mode), "%s", netascii ? "netascii" :

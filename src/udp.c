@@ -463,6 +463,22 @@ map_v4(const struct udp_addr *a, struct udp_addr *out)
 	out->len = sizeof(*s6);
 }
 
+/*
+ * to and src as a socket of sock_family takes them: v4-mapped (into mto
+ * and msrc) for an AF_INET6 socket that also takes IPv4 (from systemd).
+ */
+static void
+for_socket(int sock_family, const struct udp_addr **to,
+    const struct udp_addr **src, struct udp_addr *mto, struct udp_addr *msrc)
+{
+	if (sock_family != AF_INET6 || (*to)->ss.ss_family != AF_INET)
+		return;
+	map_v4(*to, mto);
+	map_v4(*src, msrc);
+	*to = mto;
+	*src = msrc;
+}
+
 /* Room for the control data of src_cmsg(), aligned for cmsghdr. */
 union src_cbuf {
 	struct cmsghdr	 align;
@@ -545,12 +561,7 @@ udp_send_from(int fd, int sock_family, const uint8_t *buf, size_t len,
 	struct udp_addr mto, msrc;
 	size_t off, n;
 
-	if (sock_family == AF_INET6 && to->ss.ss_family == AF_INET) {
-		map_v4(to, &mto);
-		map_v4(src, &msrc);
-		to = &mto;
-		src = &msrc;
-	}
+	for_socket(sock_family, &to, &src, &mto, &msrc);
 	if (len <= seg)
 		return send_src(fd, buf, len, to, src, 0);
 	if (gso_ok(seg) && send_src(fd, buf, len, to, src,
@@ -639,14 +650,9 @@ udp_post(struct udp_post *p, int fd, int sock_family, const uint8_t *buf,
 	size_t off, n;
 	int gso;
 
-	if (!p->open || len > sizeof(p->buf))
+	if (p == NULL || !p->open || len > sizeof(p->buf))
 		return udp_send_from(fd, sock_family, buf, len, seg, to, src);
-	if (sock_family == AF_INET6 && to->ss.ss_family == AF_INET) {
-		map_v4(to, &mto);
-		map_v4(src, &msrc);
-		to = &mto;
-		src = &msrc;
-	}
+	for_socket(sock_family, &to, &src, &mto, &msrc);
 	/* a train is one message the kernel cuts (GSO), where it can */
 	gso = len > seg && gso_ok(seg) && len <= UDP_TRAIN_BYTES;
 	for (off = 0; off < len; off += n) {

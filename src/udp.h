@@ -134,7 +134,8 @@ struct udp_post {
 
 /*
  * udp_send_from through p: held while p is open (a train as one GSO
- * message where the kernel cuts it, else in pieces).
+ * message where the kernel cuts it, else in pieces); p NULL or closed:
+ * sent at once.
  */
 int	udp_post(struct udp_post *p, int fd, int sock_family,
 	    const uint8_t *buf, size_t len, size_t seg,

@@ -693,7 +693,7 @@ test_mapped_reads(void)
 	CHECK(is_pattern(buf, 1388, 11000));
 	CHECK_EQ(files_shared_read(e, fd, buf, 512, size), 0);
 
-	/* it grew: the mapping's part, then pread's */
+	/* it grew: a read reaching the mapping's end is one pread */
 	put_pattern("root/mapped.bin", 5 * 4096);
 	CHECK_EQ(files_shared_read(e, fd, buf, 4000, 12000), 4000);
 	CHECK(is_pattern(buf, 4000, 12000));
