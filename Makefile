@@ -31,12 +31,28 @@ KINC	= .musl-kernel-include
 WFLAGS	+= -idirafter $(KINC)
 endif
 
+# libcurl for --origin (HTTP origin): on when its headers are installed
+# (Debian: libcurl4-openssl-dev); make CURL=0 builds without it, as the
+# static build does.  Without it `serve --help` says --origin is missing.
+ifeq ($(STATIC),1)
+CURL	?= 0
+endif
+CURL	?= $(shell printf '\043include <curl/curl.h>\n' | \
+	     $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(CURL),1)
+LIBS	+= -lcurl
+else
+WFLAGS	+= -DTFTPX_NO_CURL
+endif
+
 PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/rtx.c \
 	  src/dedup.c src/quirks.c src/intake.c src/remap.c
 IO	= src/loop.c src/udp.c src/files.c src/log.c src/events.c src/listen.c \
 	  src/session.c src/neigh.c
 APP	= src/server.c src/transfer.c src/names.c src/client.c src/bench.c \
 	  src/main.c
+# the HTTP origin: libcurl on the server's loop (a line of its own)
+IO	+= src/origin.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
@@ -58,7 +74,7 @@ UNIT	= tests/unit/test_packet tests/unit/test_options \
 all: tftpx
 
 tftpx: $(OBJS)
-	$(CC) $(WFLAGS) $(CFLAGS) -o $@ $(OBJS) $(LDFLAGS)
+	$(CC) $(WFLAGS) $(CFLAGS) -o $@ $(OBJS) $(LDFLAGS) $(LIBS)
 
 src/%.o: src/%.c $(HDRS) | $(KINC)
 	$(CC) $(WFLAGS) $(CFLAGS) -c -o $@ $<
@@ -212,7 +228,13 @@ REQ_RENAME	= -Dudp_bind=real_udp_bind -Dudp_recv=real_udp_recv \
 REQ_SMALL	= -DHASH_SIZE=8 -DDEDUP_CAP=4
 REQ_OBJS	= $(REQ_SRCS:src/%.c=fuzz/bin/obj/%.o) \
 		  $(REQ_FAKES:fuzz/%.c=fuzz/bin/obj/%.o) \
-		  fuzz/bin/obj/server-small.o fuzz/bin/obj/udp-addr.o
+		  fuzz/bin/obj/server-small.o fuzz/bin/obj/udp-addr.o \
+		  fuzz/bin/obj/origin-none.o
+
+# the origin's stubs (no libcurl, no loop): fuzz_request sends no HTTP
+fuzz/bin/obj/origin-none.o: src/origin.c $(HDRS)
+	@mkdir -p fuzz/bin/obj
+	$(CC) $(WFLAGS) $(FUZZ_SAN) -DTFTPX_NO_CURL -c -o $@ src/origin.c
 
 fuzz/bin/obj/fake_%.o: fuzz/fake_%.c fuzz/fake.h fuzz/fuzz.h $(HDRS)
 	@mkdir -p fuzz/bin/obj
@@ -238,9 +260,11 @@ fuzz/bin/fuzz_request-fuzz: fuzz/fuzz_request.c fuzz/fuzz.h fuzz/fake.h \
 		-c -o fuzz/bin/obj/udp-addr-fuzz.o src/udp.c
 	$(FUZZ_CC) $(WFLAGS) $(FUZZ_NOLINK) $(REQ_SMALL) \
 		-c -o fuzz/bin/obj/server-small-fuzz.o src/server.c
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_NOLINK) -DTFTPX_NO_CURL \
+		-c -o fuzz/bin/obj/origin-none-fuzz.o src/origin.c
 	$(FUZZ_CC) $(WFLAGS) $(FUZZ_LIBFUZZER) -Isrc -o $@ $< $(PURE) \
 		$(REQ_SRCS) $(REQ_FAKES) fuzz/bin/obj/udp-addr-fuzz.o \
-		fuzz/bin/obj/server-small-fuzz.o
+		fuzz/bin/obj/server-small-fuzz.o fuzz/bin/obj/origin-none-fuzz.o
 
 # fuzz_names runs names.c and files.c in a real directory tree; log.c
 # and neigh.c only link (--per-client mac, the netlink one, is not fuzzed).

@@ -573,7 +573,7 @@ files_named_tmp(struct upload *u, struct files_err *err)
 
 	for (i = 0; i < FILES_TMP_TRIES; i++) {
 		files_tmp_name(u->tmp, sizeof u->tmp);
-		fd = openat(u->dirfd, u->tmp, O_CREAT | O_EXCL | O_WRONLY |
+		fd = openat(u->dirfd, u->tmp, O_CREAT | O_EXCL | O_RDWR |
 		    O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd != -1) {
 			u->fd = fd;
@@ -643,7 +643,7 @@ files_upload_begin(int rootfd, const char *path, int overwrite,
 	 * ones) answer EOPNOTSUPP, EISDIR or EINVAL: use a named temp.
 	 */
 	if (!files_env_on("TFTPX_NO_TMPFILE")) {
-		u->fd = openat(u->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+		u->fd = openat(u->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
 		    0644);
 		if (u->fd != -1)
 			return 0;

@@ -108,7 +108,8 @@ int	files_exists(int rootfd, const char *path);
  * Start an upload of a normalized name.  With overwrite == 0 an existing
  * name is refused (6 "file already exists"); a missing directory is
  * 1 "directory not found"; a path escaping the root 2.  Returns 0 and
- * fills u, or -1 with err.
+ * fills u, or -1 with err.  u->fd is open for reading too (origin.c's
+ * readers read a fetch while it is written).
  */
 int	files_upload_begin(int rootfd, const char *path, int overwrite,
 	    struct upload *u, struct files_err *err);

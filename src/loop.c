@@ -115,12 +115,27 @@ int
 loop_fd_start(struct loop *l, struct loop_fd *w, int fd,
     void (*cb)(struct loop_fd *, uint32_t), void *arg)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = w };
+	return loop_fd_start_events(l, w, fd, EPOLLIN, cb, arg);
+}
+
+int
+loop_fd_start_events(struct loop *l, struct loop_fd *w, int fd,
+    uint32_t events, void (*cb)(struct loop_fd *, uint32_t), void *arg)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	w->fd = fd;
 	w->cb = cb;
 	w->arg = arg;
 	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int
+loop_fd_modify(struct loop *l, struct loop_fd *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev);
 }
 
 void

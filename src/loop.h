@@ -40,6 +40,13 @@ uint64_t loop_now(const struct loop *l);
 int	loop_fd_start(struct loop *l, struct loop_fd *w, int fd,
 	    void (*cb)(struct loop_fd *, uint32_t), void *arg);
 void	loop_fd_stop(struct loop *l, struct loop_fd *w);
+/*
+ * Watch fd for events (EPOLLIN, EPOLLOUT or both; an HTTP connection of
+ * origin.c), or change what a started watcher waits for.  0 or -1.
+ */
+int	loop_fd_start_events(struct loop *l, struct loop_fd *w, int fd,
+	    uint32_t events, void (*cb)(struct loop_fd *, uint32_t), void *arg);
+int	loop_fd_modify(struct loop *l, struct loop_fd *w, uint32_t events);
 
 /*
  * Block the signals of set and watch them through a signalfd (read a

@@ -14,6 +14,7 @@
 #include "bench.h"
 #include "client.h"
 #include "log.h"
+#include "origin.h"
 #include "options.h"
 #include "packet.h"
 #include "names.h"
@@ -88,6 +89,16 @@ static const char usage_serve[] =
 "      --lowercase           take every name asked in lower case\n"
 "      --ignore-case         a name not found as asked: the one that\n"
 "                            differs only in case (BOOT\\BCD, boot/bcd)\n"
+"      --origin URL          a name not in DIR (every name, without DIR)\n"
+"                            is fetched from URL/NAME over http or https\n"
+"                            and served as it arrives\n"
+"      --origin-ca FILE      trust this CA for an https origin\n"
+"      --cache DIR           keep complete fetches here (atomic; LRU)\n"
+"      --cache-max SIZE      at most this much in the cache (default 1G)\n"
+"      --cache-ttl SECONDS   revalidate a cached file after this long\n"
+"                            (ETag, Last-Modified; default 60)\n"
+"      --origin-upload       with --upload: PUT each complete upload to\n"
+"                            URL/NAME; the final ACK waits for its 2xx\n"
 "      --log-format FMT      events as text lines (default) or json, one\n"
 "                            object per line\n"
 "      --log-file PATH       append events to PATH, not stderr (reopened\n"
@@ -278,6 +289,13 @@ enum {
 	OPT_NAME_PERCLIENT,
 	OPT_NAME_LOWER,
 	OPT_NAME_ICASE,
+	/* the HTTP origin (origin.c) */
+	OPT_ORIGIN,
+	OPT_ORIGIN_CA,
+	OPT_ORIGIN_UPLOAD,
+	OPT_CACHE,
+	OPT_CACHE_MAX,
+	OPT_CACHE_TTL,
 };
 
 /* "LOW:HIGH" with 1 <= LOW <= HIGH <= 65535, or exit 2. */
@@ -336,8 +354,73 @@ net_option(int c, struct server_cfg *cfg)
 	case OPT_NAME_ICASE:
 		cfg->ignore_case = 1;
 		return 1;
+	case OPT_ORIGIN:
+		if (!origin_available())
+			die_usage("serve", "--origin: this tftpx was built "
+			    "without libcurl (install libcurl4-openssl-dev "
+			    "and build again)");
+		cfg->origin.url = optarg;
+		return 1;
+	case OPT_ORIGIN_CA:
+		cfg->origin.ca = optarg;
+		return 1;
+	case OPT_ORIGIN_UPLOAD:
+		cfg->origin_upload = 1;
+		return 1;
+	case OPT_CACHE:
+		cfg->origin.cache = optarg;
+		return 1;
+	case OPT_CACHE_MAX:
+		cfg->origin.cache_max = size_arg("serve", "--cache-max",
+		    optarg);
+		return 1;
+	case OPT_CACHE_TTL:
+		cfg->origin.cache_ttl = (unsigned)num_arg("serve",
+		    "--cache-ttl", optarg, 0, 31536000);
+		return 1;
 	}
 	return 0;
+}
+
+/* The origin's options together, or exit 2 naming what is wrong. */
+static void
+origin_args(struct server_cfg *cfg, int dir_given)
+{
+	char why[512];
+	/* the server's */
+	static char agent[32];
+
+	if (cfg->origin.url == NULL) {
+		if (cfg->origin.ca || cfg->origin.cache || cfg->origin_upload)
+			die_usage("serve", "--origin-ca, --cache and "
+			    "--origin-upload need --origin URL");
+		return;
+	}
+	if (cfg->origin.url[0] != '\0' &&
+	    cfg->origin.url[strlen(cfg->origin.url) - 1] == '/') {
+		/* "http://h/boot/" and "http://h/boot" are one base */
+		static char url[4096];
+
+		snprintf(url, sizeof(url), "%s", cfg->origin.url);
+		while (strlen(url) > 1 && url[strlen(url) - 1] == '/')
+			url[strlen(url) - 1] = '\0';
+		cfg->origin.url = url;
+	}
+	if (origin_check(&cfg->origin, why, sizeof(why)) < 0)
+		die_usage("serve", "%s", why);
+	if (cfg->origin_upload && !cfg->upload)
+		die_usage("serve", "--origin-upload hands uploads on: give "
+		    "--upload too");
+	if (!dir_given) {
+		cfg->dir = NULL;
+		if (cfg->upload && !cfg->origin_upload)
+			die_usage("serve", "--upload without DIR keeps uploads "
+			    "nowhere: give DIR, or --origin-upload");
+	}
+	snprintf(agent, sizeof(agent), "tftpx/%s", TFTPX_VERSION);
+	cfg->origin.agent = agent;
+	/* the origin may stall as long as a client may: the give-up time */
+	cfg->origin.giveup = (cfg->retries + 1) * cfg->timeout;
 }
 
 /* serve: running as a service (service.c) */
@@ -419,6 +502,12 @@ cmd_serve(int argc, char **argv)
 		{ "per-client", required_argument, NULL, OPT_NAME_PERCLIENT },
 		{ "lowercase", no_argument, NULL, OPT_NAME_LOWER },
 		{ "ignore-case", no_argument, NULL, OPT_NAME_ICASE },
+		{ "origin", required_argument, NULL, OPT_ORIGIN },
+		{ "origin-ca", required_argument, NULL, OPT_ORIGIN_CA },
+		{ "origin-upload", no_argument, NULL, OPT_ORIGIN_UPLOAD },
+		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "cache-max", required_argument, NULL, OPT_CACHE_MAX },
+		{ "cache-ttl", required_argument, NULL, OPT_CACHE_TTL },
 		/* logging and scripted use */
 		{ "log-format", required_argument, NULL, OPT_LOGFORMAT },
 		{ "log-file", required_argument, NULL, OPT_LOGFILE },
@@ -524,6 +613,10 @@ cmd_serve(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage_serve, stdout);
+			if (!origin_available())
+				fputs("\nThis tftpx was built without libcurl: "
+				    "no --origin, --cache or --origin-upload.\n",
+				    stdout);
 			return 0;
 		default:
 			if (!service_option(c, &cfg.svc) &&
@@ -541,6 +634,7 @@ cmd_serve(int argc, char **argv)
 		cfg.dir = argv[optind];
 	if (cfg.log_file && cfg.use_syslog)
 		die_usage("serve", "--log-file and --syslog exclude each other");
+	origin_args(&cfg, optind < argc);
 	if (cfg.single_port && cfg.port_lo)
 		die_usage("serve", "--single-port answers from the listening "
 		    "port; drop --port-range");

@@ -51,6 +51,8 @@ server_cfg_init(struct server_cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->dir = ".";
 	cfg->port = 69;
+	cfg->origin.cache_max = (uint64_t)1 << 30;
+	cfg->origin.cache_ttl = 60;
 	cfg->blksize_max = PKT_BLKSIZE_MAX;
 	cfg->windowsize_max = 64;
 	cfg->window_bytes_max = 1 << 20;
@@ -400,9 +402,12 @@ server_new(const struct server_cfg *cfg)
 	}
 	if (cfg->use_syslog)
 		log_open_syslog();
-	/* an unsearchable root would refuse every request: say so now */
-	if ((s->rootfd = files_open_root(cfg->dir)) < 0 ||
-	    faccessat(AT_FDCWD, cfg->dir, R_OK | X_OK, AT_EACCESS) < 0) {
+	/*
+	 * An unsearchable root would refuse every request: say so now.
+	 * With --origin and no DIR there is none: every name is fetched.
+	 */
+	if (cfg->dir != NULL && ((s->rootfd = files_open_root(cfg->dir)) < 0 ||
+	    faccessat(AT_FDCWD, cfg->dir, R_OK | X_OK, AT_EACCESS) < 0)) {
 		dir_error(cfg->dir, errno);
 		goto fail;
 	}
@@ -418,6 +423,15 @@ server_new(const struct server_cfg *cfg)
 	}
 	s->hub.loop = s->loop;
 	s->hub.train = &s->train;
+	if (cfg->origin.url != NULL) {
+		char why[512];
+
+		if ((s->origin = origin_open(s->loop, &cfg->origin, why,
+		    sizeof(why))) == NULL) {
+			log_error("%s", why);
+			goto fail;
+		}
+	}
 	/* files read are mapped; without the guard they are read with pread */
 	s->shared.map = files_map_guard() == 0;
 	s->cpus = usable_cpus();
@@ -477,6 +491,8 @@ server_free(struct server *s)
 		    "busy", (unsigned long long)st->dups, st->dups == 1 ? "" :
 		    "s", (unsigned long long)st->busy);
 	intake_free(s->intake);
+	/* after the transfers: they dropped their readers and uploads */
+	origin_close(s->origin);
 	if (s->loop) {
 		log_spin(s);
 		/* run the deferred frees of ended transfers */
@@ -509,7 +525,8 @@ server_run(const struct server_cfg *cfg)
 		log_error("cannot set up signals: %s", strerror(errno));
 		goto out;
 	}
-	if (cfg->upload && (n = files_remove_stale(s->rootfd)) > 0)
+	if (cfg->upload && s->rootfd >= 0 &&
+	    (n = files_remove_stale(s->rootfd)) > 0)
 		log_notice("removed %d stale temp file%s left by a crash", n,
 		    n == 1 ? "" : "s");
 	s->lis.cfg = cfg;
@@ -527,10 +544,10 @@ server_run(const struct server_cfg *cfg)
 	}
 	if (cfg->svc.interface)
 		log_error("only through interface %s", cfg->svc.interface);
-	abs = realpath(cfg->dir, NULL);
+	abs = cfg->dir ? realpath(cfg->dir, NULL) : NULL;
 	/* sockets bound and the root open: root is not needed any more */
 	if (service_drop(&cfg->svc, s->rootfd, abs ? abs : cfg->dir,
-	    cfg->upload) < 0) {
+	    cfg->upload && s->rootfd >= 0) < 0) {
 		free(abs);
 		goto out;
 	}
@@ -538,9 +555,16 @@ server_run(const struct server_cfg *cfg)
 		free(abs);
 		goto out;
 	}
-	log_error("serving %s %s", abs ? abs : cfg->dir,
-	    cfg->overwrite ? "with uploads and overwrite" :
-	    cfg->upload ? "with uploads" : "read-only");
+	if (cfg->dir != NULL)
+		log_error("serving %s %s", abs ? abs : cfg->dir,
+		    cfg->overwrite ? "with uploads and overwrite" :
+		    cfg->upload && cfg->origin_upload ? "with uploads to the "
+		    "origin" : cfg->upload ? "with uploads" : "read-only");
+	if (cfg->origin.url != NULL)
+		log_error("%s %s%s%s", cfg->dir ? "and what is not there from" :
+		    "serving", cfg->origin.url, cfg->origin.cache ?
+		    ", cached in " : "", cfg->origin.cache ?
+		    cfg->origin.cache : "");
 	s->idle_us = (uint64_t)(cfg->svc.idle_timeout < 0 ? (cfg->svc.inetd ?
 	    SERVICE_IDLE_INETD : 0) : cfg->svc.idle_timeout) * 1000000u;
 	if (s->idle_us) {

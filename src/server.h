@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "origin.h"
 #include "service.h"
 
 #define SERVER_LISTEN_MAX	16
@@ -47,6 +48,10 @@ struct server_cfg {
 	int		 per_client;		/* NAMES_PER_IP, _MAC, or 0 */
 	int		 lowercase;		/* names asked in lower case */
 	int		 ignore_case;		/* not found: look up any case */
+
+	/* the HTTP origin (origin.c): url NULL = none */
+	struct origin_cfg origin;
+	int		 origin_upload;		/* PUT uploads to the origin */
 
 	/* operator: where events go, scripted use */
 	const char	*log_file;		/* events appended here, or NULL */

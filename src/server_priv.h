@@ -16,6 +16,7 @@
 #include "listen.h"
 #include "loop.h"
 #include "names.h"
+#include "origin.h"
 #include "options.h"
 #include "packet.h"
 #include "quirks.h"
@@ -50,6 +51,7 @@ struct server {
 	struct session_hub	 hub;		/* what the transfers share */
 	struct session_train	 train;		/*  a window in one send */
 	struct udp_post		 post;		/*  --single-port: a batch's */
+	struct origin		*origin;	/* --origin, or NULL */
 };
 
 /* ---- server.c, for transfer.c ---------------------------------------- */

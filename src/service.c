@@ -519,7 +519,8 @@ service_drop(const struct service_cfg *cfg, int rootfd, const char *dir,
 		    "root", cfg->user);
 		return -1;
 	}
-	if ((p = probe(&t, rootfd)) < 0) {
+	/* no DIR (--origin serves every name): nothing to search */
+	if ((p = rootfd >= 0 ? probe(&t, rootfd) : 0) < 0) {
 		log_error("cannot become %s: %s", t.label, strerror(errno));
 		return -1;
 	}

@@ -352,6 +352,24 @@ session_wake(struct session *s)
 }
 
 void
+session_finished(struct session *s, int code, const char *msg)
+{
+	if (!s->running)
+		return;
+	xfer_finished(&s->x, loop_now(s->hub->loop), code, msg);
+	settle(s);
+}
+
+void
+session_abort(struct session *s, int code, const char *msg)
+{
+	if (!s->running)
+		return;
+	xfer_abort(&s->x, code, msg);
+	settle(s);
+}
+
+void
 session_close(struct session *s)
 {
 	if (s->sock < 0)

@@ -174,6 +174,12 @@ void	session_input(struct session *s, const struct udp_addr *from,
 /* The source has more bytes (xfer_wake), then settle. */
 void	session_wake(struct session *s);
 
+/* The sink's late finish is over (xfer_finished), then settle. */
+void	session_finished(struct session *s, int code, const char *msg);
+
+/* End the transfer now with ERROR code msg (xfer_abort), then settle. */
+void	session_abort(struct session *s, int code, const char *msg);
+
 /*
  * Stop watching, send the train, close the socket.  The xfer is left as
  * it is (end it first with xfer_abort when it still runs).  The struct

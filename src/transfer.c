@@ -6,11 +6,13 @@
  * committed or dropped, and the memory of it left with intake.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -23,6 +25,20 @@
 
 #define SOCKBUF		(4 << 20)	/* socket buffers for windowed sends */
 
+/*
+ * An RRQ waiting for the origin's answer (its size, or why not): the
+ * request as it came, kept until the transfer can start or be refused.
+ */
+struct pending {
+	struct packet		 p;		/* strings in buf */
+	struct udp_addr		 local;
+	const struct listener	*via;		/* --single-port */
+	struct tftp_opts	 req;
+	unsigned char		 fate[PKT_OPT_MAX];
+	int			 netascii;
+	char			 buf[];
+};
+
 struct transfer {
 	struct session		 ss;		/* socket, peer, xfer: session.c */
 	struct server		*srv;
@@ -31,6 +47,9 @@ struct transfer {
 	int			 fd;		/* file being read, or -1 */
 	struct files_shared_ent	*shared;	/*  its place in files_shared */
 	struct upload		*up;		/* WRQ: the temp file (after t) */
+	struct origin_reader	*org;		/* RRQ from the origin */
+	struct pending		*pend;		/*  ... until its head is in */
+	struct origin_put	*put;		/* WRQ: the PUT to the origin */
 	int			 committed;	/* upload made visible */
 	int			 logged;	/* outcome line written */
 	int			 dead;		/* ended; freed by its timer */
@@ -38,6 +57,7 @@ struct transfer {
 	int			 burst_logged;	/* the OACK burst's verdict */
 	int			 superseded;	/* ended by a new request */
 	int			 big;		/* counted in lis.big */
+	int			 unstarted;	/* refused before its xfer ran */
 	uint64_t		 start;
 	int			 size_known;	/* WRQ: tsize announced (octet) */
 	uint64_t		 size;		/*  ... that size */
@@ -46,6 +66,7 @@ struct transfer {
 	struct options_limits	 lim;		/* what may be granted */
 	char			 mtu_why[32];	/* "path MTU 1500": blksize cut */
 	char			*name;		/* as asked (after t) */
+	char			*name_path;	/* the path it led to (after) */
 	char			 mode[16];
 };
 
@@ -59,6 +80,14 @@ io_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 	return files_shared_read(t->shared, t->fd, buf, len, off);
 }
 
+static long
+io_origin_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct transfer *t = session_owner(ctx);
+
+	return origin_read(t->org, off, buf, len);
+}
+
 static int
 io_write(void *ctx, const uint8_t *buf, size_t len)
 {
@@ -68,6 +97,39 @@ io_write(void *ctx, const uint8_t *buf, size_t len)
 	if (max && t->ss.x.st.bytes + len > max)
 		return -EFBIG;
 	return files_write_all(t->up->fd, buf, len);
+}
+
+static void transfer_end(struct transfer *t);
+static void origin_who(const struct transfer *t, const struct packet *p,
+    struct origin_who *who, char *client, char *file, size_t fcap,
+    char *opts, size_t ocap);
+
+/* The origin took the upload, or refused it: the final ACK, or ERROR. */
+static void
+put_done(void *arg, int code, const char *msg)
+{
+	struct transfer *t = arg;
+
+	t->put = NULL;
+	/* the temp file was only the way to the origin */
+	files_upload_abort(t->up);
+	t->committed = code < 0;
+	session_finished(&t->ss, code, msg);
+}
+
+/* --origin-upload: the whole upload, made durable, goes on with PUT. */
+static int
+finish_to_origin(struct transfer *t)
+{
+	struct origin_who who;
+	char client[UDP_ADDRSTR], file[FILES_NAME_MAX * 3];
+
+	if (fsync(t->up->fd) < 0 && errno != EINVAL)
+		return -errno;
+	origin_who(t, NULL, &who, client, file, sizeof(file), NULL, 0);
+	t->put = origin_put(t->srv->origin, t->name_path, &who, t->up->fd,
+	    t->ss.x.st.bytes, put_done, t);
+	return t->put != NULL ? -EINPROGRESS : -ENOMEM;
 }
 
 static int
@@ -84,6 +146,8 @@ io_finish(void *ctx)
 	 */
 	if (t->size_known && t->ss.x.st.bytes != t->size)
 		return -EBADMSG;
+	if (t->srv->cfg->origin_upload)
+		return finish_to_origin(t);
 	if (files_upload_commit(t->up, &err) < 0)
 		return err.sys ? -err.sys : -EIO;
 	t->committed = 1;
@@ -139,6 +203,10 @@ transfer_end(struct transfer *t)
 		return;
 	t->dead = 1;
 	session_close(&t->ss);
+	origin_drop(t->org);
+	t->org = NULL;
+	origin_put_cancel(t->put);
+	t->put = NULL;
 	if (t->big)
 		s->lis.big--;
 	if (t->fd >= 0)
@@ -153,8 +221,10 @@ transfer_end(struct transfer *t)
 	 * script, a test) finds no temp file of a failed upload left.
 	 */
 	log_outcome(t);
-	if (t->op == TFTP_RRQ)
+	if (t->op == TFTP_RRQ && !t->unstarted)
 		quirks_note(&s->quirks, &t->key, &t->ss.x, loop_now(s->loop));
+	free(t->pend);
+	t->pend = NULL;
 	/*
 	 * A late copy of an upload request that was served must not start
 	 * an upload again.  The client stopped re-sending it when our first
@@ -307,11 +377,11 @@ log_start(struct transfer *t, const struct packet *p,
 
 /* A transfer for request p, not yet started; NULL when out of memory. */
 static struct transfer *
-transfer_new(struct server *s, const struct packet *p,
+transfer_new(struct server *s, const struct packet *p, const char *path,
     const struct udp_addr *peer, const struct dedup_key *key, int netascii)
 {
 	size_t up = p->op == TFTP_WRQ ? sizeof(struct upload) : 0;
-	size_t len = strlen(p->filename);
+	size_t len = strlen(p->filename), plen = strlen(path);
 	struct transfer *t;
 
 	/*
@@ -319,7 +389,7 @@ transfer_new(struct server *s, const struct packet *p,
 	 * the name as long as it is.  10,000 live transfers hold 11 MB less
 	 * than with both in every struct.
 	 */
-	if ((t = calloc(1, sizeof(*t) + up + len + 1)) == NULL)
+	if ((t = calloc(1, sizeof(*t) + up + len + 1 + plen + 1)) == NULL)
 		return NULL;
 	if (up) {
 		t->up = (struct upload *)(t + 1);
@@ -327,6 +397,8 @@ transfer_new(struct server *s, const struct packet *p,
 	}
 	t->name = (char *)(t + 1) + up;
 	memcpy(t->name, p->filename, len);
+	t->name_path = t->name + len + 1;
+	memcpy(t->name_path, path, plen);
 	t->key = *key;
 	t->srv = s;
 	t->op = p->op;
@@ -387,9 +459,33 @@ transfer_limits(struct server *s, struct transfer *t,
 }
 
 /*
+ * --origin-upload: the upload is held in a nameless file until the
+ * origin has it: beneath DIR (O_TMPFILE, durable by fsync) or, without
+ * DIR, in memory.
+ */
+static int
+upload_to_origin_begin(struct server *s, struct transfer *t,
+    struct files_err *err)
+{
+	int fd = -1;
+
+	if (s->rootfd >= 0)
+		fd = openat(s->rootfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		fd = memfd_create("tftpx-upload", MFD_CLOEXEC);
+	if (fd < 0) {
+		files_write_err(errno, err);
+		return -1;
+	}
+	t->up->fd = fd;
+	return 0;
+}
+
+/*
  * Open what t reads or writes and negotiate its options into xc.
- * Returns 0, or -1 with err and, when the words are not files_reason's,
- * *reason (in why).
+ * Returns 0, 1 when an RRQ's name is for the origin (not in DIR), or -1
+ * with err and, when the words are not files_reason's, *reason (in why).
  */
 static int
 transfer_open(struct server *s, struct transfer *t, const struct packet *p,
@@ -400,8 +496,15 @@ transfer_open(struct server *s, struct transfer *t, const struct packet *p,
 	const struct server_cfg *cfg = s->cfg;
 
 	if (p->op == TFTP_RRQ) {
+		if (s->rootfd < 0) {
+			files_set_err(err, TFTP_ENOTFOUND, FW_NOT_FOUND, ENOENT,
+			    "file not found");
+			return s->origin != NULL ? 1 : -1;
+		}
 		if ((t->fd = files_open_read(s->rootfd, path, size, err)) < 0)
-			return -1;
+			/* not here: the origin may have it */
+			return s->origin != NULL && err->why == FW_NOT_FOUND ?
+			    1 : -1;
 		/* one fd per file, however many read it */
 		t->fd = files_share(&s->shared, t->fd, &t->shared);
 		xc->role = XFER_SEND;
@@ -411,14 +514,19 @@ transfer_open(struct server *s, struct transfer *t, const struct packet *p,
 		    loop_now(s->loop));
 		return 0;
 	}
-	if (files_upload_begin(s->rootfd, path, cfg->overwrite, t->up,
+	if (cfg->origin_upload) {
+		/* the upload goes on to the origin: a temp file, no name */
+		if (upload_to_origin_begin(s, t, err) < 0)
+			return -1;
+	} else if (files_upload_begin(s->rootfd, path, cfg->overwrite, t->up,
 	    err) < 0)
 		return -1;
 	if (upload_size_ok(s, t, req, err, why, cap) < 0) {
 		*reason = why;
 		return -1;
 	}
-	if (files_upload_claim(&s->uploads, t->up, err) < 0)
+	if (!cfg->origin_upload &&
+	    files_upload_claim(&s->uploads, t->up, err) < 0)
 		return -1;
 	/* tsize 0 may mean "not known" (a pipe): nothing to hold it to */
 	t->size_known = (req->have & OPT_TSIZE) && req->tsize && !netascii;
@@ -537,6 +645,219 @@ transfer_xfer_cfg(struct server *s, struct xfer_cfg *xc,
 	io->finish = io_finish;
 }
 
+/* ---- an RRQ served from the origin ---------------------------------- */
+
+/* s with every byte outside printable ASCII, and '%', as %XX. */
+static void
+header_safe(const char *s, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = 0;
+
+	for (; *u && n + 4 < cap; u++) {
+		if (*u >= 0x20 && *u < 0x7f && *u != '%') {
+			out[n++] = (char)*u;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[*u >> 4];
+			out[n++] = hex[*u & 15];
+		}
+	}
+	out[n] = '\0';
+}
+
+/* Who asks, for the origin's X-TFTP-* headers. */
+static void
+origin_who(const struct transfer *t, const struct packet *p,
+    struct origin_who *who, char *client, char *file, size_t fcap,
+    char *opts, size_t ocap)
+{
+	char word[FILES_NAME_MAX];
+	size_t i, n = 0;
+
+	who->client = udp_format(&t->ss.peer, client);
+	header_safe(t->name, file, fcap);
+	who->file = file;
+	who->options = "";
+	if (p == NULL || opts == NULL || ocap == 0)
+		return;
+	opts[0] = '\0';
+	for (i = 0; i < p->nopts && n + 1 < ocap; i++) {
+		header_safe(p->opts[i].name, word, sizeof(word));
+		n += (size_t)snprintf(opts + n, ocap - n, "%s%s=", i ? " " : "",
+		    word);
+		if (n >= ocap)
+			break;
+		header_safe(p->opts[i].value, word, sizeof(word));
+		n += (size_t)snprintf(opts + n, ocap - n, "%s", word);
+	}
+	if (n >= ocap)
+		opts[ocap - 1] = '\0';
+	who->options = opts;
+}
+
+/* The request, kept while the origin's answer is on its way. */
+static struct pending *
+pending_new(const struct packet *p, const struct udp_addr *local,
+    const struct listener *via, const struct tftp_opts *req,
+    const unsigned char *fate, int netascii)
+{
+	size_t i, len = strlen(p->filename) + strlen(p->mode) + 2;
+	struct pending *pd;
+	char *b;
+
+	for (i = 0; i < p->nopts; i++)
+		len += strlen(p->opts[i].name) + strlen(p->opts[i].value) + 2;
+	if ((pd = calloc(1, sizeof(*pd) + len)) == NULL)
+		return NULL;
+	pd->p.op = p->op;
+	pd->p.nopts = p->nopts;
+	b = pd->buf;
+#define KEEP(dst, src) do { size_t k_ = strlen(src) + 1; \
+	memcpy(b, (src), k_); (dst) = b; b += k_; } while (0)
+	KEEP(pd->p.filename, p->filename);
+	KEEP(pd->p.mode, p->mode);
+	for (i = 0; i < p->nopts; i++) {
+		KEEP(pd->p.opts[i].name, p->opts[i].name);
+		KEEP(pd->p.opts[i].value, p->opts[i].value);
+	}
+#undef KEEP
+	pd->local = *local;
+	pd->via = via;
+	pd->req = *req;
+	memcpy(pd->fate, fate, sizeof(pd->fate));
+	pd->netascii = netascii;
+	return pd;
+}
+
+/*
+ * Refuse an RRQ the origin could not serve (or the server could not
+ * start), from the address it reached, and end it without a line of
+ * its own: the refusal is its line.
+ */
+static void
+origin_refuse(struct transfer *t, const struct packet *p,
+    const struct udp_addr *local, int code, const char *msg)
+{
+	char why[PKT_ERRMSG_MAX + 32];
+
+	snprintf(why, sizeof(why), "from the origin: %s", msg);
+	server_refuse(t->srv, LOG_QUIET, local, &t->ss.peer, p, code, msg,
+	    why);
+	t->unstarted = 1;
+	t->logged = 1;
+	t->ss.x.status = XFER_FAILED;
+	transfer_end(t);
+}
+
+/* The origin's head is in: negotiate with its size and start. */
+static void
+origin_go(struct transfer *t, const struct packet *p,
+    const struct udp_addr *local, const struct tftp_opts *req,
+    const unsigned char *fate, int netascii, int64_t size)
+{
+	struct server *s = t->srv;
+	struct files_err err = { .code = TFTP_EUNDEF, .why = FW_IO };
+	struct xfer_cfg xc;
+	struct xfer_io io;
+	const char *reason = NULL;
+	char why[256];
+
+	memset(&xc, 0, sizeof(xc));
+	xc.role = XFER_SEND;
+	/* tsize from Content-Length; none when the origin sent none */
+	options_negotiate(req, &t->lim, 1, netascii || size < 0 ? -1 : size,
+	    &xc.opts);
+	t->narrowed = quirks_adjust(&s->quirks, &t->key, p, &xc,
+	    loop_now(s->loop));
+	if (transfer_socket(s, t, local, &err, why, sizeof(why),
+	    &reason) < 0) {
+		origin_refuse(t, p, local, err.code, err.msg);
+		return;
+	}
+	transfer_xfer_cfg(s, &xc, &io, netascii);
+	io.read = io_origin_read;
+	log_start(t, p, fate, req, &xc.opts, netascii,
+	    size < 0 ? 1 : (uint64_t)size);
+	session_start(&t->ss, &xc, &io);
+}
+
+/* The origin has news for t: its head, more bytes, or a failure. */
+static void
+origin_cb(void *arg)
+{
+	struct transfer *t = arg;
+	struct server *s = t->srv;
+	const struct listener *via = s->via;
+	struct pending *pd;
+	const char *msg = NULL;
+	int64_t size = -1;
+	int code = 0;
+	enum origin_state st;
+
+	if (t->dead)
+		return;
+	st = origin_state(t->org, &size, &code, &msg);
+	if ((pd = t->pend) == NULL) {
+		if (st == ORIGIN_FAILED)
+			session_abort(&t->ss, code, msg);
+		else
+			session_wake(&t->ss);
+		return;
+	}
+	if (st == ORIGIN_WAIT)
+		return;
+	t->pend = NULL;
+	/* answered from the listener the request came to */
+	s->via = pd->via;
+	if (st == ORIGIN_READY)
+		origin_go(t, &pd->p, &pd->local, &pd->req, pd->fate,
+		    pd->netascii, size);
+	else
+		origin_refuse(t, &pd->p, &pd->local, code, msg);
+	s->via = via;
+	free(pd);
+}
+
+/* An RRQ for a name not in DIR: ask the origin. */
+static void
+origin_begin(struct transfer *t, const struct packet *p,
+    const struct udp_addr *local, const struct tftp_opts *req,
+    const unsigned char *fate, int netascii)
+{
+	struct server *s = t->srv;
+	char client[UDP_ADDRSTR], file[FILES_NAME_MAX * 3], opts[1024];
+	struct origin_who who;
+	const char *msg = NULL;
+	int64_t size = -1;
+	int code = 0;
+
+	if (!origin_path_ok(t->name_path)) {
+		origin_refuse(t, p, local, TFTP_EACCESS, "path leaves the root");
+		return;
+	}
+	origin_who(t, p, &who, client, file, sizeof(file), opts, sizeof(opts));
+	if ((t->org = origin_get(s->origin, t->name_path, &who, origin_cb,
+	    t)) == NULL) {
+		origin_refuse(t, p, local, TFTP_EUNDEF, "server out of memory");
+		return;
+	}
+	switch (origin_state(t->org, &size, &code, &msg)) {
+	case ORIGIN_READY:
+		origin_go(t, p, local, req, fate, netascii, size);
+		return;
+	case ORIGIN_FAILED:
+		origin_refuse(t, p, local, code, msg);
+		return;
+	case ORIGIN_WAIT:
+		break;
+	}
+	if ((t->pend = pending_new(p, local, s->via, req, fate,
+	    netascii)) == NULL)
+		origin_refuse(t, p, local, TFTP_EUNDEF, "server out of memory");
+}
+
 void
 transfer_start(struct server *s, const struct packet *p,
     const struct udp_addr *local, const struct udp_addr *peer,
@@ -554,7 +875,7 @@ transfer_start(struct server *s, const struct packet *p,
 	unsigned char fate[PKT_OPT_MAX];
 	const char *msg, *reason = NULL;
 	uint64_t size = 0;
-	int netascii;
+	int netascii, rc;
 
 	if (parse_mode(p->mode, &netascii, &msg) < 0) {
 		snprintf(why, sizeof(why), "bad mode: %s", msg);
@@ -574,7 +895,7 @@ transfer_start(struct server *s, const struct packet *p,
 		    files_reason(&err, p->op, p->filename, why, sizeof(why)));
 		return;
 	}
-	if ((t = transfer_new(s, p, peer, key, netascii)) == NULL) {
+	if ((t = transfer_new(s, p, path, peer, key, netascii)) == NULL) {
 		server_refuse(s, LOG_QUIET, local, peer, p, TFTP_EUNDEF, "server out of memory",
 		    NULL);
 		return;
@@ -588,14 +909,19 @@ transfer_start(struct server *s, const struct packet *p,
 	options_parse_fates(p->opts, p->nopts, &req, fate);
 	transfer_limits(s, t, &req);
 	memset(&xc, 0, sizeof(xc));
-	if (transfer_open(s, t, p, path, &req, netascii, &xc, &size, &err,
-	    why, sizeof(why), &reason) < 0 ||
-	    transfer_socket(s, t, local, &err, why, sizeof(why), &reason) < 0)
+	if ((rc = transfer_open(s, t, p, path, &req, netascii, &xc, &size,
+	    &err, why, sizeof(why), &reason)) < 0 || (rc == 0 &&
+	    transfer_socket(s, t, local, &err, why, sizeof(why), &reason) < 0))
 		goto refused;
 	if (intake_join(s->intake, &t->in, key, req_hash, t) < 0) {
 		err.code = TFTP_EUNDEF;
 		err.msg = reason = "server out of memory";
 		goto refused;
+	}
+	if (rc == 1) {
+		/* not in DIR: the origin's, once its answer is in */
+		origin_begin(t, p, local, &req, fate, netascii);
+		return;
 	}
 	transfer_xfer_cfg(s, &xc, &io, netascii);
 	if (t->ss.shared && t->op == TFTP_WRQ &&
@@ -624,7 +950,8 @@ refused:
 void
 transfer_read(struct transfer *t)
 {
-	session_read(&t->ss);
+	if (t->pend == NULL)
+		session_read(&t->ss);
 }
 
 int
@@ -645,8 +972,14 @@ transfer_supersede(struct transfer *t)
 	 * the old TID would reach the client first and be taken as the
 	 * answer to its new request.
 	 */
-	xfer_abort(&t->ss.x, -1, "superseded by a new request from the same "
-	    "port");
+	if (t->pend != NULL) {
+		/* still waiting for the origin: nothing was sent */
+		t->unstarted = t->logged = 1;
+		t->ss.x.status = XFER_FAILED;
+	} else {
+		xfer_abort(&t->ss.x, -1, "superseded by a new request from "
+		    "the same port");
+	}
 	t->superseded = 1;
 	transfer_end(t);
 }
@@ -654,6 +987,11 @@ transfer_supersede(struct transfer *t)
 void
 transfer_shutdown(struct transfer *t)
 {
-	xfer_abort(&t->ss.x, TFTP_EUNDEF, "server shutting down");
+	if (t->pend != NULL) {
+		t->unstarted = t->logged = 1;
+		t->ss.x.status = XFER_FAILED;
+	} else {
+		xfer_abort(&t->ss.x, TFTP_EUNDEF, "server shutting down");
+	}
 	transfer_end(t);
 }

@@ -839,6 +839,20 @@ want_reack(const struct xfer *x, uint16_t blk)
 	return 0;
 }
 
+/* All data is in and durable: the final ACK, then linger. */
+static int
+final_ack(struct xfer *x, uint64_t now)
+{
+	send_ack(x, x->received);
+	if (x->cfg.client || x->cfg.dally_us == 0)
+		return finish_ok(x);
+	/* linger: our final ACK may be lost, the sender will ask again */
+	x->phase = XP_DALLY;
+	x->status = XFER_DONE;
+	x->deadline = now + x->cfg.dally_us;
+	return x->status;
+}
+
 static int
 receiver_data(struct xfer *x, const struct packet *p, uint64_t now)
 {
@@ -879,16 +893,16 @@ receiver_data(struct xfer *x, const struct packet *p, uint64_t now)
 	x->phase = XP_DATA;
 	progress(x, now);
 	if (p->data_len < x->opts.blksize) {
-		if (x->io.finish && (err = x->io.finish(x->io.ctx)) < 0)
+		err = x->io.finish ? x->io.finish(x->io.ctx) : 0;
+		if (err == -EINPROGRESS) {
+			/* no ACK until the owner's xfer_finished() */
+			x->phase = XP_FINISH;
+			x->deadline = 0;
+			return x->status;
+		}
+		if (err < 0)
 			return write_err(x, err);
-		send_ack(x, x->received);
-		if (x->cfg.client || x->cfg.dally_us == 0)
-			return finish_ok(x);
-		/* linger: our final ACK may be lost, the sender will ask again */
-		x->phase = XP_DALLY;
-		x->status = XFER_DONE;
-		x->deadline = now + x->cfg.dally_us;
-		return x->status;
+		return final_ack(x, now);
 	}
 	if (++x->unacked >= x->opts.windowsize) {
 		send_ack(x, x->received);
@@ -917,6 +931,11 @@ receiver_input(struct xfer *x, const struct packet *p, uint64_t now)
 		} else {
 			x->st.ignored++;
 		}
+		return x->status;
+	}
+	if (x->phase == XP_FINISH) {
+		/* the sender asks again for the ACK we hold back */
+		x->st.dup_data++;
 		return x->status;
 	}
 	switch (p->op) {
@@ -1090,6 +1109,16 @@ xfer_wake(struct xfer *x, uint64_t now)
 	if (x->next == x->acked + 1)
 		progress(x, now);
 	return send_window(x, now);
+}
+
+int
+xfer_finished(struct xfer *x, uint64_t now, int code, const char *msg)
+{
+	if (x->phase != XP_FINISH)
+		return x->status;
+	if (code < 0)
+		return final_ack(x, now);
+	return fail(x, code, XW_SINK, msg);
 }
 
 void

@@ -76,7 +76,10 @@ struct xfer_io {
 	 * visible (upload commit).  Called before the final ACK is sent, so
 	 * the peer hears of success only for a file that exists.  Returns 0,
 	 * or -errno (the peer then gets an ERROR instead of the ACK;
-	 * -EBADMSG: the size differs from the one announced).
+	 * -EBADMSG: the size differs from the one announced).  -EINPROGRESS:
+	 * the answer comes later (an upload that goes on to an HTTP origin);
+	 * the receiver holds the final ACK, ignores the sender's copies of
+	 * the last DATA and arms no timer until xfer_finished().
 	 */
 	int	(*finish)(void *ctx);
 	/* Emit one datagram to the peer. */
@@ -122,6 +125,7 @@ enum xfer_phase {
 	XP_REQUEST,		/* client: request sent, waiting for the answer */
 	XP_OACK,		/* server: OACK sent, waiting for ACK 0 / DATA 1 */
 	XP_DATA,		/* moving blocks */
+	XP_FINISH,		/* receiver: all data in, finish answers later */
 	XP_DALLY,		/* receiver: final ACK sent, re-ACK late copies */
 	XP_END,
 };
@@ -229,6 +233,13 @@ int	xfer_tick(struct xfer *x, uint64_t now);
  * since the client waited for us.  Returns status.
  */
 int	xfer_wake(struct xfer *x, uint64_t now);
+
+/*
+ * Receiver: the finish that answered -EINPROGRESS is over.  code < 0:
+ * it succeeded, the final ACK goes out and the receiver dallies; else
+ * the peer gets ERROR code msg.  Returns status.
+ */
+int	xfer_finished(struct xfer *x, uint64_t now, int code, const char *msg);
 
 /*
  * End a running transfer from outside (shutdown, superseded request):

@@ -150,6 +150,58 @@ test_receiver_finish(void)
 	free(src);
 }
 
+/*
+ * A finish that answers later (--origin-upload's PUT): no final ACK
+ * and no timer until xfer_finished(); copies of the last DATA wait.
+ */
+static void
+test_receiver_finish_later(void)
+{
+	uint8_t *src = random_bytes(700, 123);
+	struct fx f;
+
+	fx_cfg(&f, XFER_RECV, 0);
+	f.c.dally_us = 3 * T_US;
+	fx_begin(&f, NULL, 0);
+	f.m.finish_ret = -EINPROGRESS;
+	xfer_start(&f.x, 0);
+	in_data(&f.x, 1, src, 512, 10);
+	CHECK_EQ(in_data(&f.x, 2, src + 512, 188, 20), XFER_RUNNING);
+	CHECK_EQ(f.m.finish_calls, 1);
+	CHECK_EQ(f.m.nsent, 2);			/* ACK 0, ACK 1: no ACK 2 */
+	CHECK_EQ(f.x.deadline, 0);		/* no timer: the owner's */
+	/* the sender asks again: nothing goes out, no second finish */
+	CHECK_EQ(in_data(&f.x, 2, src + 512, 188, 5 * T_US), XFER_RUNNING);
+	CHECK_EQ(f.m.nsent, 2);
+	CHECK_EQ(f.m.finish_calls, 1);
+	CHECK_EQ(xfer_tick(&f.x, 50 * T_US), XFER_RUNNING);
+	CHECK_EQ(f.m.nsent, 2);
+	/* the origin took it: the final ACK, then the dally re-ACKs */
+	CHECK_EQ(xfer_finished(&f.x, 60 * T_US, -1, NULL), XFER_DONE);
+	CHECK_EQ(f.m.nsent, 3);
+	CHECK(is_ack(&f.m, 2, 2));
+	in_data(&f.x, 2, src + 512, 188, 61 * T_US);
+	CHECK_EQ(f.m.nsent, 4);
+	CHECK(is_ack(&f.m, 3, 2));
+	CHECK_EQ(f.m.out_len, 700);
+	fx_free(&f);
+
+	/* the origin refused it: ERROR, never the final ACK */
+	fx_begin(&f, NULL, 0);
+	f.m.finish_ret = -EINPROGRESS;
+	xfer_start(&f.x, 0);
+	CHECK_EQ(in_data(&f.x, 1, src, 100, 10), XFER_RUNNING);
+	CHECK_EQ(xfer_finished(&f.x, 20, TFTP_EACCESS, "refused"),
+	    XFER_FAILED);
+	CHECK_EQ(f.m.nsent, 2);
+	CHECK(is_error(&f.m, 1, TFTP_EACCESS));
+	/* once over, a second verdict changes nothing */
+	CHECK_EQ(xfer_finished(&f.x, 30, -1, NULL), XFER_FAILED);
+	CHECK_EQ(f.m.nsent, 2);
+	fx_free(&f);
+	free(src);
+}
+
 /* ==== server receiver dally ============================================= */
 
 static void
@@ -245,6 +297,7 @@ main(void)
 	RUN(test_receiver_timeout_reack);
 	RUN(test_receiver_disk_full);
 	RUN(test_receiver_finish);
+	RUN(test_receiver_finish_later);
 	RUN(test_receiver_dally);
 	RUN(test_receiver_flat_timer_give_up_by_time);
 	return CHECK_EXIT();
