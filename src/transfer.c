@@ -50,6 +50,7 @@ struct transfer {
 	struct origin_reader	*org;		/* RRQ from the origin */
 	struct pending		*pend;		/*  ... until its head is in */
 	struct origin_put	*put;		/* WRQ: the PUT to the origin */
+	char			*put_opts;	/*  its X-TFTP-Options */
 	int			 committed;	/* upload made visible */
 	int			 logged;	/* outcome line written */
 	int			 dead;		/* ended; freed by its timer */
@@ -127,6 +128,8 @@ finish_to_origin(struct transfer *t)
 	if (fsync(t->up->fd) < 0 && errno != EINVAL)
 		return -errno;
 	origin_who(t, NULL, &who, client, file, sizeof(file), NULL, 0);
+	if (t->put_opts != NULL)
+		who.options = t->put_opts;
 	t->put = origin_put(t->srv->origin, t->name_path, &who, t->up->fd,
 	    t->ss.x.st.bytes, put_done, t);
 	return t->put != NULL ? -EINPROGRESS : -ENOMEM;
@@ -207,6 +210,8 @@ transfer_end(struct transfer *t)
 	t->org = NULL;
 	origin_put_cancel(t->put);
 	t->put = NULL;
+	free(t->put_opts);
+	t->put_opts = NULL;
 	if (t->big)
 		s->lis.big--;
 	if (t->fd >= 0)
@@ -465,10 +470,18 @@ transfer_limits(struct server *s, struct transfer *t,
  */
 static int
 upload_to_origin_begin(struct server *s, struct transfer *t,
-    struct files_err *err)
+    const struct packet *p, struct files_err *err)
 {
+	char client[UDP_ADDRSTR], file[FILES_NAME_MAX * 3], opts[1024];
+	struct origin_who who;
 	int fd = -1;
 
+	/* the options as asked, for the PUT's X-TFTP-Options */
+	origin_who(t, p, &who, client, file, sizeof(file), opts, sizeof(opts));
+	if ((t->put_opts = strdup(opts)) == NULL) {
+		files_write_err(ENOMEM, err);
+		return -1;
+	}
 	if (s->rootfd >= 0)
 		fd = openat(s->rootfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
 		    0600);
@@ -516,7 +529,7 @@ transfer_open(struct server *s, struct transfer *t, const struct packet *p,
 	}
 	if (cfg->origin_upload) {
 		/* the upload goes on to the origin: a temp file, no name */
-		if (upload_to_origin_begin(s, t, err) < 0)
+		if (upload_to_origin_begin(s, t, p, err) < 0)
 			return -1;
 	} else if (files_upload_begin(s->rootfd, path, cfg->overwrite, t->up,
 	    err) < 0)
@@ -944,6 +957,7 @@ refused:
 		files_upload_release(&s->uploads, t->up);
 		files_upload_abort(t->up);
 	}
+	free(t->put_opts);
 	free(t);
 }
 
