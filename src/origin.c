@@ -97,6 +97,8 @@ struct fetch {
 	int		 refs;		/* readers, the handle, pump */
 	int		 news;		/* readers are to be told */
 	uint64_t	 started;
+	struct loop_timer stall;	/* no byte for cfg->giveup: over */
+	uint64_t	 last;		/*  the last byte or head, loop us */
 };
 
 struct origin_reader {
@@ -119,6 +121,8 @@ struct origin_put {
 	uint64_t	 size, off;
 	int		 done, code;
 	char		 msg[MSG_MAX];
+	struct loop_timer stall;
+	uint64_t	 last;
 	void		(*cb)(void *, int, const char *);
 	void		*arg;
 };
@@ -604,6 +608,7 @@ fetch_free(struct fetch *f)
 		curl_multi_remove_handle(o->multi, f->e);
 		curl_easy_cleanup(f->e);
 	}
+	loop_timer_stop(o->loop, &f->stall);
 	curl_slist_free_all(f->hdrs);
 	files_upload_abort(&f->up);
 	if (f->fd >= 0)
@@ -817,6 +822,7 @@ head_cb(char *line, size_t size, size_t nitems, void *arg)
 		head_field(f, line, n);
 		return n;
 	}
+	f->last = loop_now(f->o->loop);
 	if (f->state != F_HEAD)
 		return n;
 	curl_easy_getinfo(f->e, CURLINFO_RESPONSE_CODE, &status);
@@ -848,6 +854,7 @@ body_cb(char *data, size_t size, size_t nitems, void *arg)
 		done += (size_t)w;
 	}
 	f->have += n;
+	f->last = loop_now(f->o->loop);
 	if (f->store && f->length < 0 && f->have > f->o->cfg->cache_max)
 		f->over = 1;
 	tell(f);
@@ -899,6 +906,7 @@ fetch_done(struct fetch *f, CURLcode res)
 	curl_multi_remove_handle(f->o->multi, f->e);
 	curl_easy_cleanup(f->e);
 	f->e = NULL;
+	loop_timer_stop(f->o->loop, &f->stall);
 	if (f->state == F_HEAD && res == CURLE_OK) {
 		if (fetch_head(f, (int)status) < 0 || f->state != F_BODY)
 			goto out;
@@ -995,11 +1003,75 @@ easy_common(struct origin *o, CURL *e, const char *url, char *err,
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)MAX_REDIRS);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, o->cfg->agent);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)o->cfg->giveup);
-	/* the origin stalls: no byte for the transfer's give-up time */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->cfg->giveup);
+	/*
+	 * A stall (no byte for the give-up time) is told by our own timer
+	 * (fetch_stalled): libcurl's low-speed check averages over seconds
+	 * of history and would let a stalled body run on for 5 s more.
+	 */
 	if (o->cfg->ca)
 		curl_easy_setopt(e, CURLOPT_CAINFO, o->cfg->ca);
+}
+
+static void
+fetch_stalled(struct loop_timer *lt)
+{
+	struct fetch *f = lt->arg;
+	struct origin *o = f->o;
+	uint64_t due = f->last + (uint64_t)o->cfg->giveup * 1000000u;
+
+	if (f->e == NULL)
+		return;
+	if (loop_now(o->loop) < due) {
+		loop_timer_set(o->loop, lt, due);
+		return;
+	}
+	log_event(LOG_QUIET, "origin: GET %s: timed out (%u s without a "
+	    "byte)", f->url, o->cfg->giveup);
+	curl_multi_remove_handle(o->multi, f->e);
+	curl_easy_cleanup(f->e);
+	f->e = NULL;
+	/* a stalled revalidation: the stale copy, as for other failures */
+	if (f->state == F_HEAD && f->reval) {
+		struct cent *c = cache_find(o, f->key, f->path);
+
+		if (c != NULL && fetch_use_cache(f, c) == 0) {
+			log_event(LOG_QUIET, "origin: serving the cached copy "
+			    "of %s (the origin failed to revalidate it)",
+			    f->path);
+			f->how = "stale";
+			goto out;
+		}
+	}
+	fetch_fail(f, 0, "origin: timed out (%u s without a byte)",
+	    o->cfg->giveup);
+out:
+	pump(o);
+	fetch_put(f);			/* the handle's reference */
+}
+
+static void
+put_stalled(struct loop_timer *lt)
+{
+	struct origin_put *p = lt->arg;
+	struct origin *o = p->o;
+	uint64_t due = p->last + (uint64_t)o->cfg->giveup * 1000000u;
+
+	if (p->e == NULL || p->done)
+		return;
+	if (loop_now(o->loop) < due) {
+		loop_timer_set(o->loop, lt, due);
+		return;
+	}
+	log_event(LOG_QUIET, "origin: PUT %s: timed out (%u s without "
+	    "progress)", p->url, o->cfg->giveup);
+	curl_multi_remove_handle(o->multi, p->e);
+	curl_easy_cleanup(p->e);
+	p->e = NULL;
+	p->done = 1;
+	p->code = 0;
+	snprintf(p->msg, sizeof(p->msg), "origin: timed out");
+	o->dirty = 1;
+	pump(o);
 }
 
 static struct fetch *
@@ -1036,6 +1108,10 @@ fetch_start(struct origin *o, const char *path, const struct origin_who *who,
 	f->refs = 1;			/* the handle's, until fetch_done */
 	f->next = o->fetches;
 	o->fetches = f;
+	f->last = f->started;
+	loop_timer_init(&f->stall, fetch_stalled, f);
+	loop_timer_set(o->loop, &f->stall, f->started +
+	    (uint64_t)o->cfg->giveup * 1000000u);
 	return f;
 fail:
 	if (f->e)
@@ -1294,6 +1370,7 @@ put_read_cb(char *buf, size_t size, size_t nitems, void *arg)
 	if (r <= 0)
 		return CURL_READFUNC_ABORT;
 	p->off += (uint64_t)r;
+	p->last = loop_now(p->o->loop);
 	return (size_t)r;
 }
 
@@ -1311,6 +1388,7 @@ put_free(struct origin_put *p)
 		curl_multi_remove_handle(p->o->multi, p->e);
 		curl_easy_cleanup(p->e);
 	}
+	loop_timer_stop(p->o->loop, &p->stall);
 	curl_slist_free_all(p->hdrs);
 	free(p->url);
 	free(p);
@@ -1326,6 +1404,7 @@ put_done(struct origin_put *p, CURLcode res)
 	curl_multi_remove_handle(p->o->multi, p->e);
 	curl_easy_cleanup(p->e);
 	p->e = NULL;
+	loop_timer_stop(p->o->loop, &p->stall);
 	p->done = 1;
 	p->o->dirty = 1;
 	if (res == CURLE_OK && status >= 200 && status < 300) {
@@ -1397,6 +1476,10 @@ origin_put(struct origin *o, const char *path, const struct origin_who *who,
 		goto fail;
 	p->next = o->puts;
 	o->puts = p;
+	p->last = loop_now(o->loop);
+	loop_timer_init(&p->stall, put_stalled, p);
+	loop_timer_set(o->loop, &p->stall, p->last +
+	    (uint64_t)o->cfg->giveup * 1000000u);
 	return p;
 fail:
 	if (p->e)
