@@ -1374,6 +1374,14 @@ put_read_cb(char *buf, size_t size, size_t nitems, void *arg)
 	return (size_t)r;
 }
 
+/* What the origin says to a PUT beyond its status is not ours to keep. */
+static size_t
+put_body_cb(char *data, size_t size, size_t nitems, void *arg)
+{
+	(void)data, (void)arg;
+	return size * nitems;
+}
+
 static void
 put_free(struct origin_put *p)
 {
@@ -1470,6 +1478,7 @@ origin_put(struct origin *o, const char *path, const struct origin_who *who,
 	curl_easy_setopt(p->e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
 	curl_easy_setopt(p->e, CURLOPT_READFUNCTION, put_read_cb);
 	curl_easy_setopt(p->e, CURLOPT_READDATA, p);
+	curl_easy_setopt(p->e, CURLOPT_WRITEFUNCTION, put_body_cb);
 	/* a redirect would send the body where it was not meant to go */
 	curl_easy_setopt(p->e, CURLOPT_FOLLOWLOCATION, 0L);
 	if (curl_multi_add_handle(o->multi, p->e) != CURLM_OK)
