@@ -745,8 +745,12 @@ fetch_head(struct fetch *f, int status)
 		c->fetched = f->nocache ? 0 : (int64_t)time(NULL);
 		meta_write(o, c);
 		f->how = "revalidated";
-		if (fetch_use_cache(f, c) == 0)
+		if (fetch_use_cache(f, c) == 0) {
+			log_event(LOG_VERBOSE, "origin: GET %s: 304, %llu bytes "
+			    "from the cache (revalidated)", f->url,
+			    (unsigned long long)c->size);
 			return 0;
+		}
 	}
 	if (status >= 200 && status < 300)
 		return fetch_body(f);
