@@ -1010,7 +1010,8 @@ easy_common(struct origin *o, CURL *e, const char *url, char *err,
 	/*
 	 * A stall (no byte for the give-up time) is told by our own timer
 	 * (fetch_stalled): libcurl's low-speed check averages over seconds
-	 * of history and would let a stalled body run on for 5 s more.
+	 * of history and would let a stalled body run on for 5 s more
+	 * (doc/notes/http-origin.md).
 	 */
 	if (o->cfg->ca)
 		curl_easy_setopt(e, CURLOPT_CAINFO, o->cfg->ca);
