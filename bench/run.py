@@ -8,7 +8,9 @@ Run from the repository root as root (`make bench`, `make bench-loss`):
 
 (--only selects the scenarios whose key contains SUBSTRING; the shapes
 of the system-call table are syscalls-lock, syscalls-window and
-syscalls-many, so --only syscalls runs that table alone.)
+syscalls-many, so --only syscalls runs that table alone, and the HTTP
+origin's parts origin-64M and origin-3x300, so --only origin runs that
+part alone; the loss table is left out by --no-loss only.)
 
 1. Installs the peers it lacks: tftpd-hpa and dnsmasq-base with apt-get,
    atftpd by `apt-get download` + `dpkg -x` into bench/peers/ (its package
@@ -62,12 +64,32 @@ syscalls-many, so --only syscalls runs that table alone.)
    strace's slowdown does not matter.  strace is installed with apt-get
    like the peers; without it the table says so.  It runs once, after
    the throughput table and outside --budget (~2 minutes).
+7. The HTTP origin (`tftpx serve --origin`; the keys are origin-64M and
+   origin-3x300, so --only origin runs both).  nginx (Debian's
+   nginx-light, installed with apt-get like the peers) serves the files
+   on loopback, started by tests/lib/httporigin.py with an access log.
+   origin-64M: a 64 MiB file served from DIR, and the same bytes through
+   the origin cold (no --cache; an empty --cache: a name never fetched)
+   and warm (--cache holds it), by the same tftpx (the cold row without
+   a cache by a second one); each fetch one `tftpx bench -c 1 -n 1 -b
+   1468 -w 16`, two a run: MB/s (median), its ratio to the DIR figure,
+   CPU of tftpx and of nginx, GETs at nginx, and one more fetch of each
+   row with --verify.  origin-3x300: three tftpx (no DIR, a --cache
+   each; tftpx K's origin is URL/iK, an alias of nginx's root, so the
+   access log tells which one asked) on ports of their own, and 100
+   clients at each at once over 4 names never fetched before (per tftpx
+   and name one `tftpx bench -c 25 -n 25 -b 1468 --verify`): MB/s of all
+   300, GETs per file and tftpx, and the target of one GET per tftpx per
+   file.  40 to 60 s, outside --budget and bounded by ORIGIN_BUDGET
+   (150 s: past it, no further run); without nginx (or without
+   tests/lib/httporigin.py, or a tftpx without --origin) one line says
+   the part is skipped and why.
 
-Prints markdown tables and the targets of issues 6, 7 and 16 as met /
-missed, and writes bench/results/latest.md and latest.json (a subset of
-scenarios or servers: partial.md and partial.json).  Every loop is
-bounded in count and time; every namespace, server and strace is removed
-on the way out.
+Prints markdown tables and the targets of issues 6, 7 and 16 (and the
+HTTP origin's) as met / missed, and writes bench/results/latest.md and
+latest.json (a subset of scenarios or servers: partial.md and
+partial.json).  Every loop is bounded in count and time; every
+namespace, server, nginx and strace is removed on the way out.
 """
 
 import argparse
@@ -1469,6 +1491,544 @@ def render_syscalls(st, shapes):
     return lines
 
 
+# ------------------------------------------------------------ HTTP origin
+
+
+# `tftpx serve --origin URL` with nginx as the origin (Debian's
+# nginx-light, started on loopback by tests/lib/httporigin.py with a
+# config and an access log of its own).  Two parts, chosen by --only
+# like the scenarios (--only origin runs both):
+#   origin-64M    one 64 MiB file served from DIR, and the same bytes
+#                 through the origin cold (no --cache; an empty --cache)
+#                 and warm (--cache holds it): the client and options
+#                 of the 1468w16 row, each fetch its own `tftpx bench
+#                 -c 1 -n 1`
+#   origin-3x300  three tftpx (no DIR, a --cache each) in front of one
+#                 nginx, 100 clients at each at once over 4 files: how
+#                 many GETs reach nginx
+# Both together take 40 to 60 s; ORIGIN_BUDGET bounds them: past
+# it, a part gets no further run (the part comes after the throughput
+# table, whose --budget is spent by then, so it has one of its own).
+ORIGIN_KEYS = ("origin-64M", "origin-3x300")
+ORIGIN_BUDGET = 150
+ORIGIN_FETCHES = 2          # fetches per row and run (64 MiB x 2)
+ORIGIN_INSTANCES = 3
+ORIGIN_FILES = 4
+# a cached file is revalidated after --cache-ttl (default 60 s): an
+# hour, so a warm fetch never asks nginx whatever the runs take
+ORIGIN_TTL = 3600
+ORIGIN_SINGLE = scenario("origin-64M", "64 MiB x 2, 1468, windowsize 16",
+                         64 * MIB, b=1468, w=16, cap=120)
+# 4 bench processes a tftpx (one a file), 25 lanes each, one fetch a
+# lane: 100 clients a tftpx, 300 in all, every one started at once so
+# that the RRQs for a name overlap its one GET
+ORIGIN_SHARED = scenario("origin-3x300", "3 tftpx x 100 clients, 4 files "
+                         "x 4 MiB, 1468, verified", 4 * MIB, b=1468, c=25,
+                         n=25, verify=True, cap=180)
+
+
+def origin_lib():
+    """(tests/lib/httporigin.py, None), imported as the tests do, or
+    (None, why not)."""
+    lib = os.path.join(TOP, "tests", "lib")
+    if lib not in sys.path:
+        sys.path.insert(0, lib)
+    try:
+        import httporigin
+    except Exception as e:      # missing, or not importable as it is
+        return None, "tests/lib/httporigin.py: %s: %s" % (
+            type(e).__name__, e)
+    return httporigin, None
+
+
+def have_origin():
+    """Does this tftpx have `serve --origin`?"""
+    try:
+        p = sh([TFTPX, "serve", "--help"], timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"--origin" in p.stdout + p.stderr
+
+
+def ensure_nginx(ho):
+    """None if nginx is there (apt-get installs nginx-light when it is
+    missing, as the peers are installed), else why not."""
+    if not os.access(ho.NGINX, os.X_OK) and os.geteuid() == 0:
+        say("installing nginx-light")
+        apt_install(["nginx-light"], [False])
+    if not os.access(ho.NGINX, os.X_OK):
+        return "%s not installed (apt-get install nginx-light)%s" % (
+            ho.NGINX, "" if os.geteuid() == 0 else "; not root")
+    return None
+
+
+def nginx_version(ho):
+    try:
+        p = sh([ho.NGINX, "-v"], timeout=10)
+        return (p.stderr + p.stdout).decode().strip().split(": ", 1)[-1]
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def nginx_start(ho, root, extra=""):
+    """httporigin.Nginx serving root; its process is killed with the
+    rest on a signal (cleanup)."""
+    n = ho.Nginx(root, extra=extra)
+    with _lock:
+        _live_procs.append(n.p)
+    return n
+
+
+def nginx_stop(n):
+    with _lock:
+        if n.p in _live_procs:
+            _live_procs.remove(n.p)
+    n.stop()
+
+
+def origin_server(name, scratch, url, cache=None, root=None):
+    """tftpx serve [root] --origin url [--cache cache] on 127.0.0.1,
+    the per-host limit lifted as in start_server."""
+    argv = [TFTPX, "serve", "--allow-root", "--listen", "127.0.0.1:0",
+            "--max-per-client", "1000", "--origin", url]
+    if cache:
+        os.makedirs(cache, exist_ok=True)
+        argv += ["--cache", cache, "--cache-ttl", str(ORIGIN_TTL)]
+    if root:
+        argv.append(root)
+    log = os.path.join(scratch, "%s-%d.log" % (name, time.monotonic_ns()))
+    return Running(name, argv, 0, None, log, read_port=True)
+
+
+def link_as(src, name):
+    """src under another name beside it (a hard link: the same bytes
+    without the disk), its path."""
+    dst = os.path.join(os.path.dirname(src), name)
+    if not os.path.exists(dst):
+        os.link(src, dst)
+    return dst
+
+
+def cache_holds(cache, src):
+    """Does cache hold a data file (16 hex digits) with src's bytes?"""
+    want, size = sha256_file(src), os.path.getsize(src)
+    try:
+        names = os.listdir(cache)
+    except OSError:
+        return False
+    for f in names:
+        path = os.path.join(cache, f)
+        if re.fullmatch(r"[0-9a-f]{16}", f) and \
+                os.path.getsize(path) == size and sha256_file(path) == want:
+            return True
+    return False
+
+
+def gets_settled(n, uri, want, timeout=3.0):
+    """GETs of uri in nginx's access log, once there are want (a line
+    is written as a response ends, a hair after the client has it) or
+    after timeout seconds."""
+    return n.wait_count(want, method="GET", uri=uri, timeout=timeout)
+
+
+def origin_fetches(srv, sc, local, names):
+    """names fetched one after another, each by its own run of the load
+    client (`tftpx bench -c 1 -n 1`): the figures summed."""
+    tot = dict(bytes=0, seconds=0.0, ok=0, failed=0, verify_errors=0,
+               transfers=0, errors=[])
+    for name in names:
+        r = load(srv, sc, local, name, sc["fsize"], sc["cap"])
+        for k in ("bytes", "ok", "failed", "verify_errors", "transfers"):
+            tot[k] += r.get(k, 0) or 0
+        tot["seconds"] += r.get("seconds") or 0.0
+        if r.get("error"):
+            tot["errors"].append(r["error"])
+    if tot["seconds"]:
+        tot["MBps"] = tot["bytes"] / tot["seconds"] / 1e6
+    return tot
+
+
+def origin_single(ho, sc, scratch, runs, budget_end):
+    """Part 1: the 64 MiB file from DIR, through the origin cold (no
+    cache; an empty cache: a name never fetched) and warm, by two
+    servers: A = `serve DIR --origin URL --cache C` (DIR, cold into the
+    cache, warm) and B = `serve DIR --origin URL` (cold, no cache)."""
+    www = os.path.join(scratch, "origin-www")
+    dird = os.path.join(scratch, "origin-dir")
+    for d in (www, dird):
+        os.makedirs(d)
+        os.chmod(d, 0o755)
+    src = os.path.join(www, "o64M.bin")
+    make_file(src, sc["fsize"])
+    os.link(src, os.path.join(dird, "d64M.bin"))
+    warm = "o64M-warm.bin"
+    link_as(src, warm)
+    cold = [["o64M-r%d-%d.bin" % (i + 1, k + 1)
+             for k in range(ORIGIN_FETCHES)] for i in range(runs)]
+    for names in cold:
+        for name in names:
+            link_as(src, name)
+    cache = os.path.join(scratch, "origin-cache")
+    out = dict(key=sc["key"], title=sc["title"], rows=[], note="",
+               error=None)
+    n = nginx_start(ho, www)
+    live = []
+    try:
+        a = origin_server("tftpx-origin-cache", scratch, n.url(),
+                          cache=cache, root=dird)
+        live.append(a)
+        b = origin_server("tftpx-origin", scratch, n.url(), root=dird)
+        live.append(b)
+        rows = [
+            dict(key="dir", title="from DIR", srv=a,
+                 names=lambda i: ["d64M.bin"] * ORIGIN_FETCHES),
+            dict(key="cold", title="origin, cold, no --cache", srv=b,
+                 names=lambda i: ["o64M.bin"] * ORIGIN_FETCHES),
+            dict(key="cold-cache", title="origin, cold, empty --cache",
+                 srv=a, names=lambda i: cold[i]),
+            dict(key="warm", title="origin, warm, --cache holds it",
+                 srv=a, names=lambda i: [warm] * ORIGIN_FETCHES),
+        ]
+        for row in rows:
+            row.update(runs=[], uris=set(), mbps=None, ratio=None,
+                       cpu_s=None, nginx_cpu_s=None, gets=None, failed=0,
+                       verified=None, note="")
+        # the warm rows' file into the cache: one cold fetch, verified,
+        # and the cache's copy compared with the source
+        vsc = dict(sc, verify=True)
+        r = origin_fetches(a, vsc, src, [warm])
+        cached = cache_holds(cache, src)
+        rows[2]["verified"] = r["ok"] == 1 and not r["verify_errors"] \
+            and cached
+        if not cached:
+            rows[2]["note"] = "the cache did not hold the file after a " \
+                "complete fetch"
+        if r["ok"] != 1:
+            rows[3]["note"] = "priming fetch failed: %s" % (
+                "; ".join(r["errors"]) or "?")
+        base = {u: n.count("GET", u) for u in
+                ["/" + x for x in ("o64M.bin", warm)] +
+                ["/" + x for names in cold for x in names]}
+        for i in range(runs):
+            if i > 0 and time.monotonic() > budget_end:
+                out["note"] = "%d run(s): time budget" % i
+                break
+            turn = rows[i % len(rows):] + rows[:i % len(rows)]
+            for row in turn:
+                srv = row["srv"]
+                names = row["names"](i)
+                row["uris"].update("/" + x for x in names)
+                c0, n0 = srv.cpu(), proc_cpu(n.p.pid)
+                r = origin_fetches(srv, sc, src, names)
+                c1, n1 = srv.cpu(), proc_cpu(n.p.pid)
+                r["cpu_s"] = c1 - c0 if None not in (c0, c1) else None
+                r["nginx_cpu_s"] = n1 - n0 if None not in (n0, n1) \
+                    else None
+                row["runs"].append(r)
+                say("  %-12s %-11s run %d: %s MB/s, cpu %s s, nginx "
+                    "cpu %s s, ok %d, failed %d%s" % (
+                        sc["key"], row["key"], i + 1, fmt(r.get("MBps")),
+                        fmt(r["cpu_s"], 2), fmt(r["nginx_cpu_s"], 2),
+                        r["ok"], r["failed"],
+                        (" (%s)" % "; ".join(r["errors"]))
+                        if r["errors"] else ""))
+        # GETs nginx logged during the runs: one a cold fetch, none warm
+        for row in rows:
+            cold_row = row["key"] in ("cold", "cold-cache")
+            got = 0
+            for u in sorted(row["uris"]):
+                b0 = base.get(u, 0)
+                want = b0 + (sum(r["transfers"] for r in row["runs"])
+                             if row["key"] == "cold" else 1)
+                got += (gets_settled(n, u, want) if cold_row
+                        else n.count("GET", u)) - b0
+            row["gets"] = got
+            row["fetches"] = sum(r["transfers"] for r in row["runs"])
+        # one fetch of each other row, verified (not timed)
+        for row, name in ((rows[0], "d64M.bin"), (rows[1], "o64M.bin"),
+                          (rows[3], warm)):
+            r = origin_fetches(row["srv"], vsc, src, [name])
+            row["verified"] = r["ok"] == 1 and not r["verify_errors"]
+        out["peak_kib"] = {"cache": a.hwm_kib(), "no_cache": b.hwm_kib()}
+        for srv in live:
+            if srv.p.poll() is not None:
+                out["note"] += "; %s exited: %s" % (srv.name, srv.tail())
+    finally:
+        for srv in live:
+            srv.stop()
+        nginx_stop(n)
+    for row in rows:
+        good = [r["MBps"] for r in row["runs"] if r.get("MBps")]
+        if good:
+            row["mbps"] = statistics.median(good)
+        for k in ("cpu_s", "nginx_cpu_s"):
+            vs = [r[k] for r in row["runs"] if r.get(k) is not None]
+            if vs:
+                row[k] = statistics.median(vs)
+        row["failed"] = sum(r["failed"] + r["verify_errors"]
+                            for r in row["runs"])
+        errs = [e for r in row["runs"] for e in r["errors"]]
+        if errs:
+            row["note"] = (row["note"] + "; " if row["note"] else "") + \
+                errs[0]
+    d = rows[0]["mbps"]
+    for row in rows:
+        if d and row["mbps"]:
+            row["ratio"] = row["mbps"] / d
+        row["server"] = row.pop("srv").name
+        row.pop("names")
+        row["uris"] = sorted(row["uris"])
+    out["rows"] = rows
+    return out
+
+
+def origin_shared(ho, sc, scratch, runs, budget_end):
+    """Part 2: ORIGIN_INSTANCES tftpx, no DIR, a --cache each, in front
+    of one nginx; every run ORIGIN_FILES fresh names (never fetched, so
+    every cache is cold for them), 25 clients for each name at each
+    tftpx, all at once.  Instance K's origin is URL/iK, an alias of the
+    one root (nginx's `location /iK/`), so the access log tells which
+    tftpx sent a GET."""
+    www = os.path.join(scratch, "origin-shared")
+    os.makedirs(www)
+    os.chmod(www, 0o755)
+    srcs = []
+    for f in range(ORIGIN_FILES):
+        srcs.append(os.path.join(www, "m%d.bin" % (f + 1)))
+        make_file(srcs[-1], sc["fsize"])
+    extra = "".join("        location /i%d/ {\n            alias %s/;\n"
+                    "        }\n" % (k + 1, www)
+                    for k in range(ORIGIN_INSTANCES))
+    out = dict(key=sc["key"], title=sc["title"], runs=[], note="",
+               error=None, clients=ORIGIN_INSTANCES * ORIGIN_FILES * sc["c"])
+    n = nginx_start(ho, www, extra)
+    live = []
+    try:
+        for k in range(ORIGIN_INSTANCES):
+            live.append(origin_server(
+                "tftpx-o%d" % (k + 1), scratch, "%s/i%d" % (n.url(), k + 1),
+                cache=os.path.join(scratch, "origin-cache%d" % (k + 1))))
+        jobs = [(k, f) for k in range(ORIGIN_INSTANCES)
+                for f in range(ORIGIN_FILES)]
+        for i in range(runs):
+            if i > 0 and time.monotonic() > budget_end:
+                out["note"] = "%d run(s): time budget" % i
+                break
+            names = [os.path.basename(link_as(s, "m%d-r%d.bin" %
+                                              (f + 1, i + 1)))
+                     for f, s in enumerate(srcs)]
+            g0 = n.count("GET")
+            e0 = len(n.access_lines())
+            c0 = [s.cpu() for s in live]
+            n0 = proc_cpu(n.p.pid)
+
+            def one(job):
+                k, f = job
+                return load(live[k], sc, srcs[f], names[f], sc["fsize"],
+                            sc["cap"])
+            t0 = time.monotonic()
+            with concurrent.futures.ThreadPoolExecutor(len(jobs)) as ex:
+                rs = list(ex.map(one, jobs))
+            wall = time.monotonic() - t0
+            c1 = [s.cpu() for s in live]
+            n1 = proc_cpu(n.p.pid)
+            # one GET a (tftpx, name) expected; a log line is written as
+            # a response ends
+            n.wait_count(g0 + len(jobs), method="GET", timeout=3.0)
+            gets = {names[f]: [n.count("GET", "/i%d/%s" % (k + 1, names[f]))
+                               for k in range(ORIGIN_INSTANCES)]
+                    for f in range(ORIGIN_FILES)}
+            run = dict(run=i + 1, seconds=wall,
+                       transfers=sum(r.get("transfers", 0) for r in rs),
+                       ok=sum(r.get("ok", 0) for r in rs),
+                       failed=sum(r.get("failed", 0) for r in rs),
+                       verify_errors=sum(r.get("verify_errors", 0)
+                                         for r in rs),
+                       bytes=sum(r.get("bytes", 0) for r in rs),
+                       slowest_ms=max((r.get("max_ms") or 0) for r in rs),
+                       retransmits=sum(r.get("retransmits", 0) or 0
+                                       for r in rs),
+                       gets=gets, gets_total=n.count("GET") - g0,
+                       requests=len(n.access_lines()) - e0,
+                       cpu_s=sum(b - a for a, b in zip(c0, c1))
+                       if None not in c0 + c1 else None,
+                       nginx_cpu_s=n1 - n0 if None not in (n0, n1)
+                       else None,
+                       errors=sorted({r["error"] for r in rs
+                                      if r.get("error")}))
+            run["mbps"] = run["bytes"] / wall / 1e6 if wall else None
+            out["runs"].append(run)
+            say("  %-12s run %d: %s MB/s, %d of %d ok, %d failed or "
+                "wrong, GETs %s (%d in all), cpu %s s, nginx cpu %s s%s" % (
+                    sc["key"], i + 1, fmt(run["mbps"]), run["ok"],
+                    run["transfers"], run["failed"] + run["verify_errors"],
+                    " ".join("%s" % "/".join(map(str, v))
+                             for v in gets.values()), run["gets_total"],
+                    fmt(run["cpu_s"], 2), fmt(run["nginx_cpu_s"], 2),
+                    (" (%s)" % "; ".join(run["errors"]))
+                    if run["errors"] else ""))
+        out["peak_kib"] = [s.hwm_kib() for s in live]
+        for srv in live:
+            if srv.p.poll() is not None:
+                out["note"] += "; %s exited: %s" % (srv.name, srv.tail())
+    finally:
+        for srv in live:
+            srv.stop()
+        nginx_stop(n)
+    rs = out["runs"]
+    for k in ("mbps", "cpu_s", "nginx_cpu_s"):
+        vs = [r[k] for r in rs if r.get(k) is not None]
+        out[k] = statistics.median(vs) if vs else None
+    bad = ["run %d %s: %d GETs from tftpx %d" % (r["run"], name, c, k + 1)
+           for r in rs for name, v in r["gets"].items()
+           for k, c in enumerate(v) if c != 1]
+    pairs = ORIGIN_INSTANCES * ORIGIN_FILES
+    out["target_gets"] = dict(
+        met=(not bad) if rs else None,
+        detail=("each of %d tftpx x %d files: exactly one GET, in each "
+                "of %d run(s)" % (ORIGIN_INSTANCES, ORIGIN_FILES, len(rs))
+                if not bad else "%d of %d (tftpx, file) pairs over %d "
+                "run(s) not one GET: %s" % (len(bad), pairs * len(rs),
+                                           len(rs), "; ".join(bad[:4])))
+        if rs else "not measured")
+    n_all = sum(r["transfers"] for r in rs)
+    ok = sum(r["ok"] for r in rs)
+    wrong = sum(r["failed"] + r["verify_errors"] for r in rs)
+    out["target_exact"] = dict(
+        met=(ok == n_all and wrong == 0 and n_all > 0) if rs else None,
+        detail="%d of %d ok, %d failed or wrong over %d run(s)" % (
+            ok, n_all, wrong, len(rs)) if rs else "not measured")
+    return out
+
+
+def origin_part(keys, scratch, runs):
+    """Both parts (those in keys): a dict for latest.json; error says
+    why the part did not run."""
+    t0 = time.monotonic()
+    out = dict(error=None, nginx=None, single=None, shared=None)
+    ho, why = origin_lib()
+    if not why and not have_origin():
+        why = "this tftpx has no serve --origin"
+    if not why:
+        why = ensure_nginx(ho)
+    if why:
+        say("HTTP origin part skipped: %s" % why)
+        out["error"] = why
+        return out
+    out["nginx"] = nginx_version(ho)
+    budget_end = t0 + ORIGIN_BUDGET
+    for part, sc, fn in (("single", ORIGIN_SINGLE, origin_single),
+                         ("shared", ORIGIN_SHARED, origin_shared)):
+        if sc["key"] not in keys:
+            continue
+        say("HTTP origin %s: %s" % (sc["key"], sc["title"]))
+        try:
+            out[part] = fn(ho, sc, scratch, runs, budget_end)
+        except (ho.Skip, ho.Fail, RuntimeError, OSError) as e:
+            say("HTTP origin %s left out: %s" % (sc["key"], e))
+            out[part] = dict(key=sc["key"], title=sc["title"],
+                             error=str(e))
+    out["seconds"] = time.monotonic() - t0
+    return out
+
+
+def render_origin(og, runs):
+    lines = ["", "### HTTP origin: `tftpx serve --origin` with nginx"
+             "%s" % (" (%s)" % og["nginx"] if og.get("nginx") else ""), ""]
+    if og["error"]:
+        return lines + ["Skipped: %s." % og["error"]]
+    s = og.get("single")
+    if s and s.get("error"):
+        lines += ["%s: not measured: %s." % (s["title"], s["error"]), ""]
+    elif s:
+        lines += ["%s, one file, median of up to %d runs:" % (
+            s["title"], runs), "",
+            "| source | MB/s | ÷ DIR | server CPU s | nginx CPU s | "
+            "GETs at nginx | failed | verified | note |",
+            "|---|---|---|---|---|---|---|---|---|"]
+        for row in s["rows"]:
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                row["title"], fmt(row["mbps"]), fmt(row["ratio"], 2),
+                fmt(row["cpu_s"], 2), fmt(row["nginx_cpu_s"], 2),
+                "—" if row["gets"] is None else
+                "%d in %d fetches" % (row["gets"], row["fetches"]),
+                row["failed"], {True: "yes", False: "NO", None: "—"}[
+                    row["verified"]], row["note"]))
+        pk = s.get("peak_kib") or {}
+        lines += ["", "The same tftpx serves the DIR, cold-into-the-cache "
+                  "and warm rows (`serve DIR --origin URL --cache C "
+                  "--cache-ttl %d`), a second one the cold row without a "
+                  "cache (`serve DIR --origin URL`); the file is in DIR "
+                  "under one name and at nginx under others (hard links: "
+                  "the same bytes, all in the page cache), a fresh name "
+                  "for each cold fetch into the cache.  Each fetch is one "
+                  "`tftpx bench -c 1 -n 1 -b 1468 -w 16` (the client of "
+                  "the 1468w16 row), MB/s over the %d fetches of a run; "
+                  "÷ DIR is the ratio of the medians.  A cold fetch should "
+                  "cost one GET, a warm one none.  Verified: one more "
+                  "fetch of each row with `--verify` (the cold one into "
+                  "the cache is the fetch that filled it, and the cache's "
+                  "copy was compared too).  Peak RSS: %s with the cache, "
+                  "%s without.%s" % (
+                      ORIGIN_TTL, ORIGIN_FETCHES, fmt_kib(pk.get("cache")),
+                      fmt_kib(pk.get("no_cache")),
+                      ("  " + s["note"].strip("; ") + ".")
+                      if s.get("note") else ""), ""]
+    s = og.get("shared")
+    if s and s.get("error"):
+        lines += ["%s: not measured: %s." % (s["title"], s["error"])]
+    elif s:
+        names = ["m%d" % (f + 1) for f in range(ORIGIN_FILES)]
+        lines += ["%s (%d clients at once), each run:" % (
+            s["title"], s["clients"]), "",
+            "| run | MB/s, all clients | transfers ok | failed or wrong | "
+            + " | ".join("GETs %s (tftpx 1/2/3)" % x for x in names) +
+            " | GETs in all | slowest transfer | tftpx CPU s (all 3) | "
+            "nginx CPU s |",
+            "|" + "---|" * (len(names) + 8)]
+        for r in s["runs"]:
+            lines.append("| %d | %s | %d of %d | %d | %s | %d | %.2f s | "
+                         "%s | %s |" % (
+                             r["run"], fmt(r["mbps"]), r["ok"],
+                             r["transfers"],
+                             r["failed"] + r["verify_errors"],
+                             " | ".join("%d (%s)" % (sum(v), "/".join(
+                                 map(str, v))) for v in r["gets"].values()),
+                             r["gets_total"], r["slowest_ms"] / 1e3,
+                             fmt(r["cpu_s"], 2), fmt(r["nginx_cpu_s"], 2)))
+        if len(s["runs"]) > 1:
+            lines.append("| median | %s | | | %s | | | %s | %s |" % (
+                fmt(s["mbps"]), " | ".join("" for _ in names),
+                fmt(s["cpu_s"], 2), fmt(s["nginx_cpu_s"], 2)))
+        lines += ["", "| target | result | detail |", "|---|---|---|"]
+        for text, t in (("one GET per tftpx per file",
+                         s["target_gets"]),
+                        ("every transfer complete and byte-exact",
+                         s["target_exact"])):
+            lines.append("| %s | %s | %s |" % (
+                text, {True: "met", False: "MISSED", None: "—"}[t["met"]],
+                t["detail"]))
+        lines += ["", "%d tftpx (`serve --origin URL/iK --cache DIR_K "
+                  "--cache-ttl %d`, no DIR; /iK is an alias of nginx's one "
+                  "root, so its access log tells which tftpx asked) on "
+                  "ports of their own; each run %d names never fetched "
+                  "before (hard links to %d random files), and against "
+                  "each tftpx at once %d `tftpx bench -c %d -n %d -b %d "
+                  "--verify` (one a name): %d clients, %d at each tftpx, "
+                  "every one fetching once, started together so that the "
+                  "requests for a name overlap its fetch.  MB/s: the bytes "
+                  "of all clients over the time from the first start to "
+                  "the last exit.  GETs: nginx's access log.%s" % (
+                      ORIGIN_INSTANCES, ORIGIN_TTL, ORIGIN_FILES,
+                      ORIGIN_FILES, ORIGIN_FILES, ORIGIN_SHARED["c"],
+                      ORIGIN_SHARED["n"],
+                      ORIGIN_SHARED["b"], s["clients"],
+                      s["clients"] // ORIGIN_INSTANCES,
+                      ("  " + s["note"].strip("; ") + ".")
+                      if s.get("note") else "")]
+    return lines
+
+
 # ----------------------------------------------------------------- report
 
 
@@ -1686,7 +2246,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3,
                     help="runs per scenario and server (median; default 3)")
     ap.add_argument("--only", default="",
-                    help="only scenarios whose key contains this")
+                    help="only scenarios whose key contains this (the "
+                    "HTTP origin part: origin, or origin-64M, "
+                    "origin-3x300; the loss table still runs unless "
+                    "--no-loss)")
     ap.add_argument("--servers", default=",".join(SERVERS))
     ap.add_argument("--budget", type=float, default=540,
                     help="seconds for the throughput part; past it each "
@@ -1792,6 +2355,11 @@ def main():
             md += render_syscalls(st, shapes)
             doc["syscalls"] = st
             doc["syscalls_seconds"] = time.monotonic() - t_sys
+        okeys = [k for k in ORIGIN_KEYS if a.only in k]
+        if not a.loss_only and okeys and any(ours(s) for s in servers):
+            og = origin_part(okeys, scratch, a.runs)
+            md += render_origin(og, a.runs)
+            doc["origin"] = og
         loss_rows = None
         if not a.no_loss:
             lsrv = [s for s in LOSS_SERVERS if s in servers]
