@@ -288,9 +288,13 @@ cache_find(struct origin *o, const char *key, const char *path)
 static void
 cache_forget(struct origin *o, struct cent *c)
 {
+	size_t i = (size_t)(c - o->ents);
+
 	o->total -= c->size;
 	free(c->path);
-	*c = o->ents[--o->nents];
+	memmove(&o->ents[i], &o->ents[i + 1],
+	    (o->nents - i - 1) * sizeof(*c));
+	o->nents--;
 }
 
 /* Remove entry c: its .meta first (a data file alone is a miss). */
@@ -1640,20 +1644,31 @@ origin_open(struct loop *l, const struct origin_cfg *cfg, char *why,
 void
 origin_close(struct origin *o)
 {
+	struct origin_put *p, *pn;
+	struct fetch *f, *fn;
 	size_t i;
 
 	if (o == NULL)
 		return;
-	while (o->puts)
-		put_free(o->puts);
-	while (o->fetches) {
-		struct fetch *f = o->fetches;
-		struct origin_reader *r;
 
-		while ((r = f->readers) != NULL) {
-			detach(r);
+	/* off the lists first: the frees below find them empty */
+	p = o->puts;
+	o->puts = NULL;
+	for (; p != NULL; p = pn) {
+		pn = p->next;
+		put_free(p);
+	}
+	f = o->fetches;
+	o->fetches = NULL;
+	for (; f != NULL; f = fn) {
+		struct origin_reader *r, *rn;
+
+		fn = f->next;
+		for (r = f->readers; r != NULL; r = rn) {
+			rn = r->next;
 			free(r);
 		}
+		f->readers = NULL;
 		fetch_free(f);
 	}
 	curl_multi_cleanup(o->multi);
