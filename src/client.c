@@ -530,6 +530,8 @@ setup_net(struct client *c)
 		return -1;
 	}
 	udp_set_bufs(c->sock, CLIENT_SOCKBUF);
+	/* a closed port answers ICMP: say so at once, not after the timeout */
+	udp_set_recverr(c->sock, c->server.ss.ss_family);
 	if ((c->hub = calloc(1, sizeof(*c->hub))) == NULL ||
 	    (c->hub->loop = loop_new()) == NULL) {
 		log_error("cannot create the event loop: %s", strerror(errno));

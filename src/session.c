@@ -2,7 +2,9 @@
  * session.c - one transfer on the wire; see session.h.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -246,15 +248,45 @@ read_batches(struct session *s)
 	}
 }
 
+/*
+ * The socket holds ICMP errors (a client's socket asks for them with
+ * udp_set_recverr): a port unreachable from the peer we talk to means
+ * nothing listens there, and waiting out the timeout would only hide
+ * it.  Errors about other addresses are dropped.
+ */
+static void
+read_errors(struct session *s)
+{
+	char where[UDP_ADDRSTR], msg[UDP_ADDRSTR + 48];
+	struct udp_addr dst;
+	int e, n;
+
+	for (n = 0; n < SESSION_BATCH && (e = udp_recv_err(s->sock,
+	    &dst)) != 0; n++) {
+		if (e != ECONNREFUSED || !udp_same(&dst, &s->peer))
+			continue;
+		snprintf(msg, sizeof(msg), "nothing listens on %s (port "
+		    "unreachable)", udp_format(&dst, where));
+		xfer_abort(&s->x, -1, msg);
+		s->x.why = XW_UNREACHABLE;
+		settle(s);
+		return;
+	}
+}
+
 static void
 sock_cb(struct loop_fd *w, uint32_t events)
 {
 	struct session *s = w->arg;
 
-	(void)events;
 	/* an event collected before the session ended */
 	if (!s->running)
 		return;
+	if (events & EPOLLERR) {
+		read_errors(s);
+		if (!s->running)
+			return;
+	}
 	read_batches(s);
 }
 

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -682,4 +683,58 @@ udp_set_bufs(int fd, int bytes)
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes,
 	    sizeof(bytes)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
+int
+udp_set_recverr(int fd, int family)
+{
+	int on = 1;
+
+	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR,
+	    &on, sizeof(on)) < 0)
+		return -1;
+	/* also for IPv4 on a dual-stack socket, and for AF_INET */
+	if (setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on)) < 0 &&
+	    family == AF_INET)
+		return -1;
+	return 0;
+}
+
+int
+udp_recv_err(int fd, struct udp_addr *dst)
+{
+	union {
+		char		buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+				    sizeof(struct sockaddr_in6))];
+		struct cmsghdr	align;
+	} ctl;
+	struct msghdr mh;
+	struct cmsghdr *c;
+	struct sock_extended_err *ee;
+	char data[64];
+	struct iovec iov = { data, sizeof(data) };
+
+	memset(&mh, 0, sizeof(mh));
+	memset(dst, 0, sizeof(*dst));
+	mh.msg_name = &dst->ss;
+	mh.msg_namelen = sizeof(dst->ss);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	if (recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+		return 0;
+	dst->len = mh.msg_namelen;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type ==
+		    IP_RECVERR) || (c->cmsg_level == IPPROTO_IPV6 &&
+		    c->cmsg_type == IPV6_RECVERR)))
+			continue;
+		ee = (struct sock_extended_err *)(void *)CMSG_DATA(c);
+		if (ee->ee_origin == SO_EE_ORIGIN_ICMP ||
+		    ee->ee_origin == SO_EE_ORIGIN_ICMP6)
+			return ee->ee_errno ? (int)ee->ee_errno : EIO;
+	}
+	/* an error of another origin (local): not the peer's answer */
+	return EAGAIN;
 }

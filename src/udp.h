@@ -60,6 +60,20 @@ int	udp_bind(struct udp_addr *a, int listening);
 void	udp_set_bufs(int fd, int bytes);
 
 /*
+ * Ask the kernel to report ICMP errors on fd, an unconnected socket
+ * (IP_RECVERR, IPV6_RECVERR): a port unreachable then wakes the socket
+ * (EPOLLERR) and udp_recv_err() reads it.  0 or -1.
+ */
+int	udp_set_recverr(int fd, int family);
+
+/*
+ * Read one queued ICMP error of fd: *dst is where the datagram that
+ * caused it was going.  Returns the error (ECONNREFUSED: port
+ * unreachable, EHOSTUNREACH, ...), or 0 when none is queued.
+ */
+int	udp_recv_err(int fd, struct udp_addr *dst);
+
+/*
  * Receive one datagram: its source into from and, for listening sockets,
  * the local address it reached into to (port 0).  Returns the length,
  * or -1 with errno (EAGAIN when none waits).

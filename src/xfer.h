@@ -47,6 +47,7 @@ enum xfer_why {
 	XW_SINK,		/* writing failed (err_code 3: no space) */
 	XW_OPTIONS,		/* the OACK holds what we cannot take */
 	XW_PROTOCOL,		/* a packet that has no place here */
+	XW_UNREACHABLE,		/* the peer's port is closed (ICMP), session.c */
 };
 
 #define XFER_ACKPTS	4	/* recent ACKs a receiver remembers */

@@ -1953,9 +1953,39 @@ def timeout_case(ctx, port):
     check(not os.path.exists(dst), "failed get left a LOCAL file")
 
 
-@case("cli_get_timeout_closed_port", fams=BOTH)
+def unreachable_case(ctx, put):
+    """Nothing listens on the port: the ICMP port unreachable ends the
+    client at once with words that say so.  The give-up time is two
+    minutes (-t 40 -r 2), longer than the harness waits: a client that
+    waited for it would be killed, and its words would say timeout."""
+    port = free_udp_port(ctx.fam, ctx.host)
+    out = ctx.tmpdir("out")
+    if put:
+        src = os.path.join(out, "src.bin")
+        with open(src, "wb") as f:
+            f.write(b"x" * 5000)
+        argv = ("put", "-t", "40", "-r", "2", ctx.hp(port), src, "x.bin")
+    else:
+        dst = os.path.join(out, "x.bin")
+        argv = ("get", "-t", "40", "-r", "2", ctx.hp(port), "x.bin", dst)
+    rc, _, err, _ = ctx.tftpx(*argv, timeout=60)
+    want = "nothing listens on %s (port unreachable)" % ctx.hp(port)
+    check(rc == 1, "exit %d, expected 1; stderr %r" % (rc, err.strip()))
+    check(want in err, "stderr %r lacks %r" % (err.strip(), want))
+    check("timeout" not in err.lower(), "stderr %r says timeout" %
+          err.strip())
+    if not put:
+        check(not os.path.exists(dst), "failed get left a LOCAL file")
+
+
+@case("cli_get_port_unreachable", fams=BOTH)
 def _(ctx):
-    timeout_case(ctx, free_udp_port(ctx.fam, ctx.host))
+    unreachable_case(ctx, put=False)
+
+
+@case("cli_put_port_unreachable", fams=BOTH)
+def _(ctx):
+    unreachable_case(ctx, put=True)
 
 
 @case("cli_get_timeout_blackhole", fams=BOTH)
