@@ -107,6 +107,21 @@ run: tftpx
 check: tftpx $(UNIT)
 	@sh tests/run
 
+# What the tests need from Debian, in one place: `sudo make test-deps`
+# (make check names it when it skipped a suite; .ci/run uses it too).
+# Installs without `apt-get update` when the package lists serve, else
+# updates them once and tries again.
+TEST_DEPS = build-essential python3 busybox curl tftp-hpa tftpd-hpa atftp \
+	iproute2 nftables qemu-system-x86 qemu-system-arm qemu-system-misc \
+	ipxe-qemu u-boot-qemu valgrind cppcheck clang-tidy clang \
+	libclang-rt-14-dev systemd musl-tools groff-base man-db util-linux \
+	file libcurl4-openssl-dev openssl nginx-light
+test-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		--no-install-recommends $(TEST_DEPS) || \
+	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install \
+		-y --no-install-recommends $(TEST_DEPS); }
+
 asan:
 	$(MAKE) clean
 	$(MAKE) check CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
@@ -171,7 +186,8 @@ clean:
 	rm -f tftpx src/*.o $(UNIT) bench/udplimit bench/loadc
 	rm -rf .musl-kernel-include
 
-.PHONY: all run check asan lint faults interop-all soak bench bench-loss \
+.PHONY: all run check test-deps asan lint faults interop-all soak bench \
+	bench-loss \
 	install uninstall clean
 
 # ---- fuzzing (fuzz/) --------------------------------------------------------
