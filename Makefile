@@ -45,14 +45,26 @@ else
 WFLAGS	+= -DTFTPX_NO_CURL
 endif
 
+# libmicrohttpd for --metrics, the same way (make MHD=0: without)
+ifeq ($(STATIC),1)
+MHD	?= 0
+endif
+MHD	?= $(shell printf '\043include <microhttpd.h>\n' | \
+	     $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(MHD),1)
+LIBS	+= -lmicrohttpd
+else
+WFLAGS	+= -DTFTPX_NO_MHD
+endif
+
 PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/rtx.c \
-	  src/dedup.c src/quirks.c src/intake.c src/remap.c
+	  src/dedup.c src/quirks.c src/intake.c src/remap.c src/metrics.c
 IO	= src/loop.c src/udp.c src/files.c src/log.c src/events.c src/listen.c \
 	  src/session.c src/neigh.c
 APP	= src/server.c src/transfer.c src/names.c src/client.c src/bench.c \
 	  src/main.c
-# the HTTP origin: libcurl on the server's loop (a line of its own)
-IO	+= src/origin.c
+# the HTTP origin: libcurl on the server's loop; metrics over HTTP
+IO	+= src/origin.c src/metrics_http.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
@@ -69,7 +81,7 @@ UNIT	= tests/unit/test_packet tests/unit/test_options \
 	  tests/unit/test_xfer_b2b tests/unit/test_xfer_burst \
 	  tests/unit/test_xfer_rtt tests/unit/test_xfer_source \
 	  tests/unit/test_quirks tests/unit/test_rtx tests/unit/test_intake \
-	  tests/unit/test_remap
+	  tests/unit/test_remap tests/unit/test_metrics
 
 all: tftpx
 
@@ -115,7 +127,8 @@ TEST_DEPS = build-essential python3 busybox curl tftp-hpa tftpd-hpa atftp \
 	iproute2 nftables qemu-system-x86 qemu-system-arm qemu-system-misc \
 	ipxe-qemu u-boot-qemu valgrind cppcheck clang-tidy clang \
 	libclang-rt-14-dev systemd musl-tools groff-base man-db util-linux \
-	file libcurl4-openssl-dev openssl nginx-light
+	file libcurl4-openssl-dev openssl nginx-light libmicrohttpd-dev \
+	prometheus
 test-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y \
 		--no-install-recommends $(TEST_DEPS) || \
@@ -245,12 +258,17 @@ REQ_SMALL	= -DHASH_SIZE=8 -DDEDUP_CAP=4
 REQ_OBJS	= $(REQ_SRCS:src/%.c=fuzz/bin/obj/%.o) \
 		  $(REQ_FAKES:fuzz/%.c=fuzz/bin/obj/%.o) \
 		  fuzz/bin/obj/server-small.o fuzz/bin/obj/udp-addr.o \
-		  fuzz/bin/obj/origin-none.o
+		  fuzz/bin/obj/origin-none.o fuzz/bin/obj/metrics-none.o
 
-# the origin's stubs (no libcurl, no loop): fuzz_request sends no HTTP
+# the origin's and the metrics' stubs (no libcurl, no libmicrohttpd):
+# fuzz_request sends and serves no HTTP
 fuzz/bin/obj/origin-none.o: src/origin.c $(HDRS)
 	@mkdir -p fuzz/bin/obj
 	$(CC) $(WFLAGS) $(FUZZ_SAN) -DTFTPX_NO_CURL -c -o $@ src/origin.c
+
+fuzz/bin/obj/metrics-none.o: src/metrics_http.c $(HDRS)
+	@mkdir -p fuzz/bin/obj
+	$(CC) $(WFLAGS) $(FUZZ_SAN) -DTFTPX_NO_MHD -c -o $@ src/metrics_http.c
 
 fuzz/bin/obj/fake_%.o: fuzz/fake_%.c fuzz/fake.h fuzz/fuzz.h $(HDRS)
 	@mkdir -p fuzz/bin/obj
@@ -278,9 +296,12 @@ fuzz/bin/fuzz_request-fuzz: fuzz/fuzz_request.c fuzz/fuzz.h fuzz/fake.h \
 		-c -o fuzz/bin/obj/server-small-fuzz.o src/server.c
 	$(FUZZ_CC) $(WFLAGS) $(FUZZ_NOLINK) -DTFTPX_NO_CURL \
 		-c -o fuzz/bin/obj/origin-none-fuzz.o src/origin.c
+	$(FUZZ_CC) $(WFLAGS) $(FUZZ_NOLINK) -DTFTPX_NO_MHD \
+		-c -o fuzz/bin/obj/metrics-none-fuzz.o src/metrics_http.c
 	$(FUZZ_CC) $(WFLAGS) $(FUZZ_LIBFUZZER) -Isrc -o $@ $< $(PURE) \
 		$(REQ_SRCS) $(REQ_FAKES) fuzz/bin/obj/udp-addr-fuzz.o \
-		fuzz/bin/obj/server-small-fuzz.o fuzz/bin/obj/origin-none-fuzz.o
+		fuzz/bin/obj/server-small-fuzz.o fuzz/bin/obj/origin-none-fuzz.o \
+		fuzz/bin/obj/metrics-none-fuzz.o
 
 # fuzz_names runs names.c and files.c in a real directory tree; log.c
 # and neigh.c only link (--per-client mac, the netlink one, is not fuzzed).

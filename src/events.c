@@ -12,6 +12,7 @@
 #include "events.h"
 #include "files.h"
 #include "log.h"
+#include "metrics.h"
 
 /* The text of a name for a JSON event, plus its bytes when not UTF-8. */
 static void
@@ -155,6 +156,8 @@ events_end(const struct ev_who *w, const struct xfer *x, uint64_t dups,
 	int ok = x->status == XFER_DONE, level = ok ? LOG_NORMAL : LOG_QUIET;
 	struct log_rec *r = NULL, rec;
 
+	metrics_transfer(w->op == TFTP_WRQ, ok, x->st.bytes,
+	    x->st.retransmits, x->st.probes, secs);
 	if (log_level() < level)
 		return;
 	if (log_format() == LOG_FMT_JSON) {
@@ -236,6 +239,7 @@ events_refusal(int level, const struct ev_who *w, int code,
 	char why[FILES_NAME_MAX * 8 + 1], wire[PKT_ERRMSG_MAX * 4 + 1];
 	int same;
 
+	metrics_refusal(code, msg);
 	if (log_level() < level)
 		return;
 	if (reason == NULL)
@@ -261,6 +265,7 @@ events_duplicate(const struct ev_who *w, int finished)
 	struct log_rec rec, *r = NULL;
 	char pa[UDP_ADDRSTR], safe[FILES_NAME_MAX * 4 + 1];
 
+	metrics_duplicate();
 	if (log_level() < LOG_VERBOSE)
 		return;
 	if (log_format() == LOG_FMT_JSON) {

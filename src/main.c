@@ -14,6 +14,7 @@
 #include "bench.h"
 #include "client.h"
 #include "log.h"
+#include "metrics.h"
 #include "origin.h"
 #include "options.h"
 #include "packet.h"
@@ -99,6 +100,8 @@ static const char usage_serve[] =
 "                            (ETag, Last-Modified; default 60)\n"
 "      --origin-upload       with --upload: PUT each complete upload to\n"
 "                            URL/NAME; the final ACK waits for its 2xx\n"
+"      --metrics ADDR:PORT   Prometheus metrics on http://ADDR:PORT/metrics\n"
+"                            (PORT alone: 127.0.0.1; 0: any free port)\n"
 "      --log-format FMT      events as text lines (default) or json, one\n"
 "                            object per line\n"
 "      --log-file PATH       append events to PATH, not stderr (reopened\n"
@@ -296,6 +299,7 @@ enum {
 	OPT_CACHE,
 	OPT_CACHE_MAX,
 	OPT_CACHE_TTL,
+	OPT_METRICS,
 };
 
 /* "LOW:HIGH" with 1 <= LOW <= HIGH <= 65535, or exit 2. */
@@ -373,6 +377,13 @@ net_option(int c, struct server_cfg *cfg)
 	case OPT_CACHE_MAX:
 		cfg->origin.cache_max = size_arg("serve", "--cache-max",
 		    optarg);
+		return 1;
+	case OPT_METRICS:
+		if (!metrics_available())
+			die_usage("serve", "--metrics: this tftpx was built "
+			    "without libmicrohttpd (install libmicrohttpd-dev "
+			    "and build again)");
+		cfg->metrics = optarg;
 		return 1;
 	case OPT_CACHE_TTL:
 		cfg->origin.cache_ttl = (unsigned)num_arg("serve",
@@ -508,6 +519,7 @@ cmd_serve(int argc, char **argv)
 		{ "cache", required_argument, NULL, OPT_CACHE },
 		{ "cache-max", required_argument, NULL, OPT_CACHE_MAX },
 		{ "cache-ttl", required_argument, NULL, OPT_CACHE_TTL },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		/* logging and scripted use */
 		{ "log-format", required_argument, NULL, OPT_LOGFORMAT },
 		{ "log-file", required_argument, NULL, OPT_LOGFILE },
@@ -617,6 +629,9 @@ cmd_serve(int argc, char **argv)
 				fputs("\nThis tftpx was built without libcurl: "
 				    "no --origin, --cache or --origin-upload.\n",
 				    stdout);
+			if (!metrics_available())
+				fputs("\nThis tftpx was built without "
+				    "libmicrohttpd: no --metrics.\n", stdout);
 			return 0;
 		default:
 			if (!service_option(c, &cfg.svc) &&

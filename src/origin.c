@@ -38,6 +38,7 @@
 #include "files.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 
 #define MAX_REDIRS	5
 #define ETAG_MAX	192
@@ -655,6 +656,7 @@ fetch_fail(struct fetch *f, int code, const char *fmt, ...)
 	f->code = code;
 	f->state = F_FAILED;
 	f->live = 0;
+	metrics_origin(MO_FAILED);
 	files_upload_abort(&f->up);
 	tell(f);
 }
@@ -750,6 +752,7 @@ fetch_head(struct fetch *f, int status)
 		meta_write(o, c);
 		f->how = "revalidated";
 		if (fetch_use_cache(f, c) == 0) {
+			metrics_origin(MO_REVALIDATED);
 			log_event(LOG_VERBOSE, "origin: GET %s: 304, %llu bytes "
 			    "from the cache (revalidated)", f->url,
 			    (unsigned long long)c->size);
@@ -766,8 +769,10 @@ fetch_head(struct fetch *f, int status)
 		log_event(LOG_QUIET, "origin: serving the cached copy of %s "
 		    "(the origin failed to revalidate it)", f->path);
 		f->how = "stale";
-		if (fetch_use_cache(f, c) == 0)
+		if (fetch_use_cache(f, c) == 0) {
+			metrics_origin(MO_STALE);
 			return -1;
+		}
 	}
 	fetch_fail(f, code, "%s", msg);
 	return -1;
@@ -925,6 +930,7 @@ fetch_done(struct fetch *f, CURLcode res)
 		if (f->length < 0)
 			f->length = (int64_t)f->have;
 		fetch_store(f);
+		metrics_origin(f->reval ? MO_REVALIDATED : MO_MISS);
 		log_event(LOG_VERBOSE, "origin: GET %s: %d, %llu bytes in "
 		    "%.3f s (%s)", f->url, f->status,
 		    (unsigned long long)f->have, (double)(loop_now(f->o->loop) -
@@ -947,8 +953,10 @@ fetch_done(struct fetch *f, CURLcode res)
 			    "of %s (the origin failed to revalidate it)",
 			    f->path);
 			f->how = "stale";
-			if (fetch_use_cache(f, c) == 0)
+			if (fetch_use_cache(f, c) == 0) {
+				metrics_origin(MO_STALE);
 				goto out;
+			}
 		}
 		fetch_fail(f, 0, "origin: %s", words);
 	}
@@ -1044,6 +1052,7 @@ fetch_stalled(struct loop_timer *lt)
 		struct cent *c = cache_find(o, f->key, f->path);
 
 		if (c != NULL && fetch_use_cache(f, c) == 0) {
+			metrics_origin(MO_STALE);
 			log_event(LOG_QUIET, "origin: serving the cached copy "
 			    "of %s (the origin failed to revalidate it)",
 			    f->path);
@@ -1078,6 +1087,7 @@ put_stalled(struct loop_timer *lt)
 	p->e = NULL;
 	p->done = 1;
 	p->code = 0;
+	metrics_counts.puts_failed++;
 	snprintf(p->msg, sizeof(p->msg), "origin: timed out");
 	o->dirty = 1;
 	pump(o);
@@ -1222,6 +1232,7 @@ origin_get(struct origin *o, const char *path, const struct origin_who *who,
 	for (f = o->fetches; f; f = f->next)
 		if (f->live && strcmp(f->path, enc) == 0) {
 			attach(f, r);
+			metrics_origin(MO_SHARED);
 			log_event(LOG_VERBOSE, "origin: GET %s: shared with the "
 			    "fetch under way", f->url);
 			free(enc);
@@ -1233,6 +1244,7 @@ origin_get(struct origin *o, const char *path, const struct origin_who *who,
 	    time(NULL) - c->fetched < (int64_t)o->cfg->cache_ttl)) {
 		if ((f = fetch_cached(o, c)) != NULL) {
 			attach(f, r);
+			metrics_origin(MO_HIT);
 			log_event(LOG_VERBOSE, "origin: %s: cache hit", enc);
 			free(enc);
 			return r;
@@ -1426,10 +1438,12 @@ put_done(struct origin_put *p, CURLcode res)
 	p->o->dirty = 1;
 	if (res == CURLE_OK && status >= 200 && status < 300) {
 		p->code = -1;
+		metrics_counts.puts_ok++;
 		log_event(LOG_VERBOSE, "origin: PUT %s: %ld, %llu bytes",
 		    p->url, status, (unsigned long long)p->size);
 		return;
 	}
+	metrics_counts.puts_failed++;
 	if (res == CURLE_OK) {
 		log_event(LOG_QUIET, "origin: PUT %s: HTTP %ld", p->url, status);
 		if (status == 403 || status == 401) {
@@ -1684,7 +1698,20 @@ origin_close(struct origin *o)
 	curl_global_cleanup();
 }
 
+int64_t
+origin_cache_bytes(const struct origin *o)
+{
+	return o != NULL && o->cachefd >= 0 ? (int64_t)o->total : -1;
+}
+
 #else /* TFTPX_NO_CURL: built without libcurl */
+
+int64_t
+origin_cache_bytes(const struct origin *o)
+{
+	(void)o;
+	return -1;
+}
 
 int
 origin_available(void)

@@ -102,4 +102,7 @@ struct origin_put *origin_put(struct origin *o, const char *path,
 /* The upload's owner is gone: stop it; no callback after this. */
 void	origin_put_cancel(struct origin_put *p);
 
+/* Bytes in the cache directory, or -1 without --cache (metrics). */
+int64_t	origin_cache_bytes(const struct origin *o);
+
 #endif

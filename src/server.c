@@ -365,6 +365,23 @@ usable_cpus(void)
 	return CPU_COUNT(&set);
 }
 
+/* For a scrape of --metrics: transfers running, bytes in the cache. */
+static uint64_t
+metrics_live(void *arg)
+{
+	const struct server *s = arg;
+
+	return (uint64_t)intake_stats(s->intake)->live;
+}
+
+static int64_t
+metrics_cache(void *arg)
+{
+	const struct server *s = arg;
+
+	return origin_cache_bytes(s->origin);
+}
+
 /*
  * Everything a server needs but its listening sockets and signals: the
  * root, the memory of finished requests, the loop.  NULL (logged) when
@@ -432,6 +449,17 @@ server_new(const struct server_cfg *cfg)
 			goto fail;
 		}
 	}
+	if (cfg->metrics != NULL) {
+		char why[512];
+
+		metrics_counts.origin_on = cfg->origin.url != NULL;
+		if ((s->metrics = metrics_open(s->loop, cfg->metrics,
+		    metrics_live, metrics_cache, s, why,
+		    sizeof(why))) == NULL) {
+			log_error("%s", why);
+			goto fail;
+		}
+	}
 	/* files read are mapped; without the guard they are read with pread */
 	s->shared.map = files_map_guard() == 0;
 	s->cpus = usable_cpus();
@@ -493,6 +521,7 @@ server_free(struct server *s)
 	intake_free(s->intake);
 	/* after the transfers: they dropped their readers and uploads */
 	origin_close(s->origin);
+	metrics_close(s->metrics);
 	if (s->loop) {
 		log_spin(s);
 		/* run the deferred frees of ended transfers */
@@ -560,6 +589,12 @@ server_run(const struct server_cfg *cfg)
 		    cfg->overwrite ? "with uploads and overwrite" :
 		    cfg->upload && cfg->origin_upload ? "with uploads to the "
 		    "origin" : cfg->upload ? "with uploads" : "read-only");
+	if (s->metrics != NULL) {
+		char where[UDP_ADDRSTR];
+
+		log_error("metrics on http://%s/metrics",
+		    metrics_where(s->metrics, where));
+	}
 	if (cfg->origin.url != NULL)
 		log_error("%s %s%s%s", cfg->dir ? "and what is not there from" :
 		    "serving", cfg->origin.url, cfg->origin.cache ?

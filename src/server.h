@@ -53,6 +53,9 @@ struct server_cfg {
 	struct origin_cfg origin;
 	int		 origin_upload;		/* PUT uploads to the origin */
 
+	/* operator: metrics (--metrics ADDR:PORT), or NULL */
+	const char	*metrics;
+
 	/* operator: where events go, scripted use */
 	const char	*log_file;		/* events appended here, or NULL */
 	int		 use_syslog;		/* events to syslog(3) */

@@ -15,6 +15,7 @@
 #include "intake.h"
 #include "listen.h"
 #include "loop.h"
+#include "metrics.h"
 #include "names.h"
 #include "origin.h"
 #include "options.h"
@@ -52,6 +53,7 @@ struct server {
 	struct session_train	 train;		/*  a window in one send */
 	struct udp_post		 post;		/*  --single-port: a batch's */
 	struct origin		*origin;	/* --origin, or NULL */
+	struct metrics		*metrics;	/* --metrics, or NULL */
 };
 
 /* ---- server.c, for transfer.c ---------------------------------------- */

@@ -1,0 +1,231 @@
+/*
+ * metrics_http.c - GET /metrics over HTTP: libmicrohttpd in its
+ * external-epoll mode, its epoll fd one more watcher of the server's
+ * loop and its timeout one more timer, so a scrape needs no thread and
+ * no call that blocks.  Built without libmicrohttpd (-DTFTPX_NO_MHD),
+ * --metrics says so.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+#ifndef TFTPX_NO_MHD
+
+#include <microhttpd.h>
+#include <sys/epoll.h>
+
+#include "log.h"
+#include "loop.h"
+#include "udp.h"
+
+struct metrics {
+	struct MHD_Daemon	*d;
+	struct loop		*loop;
+	struct loop_fd		 w;		/* MHD's epoll fd */
+	struct loop_timer	 t;		/* MHD's timeout */
+	uint64_t		(*live)(void *);
+	int64_t			(*cache)(void *);
+	void			*arg;
+	struct udp_addr		 addr;
+};
+
+int
+metrics_available(void)
+{
+	return 1;
+}
+
+static enum MHD_Result
+answer(struct MHD_Response *r, struct MHD_Connection *c, unsigned status)
+{
+	enum MHD_Result ret;
+
+	if (r == NULL)
+		return MHD_NO;
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_size, void **req)
+{
+	static const char not_found[] = "not found: metrics are at /metrics\n";
+	static const char no_method[] = "only GET\n";
+	struct metrics *m = cls;
+	struct MHD_Response *r;
+	char *text;
+	size_t len;
+
+	(void)version, (void)upload_data, (void)req;
+	if (*upload_size != 0)
+		return MHD_NO;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		r = MHD_create_response_from_buffer(sizeof(no_method) - 1,
+		    (void *)no_method, MHD_RESPMEM_PERSISTENT);
+		if (r != NULL)
+			MHD_add_response_header(r, "Allow", "GET, HEAD");
+		return answer(r, c, MHD_HTTP_METHOD_NOT_ALLOWED);
+	}
+	if (strcmp(url, "/metrics") != 0)
+		return answer(MHD_create_response_from_buffer(
+		    sizeof(not_found) - 1, (void *)not_found,
+		    MHD_RESPMEM_PERSISTENT), c, MHD_HTTP_NOT_FOUND);
+	if ((text = metrics_render(&metrics_counts, m->live(m->arg),
+	    m->cache(m->arg), &len)) == NULL)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type",
+	    "text/plain; version=0.0.4; charset=utf-8");
+	return answer(r, c, MHD_HTTP_OK);
+}
+
+/* Run MHD, then arm our timer for its next timeout. */
+static void
+step(struct metrics *m)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	MHD_run(m->d);
+	if (MHD_get_timeout(m->d, &ms) == MHD_YES)
+		loop_timer_set(m->loop, &m->t, loop_now(m->loop) +
+		    (uint64_t)ms * 1000u + 1);
+	else
+		loop_timer_stop(m->loop, &m->t);
+}
+
+static void
+epoll_cb(struct loop_fd *w, uint32_t events)
+{
+	(void)events;
+	step(w->arg);
+}
+
+static void
+timer_cb(struct loop_timer *t)
+{
+	step(t->arg);
+}
+
+struct metrics *
+metrics_open(struct loop *l, const char *addr, uint64_t (*live)(void *),
+    int64_t (*cache)(void *), void *arg, char *why, size_t cap)
+{
+	const union MHD_DaemonInfo *info;
+	char host[128];
+	const char *err;
+	struct metrics *m;
+	int port;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		snprintf(why, cap, "out of memory");
+		return NULL;
+	}
+	m->loop = l;
+	m->live = live;
+	m->cache = cache;
+	m->arg = arg;
+	/* "9169" or ":9169": loopback, not every address */
+	if (strchr(addr, ':') == NULL || addr[0] == ':') {
+		snprintf(host, sizeof(host), "127.0.0.1");
+		port = atoi(addr[0] == ':' ? addr + 1 : addr);
+	} else if (udp_split_hostport(addr, -1, host, sizeof(host), &port,
+	    &err) < 0 || port < 0) {
+		snprintf(why, cap, "--metrics %s: give ADDR:PORT (%s)", addr,
+		    port < 0 ? "no port" : err);
+		free(m);
+		return NULL;
+	}
+	if (udp_resolve(host, port, 0, &m->addr, &err) < 0) {
+		snprintf(why, cap, "--metrics %s: %s", addr, err);
+		free(m);
+		return NULL;
+	}
+	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	    (m->addr.ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	    (uint16_t)port, NULL, NULL, handler, m,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&m->addr.ss,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+	    MHD_OPTION_END);
+	if (m->d == NULL) {
+		snprintf(why, cap, "--metrics %s: cannot listen there: %s",
+		    addr, strerror(errno ? errno : EADDRINUSE));
+		free(m);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
+	if (info != NULL)
+		udp_set_port(&m->addr, info->port);
+	info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
+	loop_timer_init(&m->t, timer_cb, m);
+	if (info == NULL || loop_fd_start(l, &m->w, info->epoll_fd, epoll_cb,
+	    m) < 0) {
+		snprintf(why, cap, "--metrics %s: cannot watch its sockets",
+		    addr);
+		MHD_stop_daemon(m->d);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+const char *
+metrics_where(const struct metrics *m, char *buf)
+{
+	return udp_format(&m->addr, buf);
+}
+
+void
+metrics_close(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	loop_fd_stop(m->loop, &m->w);
+	loop_timer_stop(m->loop, &m->t);
+	MHD_stop_daemon(m->d);
+	free(m);
+}
+
+#else /* TFTPX_NO_MHD */
+
+int
+metrics_available(void)
+{
+	return 0;
+}
+
+struct metrics *
+metrics_open(struct loop *l, const char *addr, uint64_t (*live)(void *),
+    int64_t (*cache)(void *), void *arg, char *why, size_t cap)
+{
+	(void)l, (void)addr, (void)live, (void)cache, (void)arg;
+	snprintf(why, cap, "--metrics: this tftpx was built without "
+	    "libmicrohttpd (install libmicrohttpd-dev and build again)");
+	return NULL;
+}
+
+const char *
+metrics_where(const struct metrics *m, char *buf)
+{
+	(void)m;
+	buf[0] = '\0';
+	return buf;
+}
+
+void
+metrics_close(struct metrics *m)
+{
+	(void)m;
+}
+
+#endif
