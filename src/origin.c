@@ -598,6 +598,17 @@ timer_cb(CURLM *m, long ms, void *userp)
 
 /* ---- fetches ------------------------------------------------------------ */
 
+/* Stop the request of handle *e (outside libcurl's callbacks). */
+static void
+easy_release(struct origin *o, CURL **e)
+{
+	if (*e == NULL)
+		return;
+	curl_multi_remove_handle(o->multi, *e);
+	curl_easy_cleanup(*e);
+	*e = NULL;
+}
+
 static void
 fetch_free(struct fetch *f)
 {
@@ -609,10 +620,7 @@ fetch_free(struct fetch *f)
 			*pp = f->next;
 			break;
 		}
-	if (f->e != NULL) {
-		curl_multi_remove_handle(o->multi, f->e);
-		curl_easy_cleanup(f->e);
-	}
+	easy_release(o, &f->e);
 	loop_timer_stop(o->loop, &f->stall);
 	curl_slist_free_all(f->hdrs);
 	files_upload_abort(&f->up);
@@ -690,6 +698,40 @@ fetch_use_cache(struct fetch *f, struct cent *c)
 	return 0;
 }
 
+/*
+ * A revalidation failed (not a 404): serve the cached copy of f's name
+ * if it is still there, and say so.  0 when served, -1 when not.
+ */
+static int
+serve_stale(struct fetch *f)
+{
+	struct cent *c;
+
+	if (!f->reval || (c = cache_find(f->o, f->key, f->path)) == NULL ||
+	    fetch_use_cache(f, c) < 0)
+		return -1;
+	f->how = "stale";
+	metrics_origin(MO_STALE);
+	log_event(LOG_QUIET, "origin: serving the cached copy of %s (the "
+	    "origin failed to revalidate it)", f->path);
+	return 0;
+}
+
+/*
+ * A stall timer fired: 1 when it is not due yet (moved to last plus
+ * the give-up time), 0 when the request is to end.
+ */
+static int
+not_due(struct origin *o, struct loop_timer *lt, uint64_t last)
+{
+	uint64_t due = last + (uint64_t)o->cfg->giveup * 1000000u;
+
+	if (loop_now(o->loop) >= due)
+		return 0;
+	loop_timer_set(o->loop, lt, due);
+	return 1;
+}
+
 /* The words of a status for the client, and its TFTP code. */
 static int
 status_code(int status, char *msg, size_t cap)
@@ -763,17 +805,10 @@ fetch_head(struct fetch *f, int status)
 		return fetch_body(f);
 	code = status_code(status, msg, sizeof(msg));
 	log_event(LOG_QUIET, "origin: GET %s: HTTP %d", f->url, status);
-	if (c != NULL && status == 404) {
+	if (c != NULL && status == 404)
 		cache_remove(o, c);
-	} else if (c != NULL) {
-		log_event(LOG_QUIET, "origin: serving the cached copy of %s "
-		    "(the origin failed to revalidate it)", f->path);
-		f->how = "stale";
-		if (fetch_use_cache(f, c) == 0) {
-			metrics_origin(MO_STALE);
-			return -1;
-		}
-	}
+	else if (serve_stale(f) == 0)
+		return -1;
 	fetch_fail(f, code, "%s", msg);
 	return -1;
 }
@@ -911,14 +946,11 @@ fetch_store(struct fetch *f)
 static void
 fetch_done(struct fetch *f, CURLcode res)
 {
-	struct cent *c;
 	long status = 0;
 	const char *what = f->err[0] ? f->err : curl_easy_strerror(res);
 
 	curl_easy_getinfo(f->e, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(f->o->multi, f->e);
-	curl_easy_cleanup(f->e);
-	f->e = NULL;
+	easy_release(f->o, &f->e);
 	loop_timer_stop(f->o->loop, &f->stall);
 	if (f->state == F_HEAD && res == CURLE_OK) {
 		if (fetch_head(f, (int)status) < 0 || f->state != F_BODY)
@@ -947,18 +979,8 @@ fetch_done(struct fetch *f, CURLcode res)
 		else
 			snprintf(words, sizeof(words), "%.150s", what);
 		log_event(LOG_QUIET, "origin: GET %s: %s", f->url, words);
-		if (f->state == F_HEAD && f->reval &&
-		    (c = cache_find(f->o, f->key, f->path)) != NULL) {
-			log_event(LOG_QUIET, "origin: serving the cached copy "
-			    "of %s (the origin failed to revalidate it)",
-			    f->path);
-			f->how = "stale";
-			if (fetch_use_cache(f, c) == 0) {
-				metrics_origin(MO_STALE);
-				goto out;
-			}
-		}
-		fetch_fail(f, 0, "origin: %s", words);
+		if (f->state != F_HEAD || serve_stale(f) < 0)
+			fetch_fail(f, 0, "origin: %s", words);
 	}
 out:
 	fetch_put(f);
@@ -1034,35 +1056,16 @@ fetch_stalled(struct loop_timer *lt)
 {
 	struct fetch *f = lt->arg;
 	struct origin *o = f->o;
-	uint64_t due = f->last + (uint64_t)o->cfg->giveup * 1000000u;
 
-	if (f->e == NULL)
+	if (f->e == NULL || not_due(o, lt, f->last))
 		return;
-	if (loop_now(o->loop) < due) {
-		loop_timer_set(o->loop, lt, due);
-		return;
-	}
 	log_event(LOG_QUIET, "origin: GET %s: timed out (%u s without a "
 	    "byte)", f->url, o->cfg->giveup);
-	curl_multi_remove_handle(o->multi, f->e);
-	curl_easy_cleanup(f->e);
-	f->e = NULL;
+	easy_release(o, &f->e);
 	/* a stalled revalidation: the stale copy, as for other failures */
-	if (f->state == F_HEAD && f->reval) {
-		struct cent *c = cache_find(o, f->key, f->path);
-
-		if (c != NULL && fetch_use_cache(f, c) == 0) {
-			metrics_origin(MO_STALE);
-			log_event(LOG_QUIET, "origin: serving the cached copy "
-			    "of %s (the origin failed to revalidate it)",
-			    f->path);
-			f->how = "stale";
-			goto out;
-		}
-	}
-	fetch_fail(f, 0, "origin: timed out (%u s without a byte)",
-	    o->cfg->giveup);
-out:
+	if (f->state != F_HEAD || serve_stale(f) < 0)
+		fetch_fail(f, 0, "origin: timed out (%u s without a byte)",
+		    o->cfg->giveup);
 	pump(o);
 	fetch_put(f);			/* the handle's reference */
 }
@@ -1072,19 +1075,12 @@ put_stalled(struct loop_timer *lt)
 {
 	struct origin_put *p = lt->arg;
 	struct origin *o = p->o;
-	uint64_t due = p->last + (uint64_t)o->cfg->giveup * 1000000u;
 
-	if (p->e == NULL || p->done)
+	if (p->e == NULL || p->done || not_due(o, lt, p->last))
 		return;
-	if (loop_now(o->loop) < due) {
-		loop_timer_set(o->loop, lt, due);
-		return;
-	}
 	log_event(LOG_QUIET, "origin: PUT %s: timed out (%u s without "
 	    "progress)", p->url, o->cfg->giveup);
-	curl_multi_remove_handle(o->multi, p->e);
-	curl_easy_cleanup(p->e);
-	p->e = NULL;
+	easy_release(o, &p->e);
 	p->done = 1;
 	p->code = 0;
 	metrics_counts.puts_failed++;
@@ -1321,9 +1317,7 @@ origin_drop(struct origin_reader *r)
 	 */
 	if (f->readers == NULL && f->e != NULL && !(f->store ||
 	    (f->state == F_HEAD && f->o->cachefd >= 0 && !f->solo))) {
-		curl_multi_remove_handle(f->o->multi, f->e);
-		curl_easy_cleanup(f->e);
-		f->e = NULL;
+		easy_release(f->o, &f->e);
 		f->live = 0;
 		f->refs--;
 	}
@@ -1413,10 +1407,7 @@ put_free(struct origin_put *p)
 			*pp = p->next;
 			break;
 		}
-	if (p->e != NULL) {
-		curl_multi_remove_handle(p->o->multi, p->e);
-		curl_easy_cleanup(p->e);
-	}
+	easy_release(p->o, &p->e);
 	loop_timer_stop(p->o->loop, &p->stall);
 	curl_slist_free_all(p->hdrs);
 	free(p->url);
@@ -1430,9 +1421,7 @@ put_done(struct origin_put *p, CURLcode res)
 	const char *what = p->err[0] ? p->err : curl_easy_strerror(res);
 
 	curl_easy_getinfo(p->e, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(p->o->multi, p->e);
-	curl_easy_cleanup(p->e);
-	p->e = NULL;
+	easy_release(p->o, &p->e);
 	loop_timer_stop(p->o->loop, &p->stall);
 	p->done = 1;
 	p->o->dirty = 1;

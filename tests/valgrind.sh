@@ -19,16 +19,19 @@ mkdir "$d/root" "$d/out"
 head -c 300000 /dev/urandom > "$d/root/a.bin"
 head -c 70000 /dev/urandom > "$d/src.bin"
 vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
+# the port a server's start-up lines in $1 name (waits up to 10 s)
+port_of() {
+	for i in $(seq 1 100); do
+		p=$(sed -n 's/^tftpx: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
+		    "$1")
+		[ -n "$p" ] && { echo "$p"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
 $vg ./tftpx serve --allow-root -l 127.0.0.1:0 --upload "$d/root" 2> "$d/srv.log" &
 spid=$!
-port=
-for i in $(seq 1 100); do
-	port=$(sed -n 's/^tftpx: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
-	    "$d/srv.log")
-	[ -n "$port" ] && break
-	sleep 0.1
-done
-if [ -z "$port" ]; then
+if ! port=$(port_of "$d/srv.log"); then
 	echo "FAIL valgrind_server: no listening line: $(cat "$d/srv.log")"
 	exit 1
 fi
@@ -86,14 +89,7 @@ $vg ./tftpx serve --allow-root -l 127.0.0.1:0 --origin \
     "http://127.0.0.1:$hport" --cache "$d/cache" --upload --origin-upload \
     2> "$d/osrv.log" &
 spid=$!
-port=
-for i in $(seq 1 100); do
-	port=$(sed -n 's/^tftpx: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' \
-	    "$d/osrv.log")
-	[ -n "$port" ] && break
-	sleep 0.1
-done
-if [ -z "$port" ]; then
+if ! port=$(port_of "$d/osrv.log"); then
 	echo "FAIL valgrind_origin: no listening line: $(cat "$d/osrv.log")"
 	exit 1
 fi
