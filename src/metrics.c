@@ -134,7 +134,7 @@ metrics_render(const struct metrics_counts *c, uint64_t live,
     int64_t cache_bytes, size_t *len)
 {
 	struct text t = { NULL, 0, 4096, 0 };
-	uint64_t cum;
+	uint64_t cum, fetches, hits;
 	int d, i;
 
 	if ((t.buf = malloc(t.cap)) == NULL)
@@ -198,17 +198,17 @@ metrics_render(const struct metrics_counts *c, uint64_t live,
 			put(&t, "tftpx_origin_requests_total{result=\"%s\"} "
 			    "%llu\n", origin_name[i],
 			    (unsigned long long)c->origin[i]);
+		fetches = c->origin[MO_MISS] + c->origin[MO_REVALIDATED] +
+		    c->origin[MO_STALE] + c->origin[MO_FAILED];
+		hits = c->origin[MO_HIT] + c->origin[MO_REVALIDATED];
 		head(&t, "tftpx_origin_fetches_total", "counter",
 		    "GETs sent to the origin (misses and revalidations).");
 		put(&t, "tftpx_origin_fetches_total %llu\n",
-		    (unsigned long long)(c->origin[MO_MISS] +
-		    c->origin[MO_REVALIDATED] + c->origin[MO_STALE] +
-		    c->origin[MO_FAILED]));
+		    (unsigned long long)fetches);
 		head(&t, "tftpx_origin_cache_hits_total", "counter",
 		    "Gets served from the cache (fresh, or revalidated).");
 		put(&t, "tftpx_origin_cache_hits_total %llu\n",
-		    (unsigned long long)(c->origin[MO_HIT] +
-		    c->origin[MO_REVALIDATED]));
+		    (unsigned long long)hits);
 		head(&t, "tftpx_origin_uploads_total", "counter",
 		    "Uploads handed on to the origin with PUT, by outcome.");
 		put(&t, "tftpx_origin_uploads_total{outcome=\"ok\"} %llu\n",
