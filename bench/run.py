@@ -5,6 +5,7 @@ Run from the repository root as root (`make bench`, `make bench-loss`):
 
     python3 bench/run.py [--runs N] [--only SUBSTRING] [--servers A,B]
                          [--no-loss | --loss-only] [--loss-cap SECONDS]
+    python3 bench/run.py --plot bench/results/latest.json
 
 (--only selects the scenarios whose key contains SUBSTRING; the shapes
 of the system-call table are syscalls-lock, syscalls-window and
@@ -88,8 +89,13 @@ part alone; the loss table is left out by --no-loss only.)
 Prints markdown tables and the targets of issues 6, 7 and 16 (and the
 HTTP origin's) as met / missed, and writes bench/results/latest.md and
 latest.json (a subset of scenarios or servers: partial.md and
-partial.json).  Every loop is bounded in count and time; every
-namespace, server, nginx and strace is removed on the way out.
+partial.json), and latest.svg beside them, drawn by gnuplot (installed
+with apt-get like the peers; without it one line says so): MB/s per
+scenario and server and the loss table's fetch times, both on log axes.
+`python3 bench/run.py --plot FILE.json` redraws FILE.svg from an
+earlier run without running anything.  Every loop is bounded in count
+and time; every namespace, server, nginx and strace is removed on the
+way out.
 """
 
 import argparse
@@ -97,6 +103,7 @@ import atexit
 import concurrent.futures
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -2238,6 +2245,318 @@ def render_targets(ts, loss_rows=None):
     return lines
 
 
+# ---------------------------------------------------------------- picture
+
+
+# gnuplot draws latest.svg from latest.json: the throughput table (MB/s,
+# log axis, a bar per server and scenario) and the loss table (fetch time
+# against loss %, log axis, one line per server, 1 MiB and 20 MiB side by
+# side).  `--plot FILE.json` redraws FILE.svg from a finished run.
+PLOT_COLOURS = {"tftpx": "#1f4e9c", "tftpx-1port": "#6fa8dc",
+                "tftpd-hpa": "#e07b20", "atftpd": "#3a9a3a",
+                "dnsmasq": "#8e5aa8"}
+PLOT_SHORT = {"512": "lock-step\n512", "1468": "lock-step\n1468",
+              "1468w16": "1468\nwindowsize 16",
+              "1468w64": "1468\nwindowsize 64",
+              "65464": "lock-step\n65464",
+              "65464w16": "65464\nwindowsize 16",
+              "c200": "200 clients\ntftpx bench",
+              "c200i": "200 clients\nloadc",
+              "c1000": "1000 clients\nverified",
+              "c10k": "10000 clients\nverified", "put": "upload\n1468"}
+
+
+def gp_str(s):
+    return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"') \
+        .replace("\n", "\\n")
+
+
+def git_commit():
+    """The short commit of the tree that was measured (-dirty when tracked
+    files differ from it), or None outside a git checkout."""
+    try:
+        p = sh(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
+               timeout=10)
+        if p.returncode != 0:
+            return None
+        c = p.stdout.decode().strip()
+        d = sh(["git", "-C", TOP, "status", "--porcelain",
+                "--untracked-files=no"], timeout=10)
+        return c + ("-dirty" if d.returncode == 0 and d.stdout.strip()
+                    else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def json_commit(path):
+    """For a JSON from before meta.commit was recorded: the commit that
+    last changed the file, when it is tracked and unmodified; else None."""
+    try:
+        d = os.path.dirname(os.path.abspath(path))
+        p = sh(["git", "-C", d, "log", "-1", "--format=%h", "--",
+                os.path.abspath(path)], timeout=10)
+        m = sh(["git", "-C", d, "status", "--porcelain", "--",
+                os.path.abspath(path)], timeout=10)
+        c = p.stdout.decode().strip()
+        if p.returncode == 0 and c and m.returncode == 0 and \
+                not m.stdout.strip():
+            return c
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return None
+
+
+def _log_range(vals, lo_pad=0.9, hi_pad=1.6):
+    lo = min(vals) * lo_pad
+    hi = max(vals) * hi_pad
+    return 10 ** int(math.floor(math.log10(lo))), \
+        10 ** int(math.ceil(math.log10(hi)))
+
+
+def plot_throughput(doc, tmp):
+    """gnuplot commands for the throughput panel, or [] without data."""
+    res = [r for r in doc.get("results") or [] if r.get("mbps")]
+    if not res:
+        return []
+    order = {s["key"]: i for i, s in enumerate(SCENARIOS)}
+    titles = {s["key"]: s["title"] for s in SCENARIOS}
+    keys = sorted({r["scenario"] for r in res},
+                  key=lambda k: (order.get(k, len(order)), k))
+    srv_order = list(SERVERS) + sorted({r["server"] for r in res} -
+                                       set(SERVERS))
+    servers = [s for s in srv_order if any(r["server"] == s for r in res)]
+    by = {(r["scenario"], r["server"]): r for r in res}
+    width = 0.8
+    bars = {s: [] for s in servers}
+    limits, tics = [], []
+    for x, k in enumerate(keys):
+        here = [s for s in servers if (k, s) in by]
+        w = width / max(len(here), 1)
+        for i, s in enumerate(here):
+            cx = x - width / 2 + w * (i + 0.5)
+            bars[s].append((cx, by[(k, s)]["mbps"], w))
+        lims = [by[(k, s)].get("limit") for s in here
+                if by[(k, s)].get("limit")]
+        if lims:
+            limits.append((x, statistics.median(lims)))
+        label = PLOT_SHORT.get(k) or titles.get(k, k).replace(", ", "\n")
+        tics.append("%s %d" % (gp_str(label), x))
+    ymin, ymax = _log_range([b[1] for v in bars.values() for b in v] +
+                            [v for _, v in limits], hi_pad=3.0)
+    cmds = ["unset label", "set logscale y", "set format y '%g'",
+            "set yrange [%g:%g]" % (ymin, ymax),
+            "set xrange [-0.6:%g]" % (len(keys) - 0.4),
+            "set xtics (%s) nomirror scale 0 font ',10'" % ", ".join(tics),
+            "set ytics nomirror", "set mytics 10",
+            "set grid ytics mytics lt 1 lc rgb '#d0d0d0', "
+            "lt 1 lc rgb '#eeeeee'",
+            "set ylabel 'MB/s (10^6 bytes/s), log scale'",
+            "set xlabel ''",
+            "set title 'Throughput on loopback: MB/s per scenario and "
+            "server, median of up to %d runs (higher is better)'" %
+            max([len(r.get("runs") or []) for r in res] + [1]),
+            "set key outside top center horizontal samplen 1.5",
+            "set style fill solid 0.9 border lc '#404040'",
+            "set boxwidth 1 absolute"]
+    plots, labels = [], []
+    for s in servers:
+        path = os.path.join(tmp, "tp-%s.dat" % s)
+        with open(path, "w") as f:
+            for cx, v, w in bars[s]:
+                f.write("%g %g %g %g %g %g\n" % (cx, v, cx - w / 2,
+                                                 cx + w / 2, ymin, v))
+        plots.append("%s using 1:2:3:4:5:6 with boxxyerror lc rgb '%s' "
+                     "title %s" % (gp_str(path), PLOT_COLOURS.get(
+                         s, "#888888"), gp_str(s)))
+        labels.append("%s using 1:(column(2)*1.12):(sprintf(column(2) < "
+                      "100 ? '%%.1f' : '%%.0f', column(2))) with labels "
+                      "rotate by 90 left font ',9' tc '#303030' "
+                      "notitle" % gp_str(path))
+    if limits:
+        # behind the bars: a dashed line across the group at the limit
+        # the ÷ UDP limit column divides by
+        path = os.path.join(tmp, "tp-limit.dat")
+        with open(path, "w") as f:
+            for x, v in limits:
+                f.write("%g %g %g\n" % (x - width / 2 - 0.04, v,
+                                        width + 0.08))
+        plots.insert(0, "%s using 1:2:3:(0) with vectors nohead dt 2 "
+                     "lw 1.5 lc '#505050' notitle" % gp_str(path))
+        labels.append("NaN with lines dt 2 lw 1.5 lc '#505050' title "
+                      "'loopback UDP limit (bench/udplimit: ping-pong or "
+                      "stream)'")
+    cmds.append("plot " + ", \\\n     ".join(plots + labels))
+    return cmds
+
+
+def plot_loss(doc, tmp):
+    """gnuplot commands for the two loss panels (1 MiB, 20 MiB), each a
+    list, or [] without data."""
+    loss = doc.get("loss") or {}
+    raw = loss.get("raw") or []
+    if not raw:
+        return []
+    cap = loss.get("cap_s") or 90
+    out = {}
+    for e in raw:
+        secs = e.get("seconds") or []
+        if not secs:
+            continue
+        n = len(secs)
+        # older files have no projected times
+        out[(e["server"], e["rate"], e["size"])] = list(zip(
+            secs, ((e.get("notes") or []) + [""] * n)[:n],
+            ((e.get("projected") or []) + [None] * n)[:n]))
+    if not out:
+        return []
+    servers = [s for s in LOSS_SERVERS if any(k[0] == s for k in out)] + \
+        sorted({k[0] for k in out} - set(LOSS_SERVERS))
+    rates = sorted({k[1] for k in out})
+    sizes = sorted({k[2] for k in out})
+    cells = {k: loss_cell(v, cap) for k, v in out.items()}
+    vals = [c[0] for c in cells.values() if c[0]]
+    if not vals:
+        return []
+    # two decades over the cap for the key, top left
+    ymin, ymax = _log_range(vals + [cap], hi_pad=60)
+    # a tic label is a format for the tic's value: %% is a %
+    tics = ", ".join("'%d %%%%' %d" % (r, i) for i, r in enumerate(rates))
+    dodge = 0.06
+    panels = []
+    for size in sizes:
+        cmds = ["unset label", "set logscale y", "set format y '%g'",
+                "set yrange [%g:%g]" % (ymin, ymax),
+                "set xrange [-0.3:%g]" % (len(rates) - 0.7),
+                "set xtics (%s) nomirror scale 0 font ',11'" % tics,
+                "set ytics nomirror", "set mytics 10",
+                "set grid xtics ytics mytics lt 1 lc rgb '#d0d0d0', "
+                "lt 1 lc rgb '#eeeeee'",
+                "set xlabel 'packets dropped each way'",
+                "set ylabel 'seconds (log scale)'",
+                "set title %s" % gp_str(
+                    "%s fetch by curl under loss (median of the runs; "
+                    "lower is better)" % (
+                        "%d MiB" % (size // MIB) if size % MIB == 0
+                        else "%d bytes" % size)),
+                "set key inside top left vertical Left reverse "
+                "samplen 2 spacing 1.1 box lc '#c0c0c0' opaque",
+                "set label %s at graph 0.01, first %g left offset 0,0.6 "
+                "font ',10' tc '#606060'" % (
+                    gp_str("cap %d s" % cap), cap)]
+        plots = []
+        for i, s in enumerate(servers):
+            path = os.path.join(tmp, "loss-%d-%s.dat" % (size, s))
+            off = (i - (len(servers) - 1) / 2.0) * dodge
+            with open(path, "w") as f:
+                for x, r in enumerate(rates):
+                    c = cells.get((s, r, size))
+                    if c is None or c[0] is None:
+                        f.write("\n")       # not run or failed: a gap
+                        continue
+                    f.write("%g %g %d\n" % (x + off, c[0],
+                                            1 if c[1].startswith(">")
+                                            else 0))
+            col = PLOT_COLOURS.get(s, "#888888")
+            plots.append("%s using 1:2 with lines lw 2 lc rgb '%s' "
+                         "notitle" % (gp_str(path), col))
+            plots.append("%s using 1:($3 == 0 ? $2 : 1/0) with points "
+                         "pt 7 ps 1.1 lc rgb '%s' notitle" % (
+                             gp_str(path), col))
+            plots.append("NaN with linespoints lw 2 pt 7 ps 1.1 lc rgb "
+                         "'%s' title %s" % (col, gp_str(s)))
+            plots.append("%s using 1:($3 == 1 ? $2 : 1/0) with points "
+                         "pt 8 ps 1.8 lw 2 lc rgb '%s' notitle" % (
+                             gp_str(path), col))
+        plots.append("%g with lines dt 2 lw 1 lc '#909090' notitle" % cap)
+        plots.append("NaN with points pt 8 ps 1.8 lw 2 lc '#303030' "
+                     "title %s" % gp_str(
+                         "> %d s (capped), drawn at %d s" % (cap, cap)))
+        cmds.append("plot " + ", \\\n     ".join(plots))
+        panels.append(cmds)
+    return panels
+
+
+def plot_json(path, install=True):
+    """Draw PATH.svg (beside the .json) with gnuplot; the path written,
+    or None after one line on stderr saying why not.  Never raises: a
+    missing picture does not fail the benchmark."""
+    svg = os.path.splitext(path)[0] + ".svg"
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        say("no picture: cannot read %s (%s)" % (path, e))
+        return None
+    try:
+        gnuplot = shutil.which("gnuplot")
+        if not gnuplot and install and os.geteuid() == 0:
+            say("installing gnuplot-nox")
+            apt_install(["gnuplot-nox"], [False])
+            gnuplot = shutil.which("gnuplot")
+        if not gnuplot:
+            say("no picture: gnuplot is not installed (apt-get install "
+                "gnuplot-nox)")
+            return None
+        with tempfile.TemporaryDirectory(prefix="tftpx-plot-") as tmp:
+            tp = plot_throughput(doc, tmp)
+            loss = plot_loss(doc, tmp)
+            if not tp and not loss:
+                say("no picture: %s has neither throughput nor loss "
+                    "figures" % path)
+                return None
+            meta = doc.get("meta") or {}
+            head = "tftpx benchmark, %s" % meta.get("date", "date unknown")
+            if meta.get("commit"):
+                head += ", commit %s" % meta["commit"]
+            else:
+                c = json_commit(path)
+                if c:
+                    head += ", results committed in %s" % c
+            if meta.get("cpus"):
+                head += " (%d CPUs, Linux %s, load %.2f at start)" % (
+                    meta["cpus"], meta.get("kernel", "?"),
+                    meta.get("load_at_start") or 0)
+            wide = 1400
+            high = (560 if tp else 0) + (470 if loss else 0) + 50
+            lines = ["set terminal svg size %d,%d font 'Sans,12' "
+                     "noenhanced background '#ffffff'" % (wide, high),
+                     "set output %s" % gp_str(svg),
+                     "set encoding utf8",
+                     "set multiplot title %s font ',15'" % gp_str(head)]
+            top = 1.0 - 50.0 / high
+            if tp:
+                h = 560.0 / high
+                lines += ["set origin 0,%g" % (top - h),
+                          "set size 1,%g" % h,
+                          "set bmargin 5", "set lmargin 10",
+                          "set rmargin 3"]
+                lines += tp
+                top -= h
+            if loss:
+                h = top
+                n = len(loss)
+                for i, cmds in enumerate(loss):
+                    lines += ["set origin %g,0" % (i / float(n)),
+                              "set size %g,%g" % (1.0 / n, h),
+                              "set bmargin 4", "set lmargin 10",
+                              "set rmargin 3"]
+                    lines += cmds
+            lines += ["unset multiplot", "set output"]
+            script = os.path.join(tmp, "plot.gp")
+            with open(script, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            p = sh([gnuplot, script], timeout=60)
+            if p.returncode != 0 or not os.path.exists(svg):
+                say("no picture: gnuplot failed: %s" %
+                    p.stderr.decode(errors="replace").strip()[-300:])
+                return None
+        say("wrote %s" % os.path.relpath(svg, TOP))
+        return svg
+    except Exception as e:      # a picture never fails the benchmark
+        say("no picture: %s: %s" % (type(e).__name__, e))
+        return None
+
+
 # ------------------------------------------------------------------- main
 
 
@@ -2268,6 +2587,10 @@ def main():
                     help="keep the scratch directory (server logs)")
     ap.add_argument("--out", default=RESULTS,
                     help="directory for latest.md and latest.json")
+    ap.add_argument("--plot", metavar="FILE.json",
+                    help="only draw FILE.svg from FILE.json of an earlier "
+                    "run (gnuplot; e.g. bench/results/latest.json) and "
+                    "exit")
     ap.add_argument("--probe", nargs=3, metavar=("HOST:PORT", "FILE", "JSON"),
                     help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -2276,6 +2599,8 @@ def main():
         print(json.dumps(oack_probe(host, int(port), a.probe[1],
                                     json.loads(a.probe[2]))))
         return 0
+    if a.plot:
+        return 0 if plot_json(a.plot) else 1
 
     for tool in (TFTPX, UDPLIMIT, LOADC):
         if not os.access(tool, os.X_OK):
@@ -2303,12 +2628,15 @@ def main():
     scratch = tempfile.mkdtemp(prefix="tftpx-bench-")
     os.chmod(scratch, 0o755)
     meta = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                commit=git_commit(),
                 cpus=os.cpu_count(), kernel=platform.release(),
                 load_at_start=os.getloadavg()[0],
                 client="tftpx bench" if have_bench() else
                 "stand-in: tftpx get/put processes",
                 versions={s: version_of(s) for s in servers + ["curl"]})
-    md = ["## tftpx benchmark, %s" % meta["date"], "",
+    md = ["## tftpx benchmark, %s%s" % (
+              meta["date"], ", commit %s" % meta["commit"]
+              if meta["commit"] else ""), "",
           "%d CPUs, Linux %s, load %.2f at start; load client: %s." % (
               meta["cpus"], meta["kernel"], meta["load_at_start"],
               meta["client"]),
@@ -2407,6 +2735,7 @@ def main():
         json.dump(doc, f, indent=1, sort_keys=True, default=str)
         f.write("\n")
     say("wrote %s" % os.path.relpath(os.path.join(a.out, name + ".md"), TOP))
+    plot_json(os.path.join(a.out, name + ".json"))
     return 0
 
 
