@@ -1118,6 +1118,12 @@ fetch_start(struct origin *o, const char *path, const struct origin_who *who,
 	curl_easy_setopt(f->e, CURLOPT_HEADERDATA, f);
 	curl_easy_setopt(f->e, CURLOPT_WRITEFUNCTION, body_cb);
 	curl_easy_setopt(f->e, CURLOPT_WRITEDATA, f);
+	/*
+	 * Bodies in 256 KiB pieces, not libcurl's 16 KiB: fewer wakes of
+	 * the readers (a 64 MiB cold get, python's http.server as origin:
+	 * 211-269 MB/s before, 289-300 after; 345 from DIR)
+	 */
+	curl_easy_setopt(f->e, CURLOPT_BUFFERSIZE, 262144L);
 	if (curl_multi_add_handle(o->multi, f->e) != CURLM_OK)
 		goto fail;
 	f->refs = 1;			/* the handle's, until fetch_done */
