@@ -641,6 +641,7 @@ def _(ctx):
     check(got == v2, "after the TTL, with the file changed at nginx, the "
           "server served %s" % ("the old bytes" if got == v1 else
                                 "%d other bytes" % len(got)))
+    n.wait_count(2, "GET", "/r.bin")
     es = n.entries("GET", "/r.bin")
     check(len(es) == 2, "nginx logged %d GETs, expected 2: %s" % (len(es),
                                                                  es))
@@ -656,6 +657,7 @@ def _(ctx):
     got = tget_ok(ctx, srv, "r.bin")
     check(got == v2, "after a 304 the server served %d bytes, not v2" %
           len(got))
+    n.wait_count(3, "GET", "/r.bin")
     es = n.entries("GET", "/r.bin")
     check(len(es) == 3 and es[2]["status"] == "304", "the unchanged file "
           "after the TTL: nginx logged %s, expected a third GET answered "
@@ -712,7 +714,7 @@ def _(ctx):
     cache = ctx.tmpdir("cache")
     srv = serve(ctx, n.url(), "--cache", cache, *ROOMY)
     o, secs = bench50(ctx, srv, "big.bin", os.path.join(n.root, "big.bin"))
-    c = n.count("GET", "/big.bin")
+    c = n.wait_count(1, "GET", "/big.bin")
     info(ctx, "50 gets in %.2f s; origin lines: %d miss, %d shared, %d hit"
          % (secs, len(origin_lines(srv, "miss")),
             len(origin_lines(srv, "shared")), len(origin_lines(srv, "hit"))))
@@ -926,6 +928,7 @@ def _(ctx):
     srv = serve(ctx, n.url() + "/tftp", "--map", mapfile)
     got = tget_ok(ctx, srv, "alias.bin")
     check(got == want, "alias.bin: not real.bin's bytes")
+    n.wait_count(1, "GET")
     es = n.entries("GET")
     check([e["uri"] for e in es] == ["/tftp/real.bin"], "nginx was asked "
           "for %s, expected /tftp/real.bin" % [e["uri"] for e in es])
@@ -933,6 +936,7 @@ def _(ctx):
           "as asked, alias.bin" % es[0]["file"])
     got = tget_ok(ctx, srv, "/real.bin")
     check(got == want, "/real.bin: bytes differ")
+    n.wait_count(2, "GET")
     es = n.entries("GET")
     check([e["uri"] for e in es] == ["/tftp/real.bin"] * 2, "a leading / "
           "was not dropped: nginx was asked for %s" % [e["uri"] for e in es])
@@ -1136,7 +1140,7 @@ def _(ctx):
     check(g.error is not None and g.error[0] == 0, "a certificate for "
           "other.example at 127.0.0.1: %s, expected ERROR 0" % g)
     origin_says(srv3, w.url() + "/t.bin")
-    check(n.count("GET", "/t.bin") == 1 and w.count("GET") == 0,
+    check(n.wait_count(1, "GET", "/t.bin") == 1 and w.count("GET") == 0,
           "GETs reached nginx through an untrusted TLS session: %s %s" %
           (n.access_lines(), w.access_lines()))
 
@@ -1165,7 +1169,7 @@ def _(ctx):
     get("a.bin")
     check(n.count("GET", "/a.bin") == 1, "a.bin was evicted instead of b")
     get("b.bin")
-    check(n.count("GET", "/b.bin") == 2, "b.bin was not fetched again "
+    check(n.wait_count(2, "GET", "/b.bin") == 2, "b.bin was not fetched again "
           "after its eviction")
 
 
@@ -1277,13 +1281,13 @@ def _(ctx):
     check(tget_ok(ctx, srv, "y.bin") == c, "y.bin is not nginx's")
     check(n.count("GET", "/x.bin") == 0, "x.bin, in DIR, was fetched from "
           "nginx too")
-    check(n.count("GET", "/y.bin") == 1, "y.bin: %d GETs" %
+    check(n.wait_count(1, "GET", "/y.bin") == 1, "y.bin: %d GETs" %
           n.count("GET", "/y.bin"))
     # no DIR: the server's cwd is not served, every RRQ is the origin's
     srv2 = serve(ctx, n.url(), cwd=root)
     check(tget_ok(ctx, srv2, "x.bin") == b, "without DIR x.bin came from "
           "the server's cwd, not the origin")
-    check(n.count("GET", "/x.bin") == 1, "without DIR: %d GETs of x.bin"
+    check(n.wait_count(1, "GET", "/x.bin") == 1, "without DIR: %d GETs of x.bin"
           % n.count("GET", "/x.bin"))
 
 
@@ -1337,6 +1341,8 @@ def _(ctx):
             remote, bad, n.entries("PUT")))
         check(not os.path.exists(os.path.join(root, remote)),
               "%s landed in DIR too" % remote)
+        # nginx logs a request after its answer has gone: wait for it
+        n.wait_count(1, "PUT", "/" + remote)
         es = n.entries("PUT", "/" + remote)
         check(len(es) == 1 and es[0]["status"] in ("201", "204"),
               "nginx PUT entries for %s: %s" % (remote, es))
