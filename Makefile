@@ -128,7 +128,7 @@ TEST_DEPS = build-essential python3 busybox curl tftp-hpa tftpd-hpa atftp \
 	ipxe-qemu u-boot-qemu valgrind cppcheck clang-tidy clang \
 	libclang-rt-14-dev systemd musl-tools groff-base man-db util-linux \
 	file libcurl4-openssl-dev openssl nginx-light libmicrohttpd-dev \
-	prometheus
+	prometheus debhelper dpkg-dev lintian
 test-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y \
 		--no-install-recommends $(TEST_DEPS) || \
@@ -195,13 +195,39 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/tftpx.service \
 		$(DESTDIR)$(UNITDIR)/tftpx.socket
 
+# make deb [DEB_DIST=dist]: the Debian package (debian/) with
+# dpkg-buildpackage -b, built in a temp copy of the checkout's files (git's
+# tracked and untracked ones, not the ignored: the tree's ./tftpx and
+# src/*.o are neither used nor touched).  DEB_DIST gets the .deb, the
+# -dbgsym .deb, .buildinfo and .changes.  Needs dpkg-dev and the
+# Build-Depends of debian/control (debhelper, libcurl4-openssl-dev,
+# libmicrohttpd-dev).
+DEB_DIST ?= dist
+deb:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	mkdir "$$tmp/tftpx"; \
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z -c -o --exclude-standard | \
+		tar --null -T - --ignore-failed-read -cf - | \
+		tar -xf - -C "$$tmp/tftpx"; \
+	else \
+		tar --exclude=./$(DEB_DIST) -cf - . | tar -xf - -C "$$tmp/tftpx"; \
+	fi; \
+	(cd "$$tmp/tftpx" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -b -us -uc -Jauto); \
+	mkdir -p "$(DEB_DIST)"; \
+	for f in "$$tmp"/*.deb "$$tmp"/*.buildinfo "$$tmp"/*.changes; do \
+		mv -f "$$f" "$(DEB_DIST)/"; \
+		echo "make deb: $(DEB_DIST)/$${f##*/}"; \
+	done
+
 clean:
 	rm -f tftpx src/*.o $(UNIT) bench/udplimit bench/loadc
 	rm -rf .musl-kernel-include
 
 .PHONY: all run check test-deps asan lint faults interop-all soak bench \
 	bench-loss \
-	install uninstall clean
+	install uninstall deb clean
 
 # ---- fuzzing (fuzz/) --------------------------------------------------------
 #   make fuzz         libFuzzer + ASan/UBSan builds (clang), each run for
