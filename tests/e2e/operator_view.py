@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""tests/e2e/operator.py - what a person running `tftpx serve` sees.
+"""tests/e2e/operator_view.py - what a person running `tftpx serve` sees.
 
-Run from the repo root:  python3 tests/e2e/operator.py [-k SUBSTRING] [-j N]
+Run from the repo root:  python3 tests/e2e/operator_view.py [-k SUBSTRING] [-j N]
 
 Built on the harness in tests/lib/tftpx_test.py.  Each case prints one
 line "PASS name", "FAIL name: reason" or "SKIP name: reason".
