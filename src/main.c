@@ -383,6 +383,17 @@ net_option(int c, struct server_cfg *cfg)
 			die_usage("serve", "--metrics: this tftpx was built "
 			    "without libmicrohttpd (install libmicrohttpd-dev "
 			    "and build again)");
+		{
+			char host[128];
+			const char *why;
+			int port;
+
+			/* a bad address is a usage error, as for --listen */
+			if (metrics_split(optarg, host, sizeof(host), &port,
+			    &why) < 0)
+				die_usage("serve", "--metrics %s: %s", optarg,
+				    why);
+		}
 		cfg->metrics = optarg;
 		return 1;
 	case OPT_CACHE_TTL:

@@ -73,6 +73,13 @@ void	metrics_origin(enum metrics_origin what);
 char	*metrics_render(const struct metrics_counts *c, uint64_t live,
 	    int64_t cache_bytes, size_t *len);
 
+/*
+ * Take --metrics apart: "ADDR:PORT", "[V6]:PORT", ":PORT" or "PORT" (the
+ * last two: 127.0.0.1).  0, or -1 with a static reason in *why.
+ */
+int	metrics_split(const char *addr, char *host, size_t cap, int *port,
+	    const char **why);
+
 /* Built with libmicrohttpd?  1 or 0. */
 int	metrics_available(void);
 

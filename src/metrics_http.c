@@ -6,11 +6,45 @@
  * --metrics says so.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
+
+#include "udp.h"
+
+int
+metrics_split(const char *addr, char *host, size_t cap, int *port,
+    const char **why)
+{
+	const char *p = addr;
+	char *end;
+	unsigned long v;
+
+	/* "9169" or ":9169": loopback, not every address */
+	if (addr[0] == ':' || strchr(addr, ':') == NULL) {
+		snprintf(host, cap, "127.0.0.1");
+		p = addr[0] == ':' ? addr + 1 : addr;
+	} else if (udp_split_hostport(addr, -1, host, cap, port, why) < 0) {
+		return -1;
+	} else if (*port < 0) {
+		*why = "give ADDR:PORT, the port too";
+		return -1;
+	} else {
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(p, &end, 10);
+	if (*p < '0' || *p > '9' || *end != '\0' || errno || v > 65535) {
+		*why = "the port is a number from 0 to 65535 (0: any free "
+		    "port)";
+		return -1;
+	}
+	*port = (int)v;
+	return 0;
+}
 
 #ifndef TFTPX_NO_MHD
 
@@ -19,7 +53,6 @@
 
 #include "log.h"
 #include "loop.h"
-#include "udp.h"
 
 struct metrics {
 	struct MHD_Daemon	*d;
@@ -36,6 +69,21 @@ int
 metrics_available(void)
 {
 	return 1;
+}
+
+/* libmicrohttpd's own words go where the server's go, as one line. */
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_event(LOG_VERBOSE, "metrics: %s", line);
 }
 
 static enum MHD_Result
@@ -134,14 +182,8 @@ metrics_open(struct loop *l, const char *addr, uint64_t (*live)(void *),
 	m->live = live;
 	m->cache = cache;
 	m->arg = arg;
-	/* "9169" or ":9169": loopback, not every address */
-	if (strchr(addr, ':') == NULL || addr[0] == ':') {
-		snprintf(host, sizeof(host), "127.0.0.1");
-		port = atoi(addr[0] == ':' ? addr + 1 : addr);
-	} else if (udp_split_hostport(addr, -1, host, sizeof(host), &port,
-	    &err) < 0 || port < 0) {
-		snprintf(why, cap, "--metrics %s: give ADDR:PORT (%s)", addr,
-		    port < 0 ? "no port" : err);
+	if (metrics_split(addr, host, sizeof(host), &port, &err) < 0) {
+		snprintf(why, cap, "--metrics %s: %s", addr, err);
 		free(m);
 		return NULL;
 	}
@@ -156,6 +198,7 @@ metrics_open(struct loop *l, const char *addr, uint64_t (*live)(void *),
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&m->addr.ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (m->d == NULL) {
 		snprintf(why, cap, "--metrics %s: cannot listen there: %s",

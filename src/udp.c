@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>		/* struct timespec, for musl */
 #include <linux/errqueue.h>
 #include <netdb.h>
 #include <netinet/in.h>
