@@ -718,6 +718,21 @@ serve_stale(struct fetch *f)
 }
 
 /*
+ * libcurl is done with a request: its HTTP status, the handle released,
+ * the stall timer stopped.
+ */
+static long
+easy_finish(struct origin *o, CURL **e, struct loop_timer *stall)
+{
+	long status = 0;
+
+	curl_easy_getinfo(*e, CURLINFO_RESPONSE_CODE, &status);
+	easy_release(o, e);
+	loop_timer_stop(o->loop, stall);
+	return status;
+}
+
+/*
  * A stall timer fired: 1 when it is not due yet (moved to last plus
  * the give-up time), 0 when the request is to end.
  */
@@ -946,12 +961,9 @@ fetch_store(struct fetch *f)
 static void
 fetch_done(struct fetch *f, CURLcode res)
 {
-	long status = 0;
 	const char *what = f->err[0] ? f->err : curl_easy_strerror(res);
+	long status = easy_finish(f->o, &f->e, &f->stall);
 
-	curl_easy_getinfo(f->e, CURLINFO_RESPONSE_CODE, &status);
-	easy_release(f->o, &f->e);
-	loop_timer_stop(f->o->loop, &f->stall);
 	if (f->state == F_HEAD && res == CURLE_OK) {
 		if (fetch_head(f, (int)status) < 0 || f->state != F_BODY)
 			goto out;
@@ -1423,12 +1435,9 @@ put_free(struct origin_put *p)
 static void
 put_done(struct origin_put *p, CURLcode res)
 {
-	long status = 0;
 	const char *what = p->err[0] ? p->err : curl_easy_strerror(res);
+	long status = easy_finish(p->o, &p->e, &p->stall);
 
-	curl_easy_getinfo(p->e, CURLINFO_RESPONSE_CODE, &status);
-	easy_release(p->o, &p->e);
-	loop_timer_stop(p->o->loop, &p->stall);
 	p->done = 1;
 	p->o->dirty = 1;
 	if (res == CURLE_OK && status >= 200 && status < 300) {
