@@ -506,12 +506,16 @@ def e1000_get(peer, port, name, window, blksize=512, limit=60.0,
                 next_ack += w
 
 
-@case("raw_window_tail_losing_host_narrowed", limit=120)
+@case("raw_window_tail_losing_host_narrowed", limit=240)
 def _(ctx):
     """A host whose windows kept losing their tails gets windowsize 1 on
     its next download (for ten minutes): windows cost such a NIC probes
     and are no faster than lock-step.  A host that keeps up keeps its
-    windows."""
+    windows.  The fake NIC drops what queued while it was busy, so on a
+    loaded machine a download's losses can fall mid-window (gaps, which
+    do not narrow) instead of at the tails: the host gets up to four
+    windowed downloads to show its tails, and must be narrowed by then
+    (unloaded: after the first)."""
     root = ctx.tmpdir("root")
     src = write_random(os.path.join(root, "f.bin"), 512 * 8 * 200 + 99)
     srv = ctx.server(root, "-v")
@@ -539,9 +543,18 @@ def _(ctx):
     end = srv.expect_ok("RRQ", "f.bin", peer.port, timeout=10)
     check(counter(end, "answered") >= 8, "only %s windows recovered by a "
           "probe: %r" % (counter(end, "answered"), end))
-    data, w = e1000_get(ctx.peer(), srv.port, "f.bin", 8)
-    check(data == read_bytes(src), "second download: wrong bytes")
-    check(w == 1, "second download granted windowsize %d, expected 1" % w)
+    narrowed = None
+    for n in range(2, 6):
+        data, w = e1000_get(ctx.peer(), srv.port, "f.bin", 8)
+        check(data == read_bytes(src), "download %d: wrong bytes" % n)
+        if w == 1:
+            narrowed = n
+            break
+        check(w == 8, "download %d granted windowsize %d" % (n, w))
+    print("INFO raw_window_tail_losing_host_narrowed: narrowed at "
+          "download %s" % narrowed)
+    check(narrowed is not None, "downloads 2 to 5 of a host whose windows "
+          "lose their tails were all granted windowsize 8")
     l = srv.wait_for(lambda l: "windowsize 8->1 (this host's windows lost "
                      "their tails lately)" in l, 5)
     check(l is not None, "-v does not say why: %s" % srv.tail())
