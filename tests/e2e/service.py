@@ -317,7 +317,13 @@ def _(ctx):
         srv = SvcServer(ctx, [tool, "--datagram", "-l", "127.0.0.1:%d" % port,
                               TFTPX, "serve", "--allow-root", root],
                         ready=False)
-        # the tool starts tftpx on the first datagram only
+        # the tool starts tftpx on the first datagram only; before its
+        # "Listening on" line the port is closed, and the client (which
+        # hears the ICMP port unreachable) would fail at once
+        if srv.wait_for(lambda l: "Listening on 127.0.0.1:%d" % port in l,
+                        5) is None:
+            srv.stop()
+            continue
         get_ok(ctx, port, want)
         if srv.wait_for(lambda l: "serving " in l, 5) is not None:
             break
