@@ -24,6 +24,10 @@ What is covered (each case fails when the behaviour it names is removed):
               unreadable
   spin_*      --spin: with -v, how many waits polling ended; none with
               --spin 0; none on one CPU (taskset); a bad value refused
+  testrun_*   what `make check` (tests/run) says at its end: the suites
+              that skipped cases, why, and the command that installs what
+              they need (nginx taken away by NGINX=/nonexistent, one suite
+              run through TESTS=...)
 
 Traffic goes only to 127.0.0.1 / ::1, or into network namespaces made
 here with `unshare -n` (gone with their last process).
@@ -46,7 +50,7 @@ from tftpx_test import (  # noqa: E402
     ACK, DATA, ERROR, Fail, OACK, Server, Skip, TFTPX, case, check, describe,
     err_of, ipv6_usable, main, ok_run, op_of, outcome, param_case, pkt_error,
     pkt_rrq, pkt_wrq, same_file, write_bytes, write_random)
-from tftpx_test import root_with  # noqa: E402
+from tftpx_test import REPO, root_with  # noqa: E402
 
 
 # ---------------------------------------------------------------- helpers
@@ -720,6 +724,51 @@ def _(ctx):
     l = one_line(err)
     check("--spin needs a number from 0 to 10000, not '20000'" in l,
           "%r does not name the problem" % l)
+
+
+# ---------------------------------------------------------------- make check
+
+
+def tests_run(ctx, env):
+    """tests/run for the suites in env["TESTS"]: its output's lines."""
+    e = dict(os.environ)
+    e.update(env)
+    p = subprocess.run(["sh", os.path.join(REPO, "tests", "run")], env=e,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=300)
+    lines = p.stdout.decode("utf-8", "replace").splitlines()
+    check(lines, "tests/run printed nothing (exit %d)" % p.returncode)
+    return p.returncode, lines
+
+
+@case("testrun_names_skipped_suites")
+def _(ctx):
+    rc, lines = tests_run(ctx, {"TESTS": "tests/e2e-origin",
+                                "NGINX": "/nonexistent/nginx"})
+    last = lines[-1]
+    m = re.match(r"(\d+) passed, (\d+) failed, (\d+) skipped$", last)
+    check(m is not None, "last line %r is not the count" % last)
+    check(rc == 0 and int(m.group(2)) == 0 and int(m.group(3)) > 0,
+          "exit %d, %r: expected skips and no failure" % (rc, last))
+    tail = lines[-4:]
+    check(tail[0] == "Suites that skipped cases, with the first reason:",
+          "no list of skipped suites before the count: %r" % tail)
+    check(tail[1].startswith("  tests/e2e-origin: %s skipped (" %
+                             m.group(3)) and "/nonexistent/nginx" in tail[1]
+          and "nginx-light" in tail[1],
+          "the origin suite's line does not say why: %r" % tail[1])
+    check(tail[2] == "What they need from Debian: sudo make test-deps",
+          "no command to install what they need: %r" % tail[2])
+
+
+@case("testrun_quiet_without_skips")
+def _(ctx):
+    rc, lines = tests_run(ctx, {"TESTS": "tests/unit/test_metrics"})
+    check(rc == 0 and re.match(r"[1-9]\d* passed, 0 failed, 0 skipped$",
+                               lines[-1]), "exit %d, %r" % (rc, lines[-1]))
+    check(not any("skipped cases" in l or "make test-deps" in l
+                  for l in lines), "a skip list without skips: %r" %
+          lines[-4:])
 
 
 if __name__ == "__main__":
