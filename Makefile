@@ -39,8 +39,11 @@ CURL	?= 0
 endif
 CURL	?= $(shell printf '\043include <curl/curl.h>\n' | \
 	     $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+# Linked by name only: origin.c loads it with dlopen when --origin is
+# given (src/dynlib.c), so a plain serve maps none of its libraries.
+CURL_SO	?= libcurl.so.4
 ifeq ($(CURL),1)
-LIBS	+= -lcurl
+WFLAGS	+= -DTFTPX_CURL_SO='"$(CURL_SO)"'
 else
 WFLAGS	+= -DTFTPX_NO_CURL
 endif
@@ -51,8 +54,10 @@ MHD	?= 0
 endif
 MHD	?= $(shell printf '\043include <microhttpd.h>\n' | \
 	     $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+# loaded by metrics_http.c when --metrics is given, as libcurl is
+MHD_SO	?= libmicrohttpd.so.12
 ifeq ($(MHD),1)
-LIBS	+= -lmicrohttpd
+WFLAGS	+= -DTFTPX_MHD_SO='"$(MHD_SO)"'
 else
 WFLAGS	+= -DTFTPX_NO_MHD
 endif
@@ -64,7 +69,7 @@ IO	= src/loop.c src/udp.c src/files.c src/log.c src/events.c src/listen.c \
 APP	= src/server.c src/transfer.c src/names.c src/client.c src/bench.c \
 	  src/main.c
 # the HTTP origin: libcurl on the server's loop; metrics over HTTP
-IO	+= src/origin.c src/metrics_http.c
+IO	+= src/origin.c src/metrics_http.c src/dynlib.c
 SRCS	= $(PURE) $(IO) $(APP)
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)

@@ -51,8 +51,14 @@ metrics_split(const char *addr, char *host, size_t cap, int *port,
 #include <microhttpd.h>
 #include <sys/epoll.h>
 
+#include "dynlib.h"
 #include "log.h"
 #include "loop.h"
+
+/* the shared object dlopen()ed (the Makefile may name another) */
+#ifndef TFTPX_MHD_SO
+#define TFTPX_MHD_SO "libmicrohttpd.so.12"
+#endif
 
 struct metrics {
 	struct MHD_Daemon	*d;
@@ -69,6 +75,34 @@ int
 metrics_available(void)
 {
 	return 1;
+}
+
+/*
+ * libmicrohttpd, loaded by metrics_open (dynlib.c says why): each
+ * function of it that we call, as a pointer of the header's type.
+ */
+#define MHD_FUNCS(X) \
+	X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_get_daemon_info) \
+	X(MHD_get_timeout) X(MHD_run) X(MHD_create_response_from_buffer) \
+	X(MHD_add_response_header) X(MHD_queue_response) \
+	X(MHD_destroy_response)
+
+static struct {
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): f names a member */
+#define MHD_MEMBER(f) __typeof__(&(f)) f;
+	MHD_FUNCS(MHD_MEMBER)
+#undef MHD_MEMBER
+} mhd;
+
+static int
+mhd_load(char *why, size_t cap)
+{
+#define MHD_SYM(f) { #f, &mhd.f },
+	static const struct dynlib_sym syms[] = { MHD_FUNCS(MHD_SYM) };
+#undef MHD_SYM
+
+	return dynlib_load(TFTPX_MHD_SO, "libmicrohttpd12", syms,
+	    sizeof(syms) / sizeof(syms[0]), why, cap);
 }
 
 /* libmicrohttpd's own words go where the server's go, as one line. */
@@ -93,8 +127,8 @@ answer(struct MHD_Response *r, struct MHD_Connection *c, unsigned status)
 
 	if (r == NULL)
 		return MHD_NO;
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
+	ret = mhd.MHD_queue_response(c, status, r);
+	mhd.MHD_destroy_response(r);
 	return ret;
 }
 
@@ -114,25 +148,25 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (*upload_size != 0)
 		return MHD_NO;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		r = MHD_create_response_from_buffer(sizeof(no_method) - 1,
+		r = mhd.MHD_create_response_from_buffer(sizeof(no_method) - 1,
 		    (void *)no_method, MHD_RESPMEM_PERSISTENT);
 		if (r != NULL)
-			MHD_add_response_header(r, "Allow", "GET, HEAD");
+			mhd.MHD_add_response_header(r, "Allow", "GET, HEAD");
 		return answer(r, c, MHD_HTTP_METHOD_NOT_ALLOWED);
 	}
 	if (strcmp(url, "/metrics") != 0)
-		return answer(MHD_create_response_from_buffer(
+		return answer(mhd.MHD_create_response_from_buffer(
 		    sizeof(not_found) - 1, (void *)not_found,
 		    MHD_RESPMEM_PERSISTENT), c, MHD_HTTP_NOT_FOUND);
 	if ((text = metrics_render(&metrics_counts, m->live(m->arg),
 	    m->cache(m->arg), &len)) == NULL)
 		return MHD_NO;
-	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	r = mhd.MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
 		free(text);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type",
+	mhd.MHD_add_response_header(r, "Content-Type",
 	    "text/plain; version=0.0.4; charset=utf-8");
 	return answer(r, c, MHD_HTTP_OK);
 }
@@ -143,8 +177,8 @@ step(struct metrics *m)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 
-	MHD_run(m->d);
-	if (MHD_get_timeout(m->d, &ms) == MHD_YES)
+	mhd.MHD_run(m->d);
+	if (mhd.MHD_get_timeout(m->d, &ms) == MHD_YES)
 		loop_timer_set(m->loop, &m->t, loop_now(m->loop) +
 		    (uint64_t)ms * 1000u + 1);
 	else
@@ -174,6 +208,8 @@ metrics_open(struct loop *l, const char *addr, uint64_t (*live)(void *),
 	struct metrics *m;
 	int port;
 
+	if (mhd_load(why, cap) < 0)
+		return NULL;
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		snprintf(why, cap, "out of memory");
 		return NULL;
@@ -192,7 +228,7 @@ metrics_open(struct loop *l, const char *addr, uint64_t (*live)(void *),
 		free(m);
 		return NULL;
 	}
-	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	m->d = mhd.MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 	    (m->addr.ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 	    (uint16_t)port, NULL, NULL, handler, m,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&m->addr.ss,
@@ -206,16 +242,16 @@ metrics_open(struct loop *l, const char *addr, uint64_t (*live)(void *),
 		free(m);
 		return NULL;
 	}
-	info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
+	info = mhd.MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
 	if (info != NULL)
 		udp_set_port(&m->addr, info->port);
-	info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
+	info = mhd.MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
 	loop_timer_init(&m->t, timer_cb, m);
 	if (info == NULL || loop_fd_start(l, &m->w, info->epoll_fd, epoll_cb,
 	    m) < 0) {
 		snprintf(why, cap, "--metrics %s: cannot watch its sockets",
 		    addr);
-		MHD_stop_daemon(m->d);
+		mhd.MHD_stop_daemon(m->d);
 		free(m);
 		return NULL;
 	}
@@ -235,7 +271,7 @@ metrics_close(struct metrics *m)
 		return;
 	loop_fd_stop(m->loop, &m->w);
 	loop_timer_stop(m->loop, &m->t);
-	MHD_stop_daemon(m->d);
+	mhd.MHD_stop_daemon(m->d);
 	free(m);
 }
 

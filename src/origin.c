@@ -27,6 +27,8 @@
 
 #ifndef TFTPX_NO_CURL
 
+/* calls go through the table lcurl below (its types are the header's) */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -35,10 +37,16 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "dynlib.h"
 #include "files.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+
+/* the shared object dlopen()ed (the Makefile may name another) */
+#ifndef TFTPX_CURL_SO
+#define TFTPX_CURL_SO "libcurl.so.4"
+#endif
 
 #define MAX_REDIRS	5
 #define ETAG_MAX	192
@@ -156,6 +164,38 @@ origin_available(void)
 	return 1;
 }
 
+/*
+ * libcurl, loaded by the first origin_check (dynlib.c says why): each
+ * function of it that we call, as a pointer of the header's type.
+ */
+#define LCURL_FUNCS(X) \
+	X(curl_global_init) X(curl_global_cleanup) X(curl_easy_init) \
+	X(curl_easy_cleanup) X(curl_easy_setopt) X(curl_easy_getinfo) \
+	X(curl_easy_strerror) X(curl_free) X(curl_multi_init) \
+	X(curl_multi_cleanup) X(curl_multi_setopt) X(curl_multi_add_handle) \
+	X(curl_multi_remove_handle) X(curl_multi_assign) \
+	X(curl_multi_socket_action) X(curl_multi_info_read) \
+	X(curl_slist_append) X(curl_slist_free_all) X(curl_url) \
+	X(curl_url_cleanup) X(curl_url_get) X(curl_url_set)
+
+static struct {
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): f names a member */
+#define LCURL_MEMBER(f) __typeof__(&(f)) f;
+	LCURL_FUNCS(LCURL_MEMBER)
+#undef LCURL_MEMBER
+} lcurl;
+
+static int
+lcurl_load(char *why, size_t cap)
+{
+#define LCURL_SYM(f) { #f, &lcurl.f },
+	static const struct dynlib_sym syms[] = { LCURL_FUNCS(LCURL_SYM) };
+#undef LCURL_SYM
+
+	return dynlib_load(TFTPX_CURL_SO, "libcurl4", syms,
+	    sizeof(syms) / sizeof(syms[0]), why, cap);
+}
+
 /* ---- names and URLs ----------------------------------------------------- */
 
 int
@@ -237,12 +277,14 @@ origin_check(const struct origin_cfg *cfg, char *why, size_t cap)
 	int rc = -1;
 	struct stat st;
 
-	if ((u = curl_url()) == NULL) {
+	if (lcurl_load(why, cap) < 0)
+		return -1;
+	if ((u = lcurl.curl_url()) == NULL) {
 		snprintf(why, cap, "out of memory");
 		return -1;
 	}
-	if (curl_url_set(u, CURLUPART_URL, cfg->url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+	if (lcurl.curl_url_set(u, CURLUPART_URL, cfg->url, 0) != CURLUE_OK ||
+	    lcurl.curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
 		snprintf(why, cap, "--origin %s: not a URL (give "
 		    "http://HOST[:PORT]/PATH or https://...)", cfg->url);
 	else if (strcasecmp(scheme, "http") != 0 &&
@@ -254,8 +296,8 @@ origin_check(const struct origin_cfg *cfg, char *why, size_t cap)
 		    "take a file name after it", cfg->url);
 	else
 		rc = 0;
-	curl_free(scheme);
-	curl_url_cleanup(u);
+	lcurl.curl_free(scheme);
+	lcurl.curl_url_cleanup(u);
 	if (rc == 0 && cfg->ca && access(cfg->ca, R_OK) < 0) {
 		snprintf(why, cap, "--origin-ca %s: %s", cfg->ca,
 		    strerror(errno));
@@ -517,7 +559,7 @@ act(struct origin *o, curl_socket_t fd, int flags)
 {
 	int running;
 
-	curl_multi_socket_action(o->multi, fd, flags, &running);
+	lcurl.curl_multi_socket_action(o->multi, fd, flags, &running);
 	check_done(o);
 	pump(o);
 }
@@ -553,7 +595,7 @@ sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp)
 			s->next_dead = o->dead;
 			o->dead = s;
 			loop_timer_set(o->loop, &o->reap, 1);
-			curl_multi_assign(o->multi, fd, NULL);
+			lcurl.curl_multi_assign(o->multi, fd, NULL);
 		}
 		return 0;
 	}
@@ -570,7 +612,7 @@ sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp)
 			free(s);
 			return -1;
 		}
-		curl_multi_assign(o->multi, fd, s);
+		lcurl.curl_multi_assign(o->multi, fd, s);
 		return 0;
 	}
 	return loop_fd_modify(o->loop, &s->w, ev) < 0 ? -1 : 0;
@@ -604,8 +646,8 @@ easy_release(struct origin *o, CURL **e)
 {
 	if (*e == NULL)
 		return;
-	curl_multi_remove_handle(o->multi, *e);
-	curl_easy_cleanup(*e);
+	lcurl.curl_multi_remove_handle(o->multi, *e);
+	lcurl.curl_easy_cleanup(*e);
 	*e = NULL;
 }
 
@@ -622,7 +664,7 @@ fetch_free(struct fetch *f)
 		}
 	easy_release(o, &f->e);
 	loop_timer_stop(o->loop, &f->stall);
-	curl_slist_free_all(f->hdrs);
+	lcurl.curl_slist_free_all(f->hdrs);
 	files_upload_abort(&f->up);
 	if (f->fd >= 0)
 		close(f->fd);
@@ -726,7 +768,7 @@ easy_finish(struct origin *o, CURL **e, struct loop_timer *stall)
 {
 	long status = 0;
 
-	curl_easy_getinfo(*e, CURLINFO_RESPONSE_CODE, &status);
+	lcurl.curl_easy_getinfo(*e, CURLINFO_RESPONSE_CODE, &status);
 	easy_release(o, e);
 	loop_timer_stop(o->loop, stall);
 	return status;
@@ -771,7 +813,7 @@ fetch_body(struct fetch *f)
 	struct files_err err;
 	curl_off_t len = -1;
 
-	curl_easy_getinfo(f->e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+	lcurl.curl_easy_getinfo(f->e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	f->length = len >= 0 ? (int64_t)len : -1;
 	if (f->priv || f->vary || f->nostore)
 		f->live = 0;
@@ -888,7 +930,7 @@ head_cb(char *line, size_t size, size_t nitems, void *arg)
 	f->last = loop_now(f->o->loop);
 	if (f->state != F_HEAD)
 		return n;
-	curl_easy_getinfo(f->e, CURLINFO_RESPONSE_CODE, &status);
+	lcurl.curl_easy_getinfo(f->e, CURLINFO_RESPONSE_CODE, &status);
 	/* a 1xx, or a redirect libcurl follows: not the answer yet */
 	if (status < 200 || (status >= 300 && status < 400 && status != 304))
 		return n;
@@ -961,7 +1003,7 @@ fetch_store(struct fetch *f)
 static void
 fetch_done(struct fetch *f, CURLcode res)
 {
-	const char *what = f->err[0] ? f->err : curl_easy_strerror(res);
+	const char *what = f->err[0] ? f->err : lcurl.curl_easy_strerror(res);
 	long status = easy_finish(f->o, &f->e, &f->stall);
 
 	if (f->state == F_HEAD && res == CURLE_OK) {
@@ -1014,26 +1056,26 @@ who_headers(const struct origin_who *who, const struct cent *c)
 			snprintf(line, sizeof(line), "%s;", k[i]);
 		else
 			snprintf(line, sizeof(line), "%s: %s", k[i], v[i]);
-		if ((n = curl_slist_append(h, line)) == NULL)
+		if ((n = lcurl.curl_slist_append(h, line)) == NULL)
 			goto fail;
 		h = n;
 	}
 	if (c != NULL && c->etag[0]) {
 		snprintf(line, sizeof(line), "If-None-Match: %s", c->etag);
-		if ((n = curl_slist_append(h, line)) == NULL)
+		if ((n = lcurl.curl_slist_append(h, line)) == NULL)
 			goto fail;
 		h = n;
 	}
 	if (c != NULL && c->lastmod[0]) {
 		snprintf(line, sizeof(line), "If-Modified-Since: %s",
 		    c->lastmod);
-		if ((n = curl_slist_append(h, line)) == NULL)
+		if ((n = lcurl.curl_slist_append(h, line)) == NULL)
 			goto fail;
 		h = n;
 	}
 	return h;
 fail:
-	curl_slist_free_all(h);
+	lcurl.curl_slist_free_all(h);
 	return NULL;
 }
 
@@ -1042,17 +1084,17 @@ static void
 easy_common(struct origin *o, CURL *e, const char *url, char *err,
     struct curl_slist *hdrs, void *job)
 {
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, job);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)MAX_REDIRS);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, o->cfg->agent);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)o->cfg->giveup);
+	lcurl.curl_easy_setopt(e, CURLOPT_URL, url);
+	lcurl.curl_easy_setopt(e, CURLOPT_PRIVATE, job);
+	lcurl.curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
+	lcurl.curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	lcurl.curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	lcurl.curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	lcurl.curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	lcurl.curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	lcurl.curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)MAX_REDIRS);
+	lcurl.curl_easy_setopt(e, CURLOPT_USERAGENT, o->cfg->agent);
+	lcurl.curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)o->cfg->giveup);
 	/*
 	 * A stall (no byte for the give-up time) is told by our own timer
 	 * (fetch_stalled): libcurl's low-speed check averages over seconds
@@ -1060,7 +1102,7 @@ easy_common(struct origin *o, CURL *e, const char *url, char *err,
 	 * (doc/notes/http-origin.md).
 	 */
 	if (o->cfg->ca)
-		curl_easy_setopt(e, CURLOPT_CAINFO, o->cfg->ca);
+		lcurl.curl_easy_setopt(e, CURLOPT_CAINFO, o->cfg->ca);
 }
 
 static void
@@ -1123,20 +1165,20 @@ fetch_start(struct origin *o, const char *path, const struct origin_who *who,
 	if ((f->path = strdup(path)) == NULL ||
 	    (f->url = url_of(o, path)) == NULL ||
 	    (f->hdrs = who_headers(who, reval)) == NULL ||
-	    (f->e = curl_easy_init()) == NULL)
+	    (f->e = lcurl.curl_easy_init()) == NULL)
 		goto fail;
 	easy_common(o, f->e, f->url, f->err, f->hdrs, f);
-	curl_easy_setopt(f->e, CURLOPT_HEADERFUNCTION, head_cb);
-	curl_easy_setopt(f->e, CURLOPT_HEADERDATA, f);
-	curl_easy_setopt(f->e, CURLOPT_WRITEFUNCTION, body_cb);
-	curl_easy_setopt(f->e, CURLOPT_WRITEDATA, f);
+	lcurl.curl_easy_setopt(f->e, CURLOPT_HEADERFUNCTION, head_cb);
+	lcurl.curl_easy_setopt(f->e, CURLOPT_HEADERDATA, f);
+	lcurl.curl_easy_setopt(f->e, CURLOPT_WRITEFUNCTION, body_cb);
+	lcurl.curl_easy_setopt(f->e, CURLOPT_WRITEDATA, f);
 	/*
 	 * Bodies in 256 KiB pieces, not libcurl's 16 KiB: fewer wakes of
 	 * the readers (a 64 MiB cold get, python's http.server as origin:
 	 * 211-269 MB/s before, 289-300 after; 345 from DIR)
 	 */
-	curl_easy_setopt(f->e, CURLOPT_BUFFERSIZE, 262144L);
-	if (curl_multi_add_handle(o->multi, f->e) != CURLM_OK)
+	lcurl.curl_easy_setopt(f->e, CURLOPT_BUFFERSIZE, 262144L);
+	if (lcurl.curl_multi_add_handle(o->multi, f->e) != CURLM_OK)
 		goto fail;
 	f->refs = 1;			/* the handle's, until fetch_done */
 	f->next = o->fetches;
@@ -1148,8 +1190,8 @@ fetch_start(struct origin *o, const char *path, const struct origin_who *who,
 	return f;
 fail:
 	if (f->e)
-		curl_easy_cleanup(f->e);
-	curl_slist_free_all(f->hdrs);
+		lcurl.curl_easy_cleanup(f->e);
+	lcurl.curl_slist_free_all(f->hdrs);
 	free(f->url);
 	free(f->path);
 	free(f);
@@ -1427,7 +1469,7 @@ put_free(struct origin_put *p)
 		}
 	easy_release(p->o, &p->e);
 	loop_timer_stop(p->o->loop, &p->stall);
-	curl_slist_free_all(p->hdrs);
+	lcurl.curl_slist_free_all(p->hdrs);
 	free(p->url);
 	free(p);
 }
@@ -1435,7 +1477,7 @@ put_free(struct origin_put *p)
 static void
 put_done(struct origin_put *p, CURLcode res)
 {
-	const char *what = p->err[0] ? p->err : curl_easy_strerror(res);
+	const char *what = p->err[0] ? p->err : lcurl.curl_easy_strerror(res);
 	long status = easy_finish(p->o, &p->e, &p->stall);
 
 	p->done = 1;
@@ -1495,20 +1537,20 @@ origin_put(struct origin *o, const char *path, const struct origin_who *who,
 	if (p->url == NULL || (p->hdrs = who_headers(who, NULL)) == NULL)
 		goto fail;
 	/* no "Expect: 100-continue" wait: the body is here, whole */
-	if ((n = curl_slist_append(p->hdrs, "Expect:")) == NULL)
+	if ((n = lcurl.curl_slist_append(p->hdrs, "Expect:")) == NULL)
 		goto fail;
 	p->hdrs = n;
-	if ((p->e = curl_easy_init()) == NULL)
+	if ((p->e = lcurl.curl_easy_init()) == NULL)
 		goto fail;
 	easy_common(o, p->e, p->url, p->err, p->hdrs, p);
-	curl_easy_setopt(p->e, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(p->e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-	curl_easy_setopt(p->e, CURLOPT_READFUNCTION, put_read_cb);
-	curl_easy_setopt(p->e, CURLOPT_READDATA, p);
-	curl_easy_setopt(p->e, CURLOPT_WRITEFUNCTION, put_body_cb);
+	lcurl.curl_easy_setopt(p->e, CURLOPT_UPLOAD, 1L);
+	lcurl.curl_easy_setopt(p->e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+	lcurl.curl_easy_setopt(p->e, CURLOPT_READFUNCTION, put_read_cb);
+	lcurl.curl_easy_setopt(p->e, CURLOPT_READDATA, p);
+	lcurl.curl_easy_setopt(p->e, CURLOPT_WRITEFUNCTION, put_body_cb);
 	/* a redirect would send the body where it was not meant to go */
-	curl_easy_setopt(p->e, CURLOPT_FOLLOWLOCATION, 0L);
-	if (curl_multi_add_handle(o->multi, p->e) != CURLM_OK)
+	lcurl.curl_easy_setopt(p->e, CURLOPT_FOLLOWLOCATION, 0L);
+	if (lcurl.curl_multi_add_handle(o->multi, p->e) != CURLM_OK)
 		goto fail;
 	p->next = o->puts;
 	o->puts = p;
@@ -1519,8 +1561,8 @@ origin_put(struct origin *o, const char *path, const struct origin_who *who,
 	return p;
 fail:
 	if (p->e)
-		curl_easy_cleanup(p->e);
-	curl_slist_free_all(p->hdrs);
+		lcurl.curl_easy_cleanup(p->e);
+	lcurl.curl_slist_free_all(p->hdrs);
 	free(p->url);
 	free(p);
 	return NULL;
@@ -1542,11 +1584,11 @@ check_done(struct origin *o)
 	int left;
 	void *job;
 
-	while ((m = curl_multi_info_read(o->multi, &left)) != NULL) {
+	while ((m = lcurl.curl_multi_info_read(o->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		job = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &job);
+		lcurl.curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &job);
 		if (job == NULL)
 			continue;
 		if (*(int *)job == JOB_FETCH)
@@ -1628,12 +1670,12 @@ origin_open(struct loop *l, const struct origin_cfg *cfg, char *why,
 
 	if (origin_check(cfg, why, cap) < 0)
 		return NULL;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (lcurl.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		snprintf(why, cap, "cannot start libcurl");
 		return NULL;
 	}
 	if ((o = calloc(1, sizeof(*o))) == NULL ||
-	    (o->multi = curl_multi_init()) == NULL) {
+	    (o->multi = lcurl.curl_multi_init()) == NULL) {
 		free(o);
 		snprintf(why, cap, "out of memory");
 		return NULL;
@@ -1643,10 +1685,10 @@ origin_open(struct loop *l, const struct origin_cfg *cfg, char *why,
 	o->cachefd = -1;
 	loop_timer_init(&o->timer, curl_timer_fired, o);
 	loop_timer_init(&o->reap, reap_cb, o);
-	curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
-	curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(o->multi, CURLMOPT_TIMERDATA, o);
+	lcurl.curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	lcurl.curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
+	lcurl.curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	lcurl.curl_multi_setopt(o->multi, CURLMOPT_TIMERDATA, o);
 	if (cfg->cache) {
 		if ((o->cachefd = files_open_root(cfg->cache)) < 0) {
 			snprintf(why, cap, "--cache %s: %s", cfg->cache,
@@ -1689,7 +1731,7 @@ origin_close(struct origin *o)
 		f->readers = NULL;
 		fetch_free(f);
 	}
-	curl_multi_cleanup(o->multi);
+	lcurl.curl_multi_cleanup(o->multi);
 	loop_timer_stop(o->loop, &o->timer);
 	reap_cb(&o->reap);
 	loop_timer_stop(o->loop, &o->reap);
@@ -1699,7 +1741,7 @@ origin_close(struct origin *o)
 	if (o->cachefd >= 0)
 		close(o->cachefd);
 	free(o);
-	curl_global_cleanup();
+	lcurl.curl_global_cleanup();
 }
 
 int64_t

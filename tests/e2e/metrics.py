@@ -41,6 +41,11 @@ with --cache, tftpx_origin_cache_bytes.
                             answer to tftpx_transfers_total is printed as
                             an INFO line.  SKIP when prometheus is not
                             installed.
+  libmicrohttpd_loaded_only_with_metrics
+                            a plain serve maps none of the HTTP libraries
+                            (/proc/PID/maps); --metrics maps
+                            libmicrohttpd.so.12 and not libcurl, and
+                            answers a scrape.
   metrics_text_format       GET /metrics: Content-Type text/plain;
                             version=0.0.4; every line a HELP or TYPE
                             comment or `name{labels} value`; each family
@@ -100,6 +105,7 @@ sys.path.insert(0, os.path.join(TESTS, "lib"))
 from tftpx_test import (  # noqa: E402
     Fail, Server, Skip, TFTPX, case, check, info, kill_proc, main,
     root_with, same_file, write_random)
+from tftpx_test import heavy_libs, mapped_libs  # noqa: E402
 from httporigin import Nginx  # noqa: E402
 
 SUITE_BUDGET = 200.0
@@ -549,6 +555,24 @@ def _(ctx):
             prom.stop()
         if srv is not None:
             srv.stop()
+
+
+@case("libmicrohttpd_loaded_only_with_metrics")
+def _(ctx):
+    # loaded at start by --metrics only (src/dynlib.c), and alone
+    root = root_with(ctx, {})
+    plain = Server(ctx, root, [])
+    check(heavy_libs(plain.pid) == [], "a plain serve maps %s" %
+          heavy_libs(plain.pid))
+    srv, url, _ = serve(ctx, root)
+    libs = mapped_libs(srv.pid)
+    check(any(n.startswith("libmicrohttpd.so.12") for n in libs),
+          "--metrics, yet no "
+          "libmicrohttpd.so.12 mapped: %s" % sorted(libs))
+    check(not any(n.startswith("libcurl") for n in libs),
+          "--metrics without --origin maps libcurl: %s" % sorted(libs))
+    check("tftpx_transfers_total" in scrape(url),
+          "no tftpx_transfers_total in a scrape")
 
 
 @case("metrics_text_format")

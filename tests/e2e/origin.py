@@ -56,6 +56,10 @@ and sends the final ACK only after a 2xx.
                              last bytes until the server has logged all 50
                              requests (so they overlap the fetch for sure):
                              one request at the origin, 50 exact.
+  libcurl_loaded_only_with_origin
+                             a plain serve maps neither libcurl nor the
+                             libraries it pulls in (/proc/PID/maps); with
+                             --origin libcurl.so.4 is mapped and serves.
   dynamic_per_client         a Vary: X-TFTP-Client / Cache-Control: private
                              body: two clients (two ports) get their own
                              bytes, with --cache; the origin saw
@@ -162,6 +166,7 @@ from tftpx_test import (  # noqa: E402
     blk_of, case, check, describe, err_of, info, main, oack_opts, op_of,
     outcome, param_case, pkt_ack, pkt_data, pkt_error, pkt_rrq, pkt_wrq,
     read_bytes, root_with, same_file, temps_in, write_bytes, write_random)
+from tftpx_test import heavy_libs, mapped_libs  # noqa: E402
 from httporigin import DynOrigin, Nginx, client_body  # noqa: E402
 
 SUITE_BUDGET = 200.0
@@ -782,6 +787,22 @@ def check_headers(ctx, r, client, name, options):
     ua = "tftpx/" + version()
     check(r.h("user-agent") == ua, "User-Agent %r, expected %r" % (
         r.h("user-agent"), ua))
+
+
+@case("libcurl_loaded_only_with_origin")
+def _(ctx):
+    # a plain serve maps neither libcurl nor what it pulls in (src/dynlib.c:
+    # 6 MiB of resident pages); --origin loads it at start
+    root = empty_dir(ctx)
+    plain = Server(ctx, root, [])
+    check(heavy_libs(plain.pid) == [], "a plain serve maps %s" %
+          heavy_libs(plain.pid))
+    n = nginx(ctx, {"f.bin": 3000})
+    srv = serve(ctx, n.url(), root=root)
+    libs = mapped_libs(srv.pid)
+    check(any(n.startswith("libcurl.so.4") for n in libs),
+          "--origin, yet no libcurl.so.4 mapped: %s" % sorted(libs))
+    tget_file(ctx, srv, "f.bin", os.path.join(n.root, "f.bin"))
 
 
 @case("dynamic_per_client")

@@ -218,6 +218,29 @@ def sha(path):
     return h.hexdigest()
 
 
+def mapped_libs(pid):
+    """The file names of the shared objects mapped by process pid
+    ("libcurl.so.4", "libc.so.6", ...), from /proc/PID/maps."""
+    names = set()
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            parts = line.split(None, 5)
+            base = os.path.basename(parts[5].strip()) if len(parts) == 6 \
+                else ""
+            if ".so" in base:
+                names.add(base)
+    return names
+
+
+# what libcurl and libmicrohttpd bring; a plain serve maps none of them
+HEAVY_LIBS = ("libcurl", "libmicrohttpd", "libssl", "libcrypto", "libgnutls",
+              "libkrb5", "libldap", "libnghttp2")
+
+
+def heavy_libs(pid):
+    return sorted(n for n in mapped_libs(pid) if n.startswith(HEAVY_LIBS))
+
+
 def same_file(a, b):
     if not os.path.exists(b):
         return "%s does not exist" % os.path.basename(b)
