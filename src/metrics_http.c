@@ -161,7 +161,8 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	if ((text = metrics_render(&metrics_counts, m->live(m->arg),
 	    m->cache(m->arg), &len)) == NULL)
 		return MHD_NO;
-	r = mhd.MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	r = mhd.MHD_create_response_from_buffer(len, text,
+	    MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
 		free(text);
 		return MHD_NO;

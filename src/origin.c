@@ -1544,7 +1544,8 @@ origin_put(struct origin *o, const char *path, const struct origin_who *who,
 		goto fail;
 	easy_common(o, p->e, p->url, p->err, p->hdrs, p);
 	lcurl.curl_easy_setopt(p->e, CURLOPT_UPLOAD, 1L);
-	lcurl.curl_easy_setopt(p->e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+	lcurl.curl_easy_setopt(p->e, CURLOPT_INFILESIZE_LARGE,
+	    (curl_off_t)size);
 	lcurl.curl_easy_setopt(p->e, CURLOPT_READFUNCTION, put_read_cb);
 	lcurl.curl_easy_setopt(p->e, CURLOPT_READDATA, p);
 	lcurl.curl_easy_setopt(p->e, CURLOPT_WRITEFUNCTION, put_body_cb);
