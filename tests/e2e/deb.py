@@ -56,7 +56,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "lib"))
 import tftpx_test  # noqa: E402
 from tftpx_test import (  # noqa: E402
-    Fail, REPO, Server, Skip, at_exit, case, check, info, main)
+    Fail, REPO, Server, Skip, at_exit, case, check, info, main, proc_status)
 
 PKG = "tftpx"
 BIN = "/usr/bin/tftpx"
@@ -424,7 +424,7 @@ class FlowSteps:
         self.ctx, self.srv, self.deb, self.existing = ctx, srv, deb, existing
 
     def run(self):
-        ctx, srv = self.ctx, self.srv
+        srv = self.srv
         before = None
         if self.existing:
             if srv.pid is not None:
@@ -591,15 +591,6 @@ class FlowSteps:
         check(not left, "left after purge: %r" % left)
         # the user stays, as Debian's practice and tftpd-hpa's tftp user
         check(user_of(PKG) is not None, "user tftpx removed by the purge")
-
-
-def proc_status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
 
 
 @case("deb_install_fresh_srv", limit=170)

@@ -105,7 +105,7 @@ sys.path.insert(0, os.path.join(TESTS, "lib"))
 from tftpx_test import (  # noqa: E402
     Fail, Server, Skip, TFTPX, case, check, info, kill_proc, main,
     root_with, same_file, write_random)
-from tftpx_test import heavy_libs, mapped_libs  # noqa: E402
+from tftpx_test import heavy_libs, mapped_libs, proc_status  # noqa: E402
 from httporigin import Nginx  # noqa: E402
 
 SUITE_BUDGET = 200.0
@@ -885,11 +885,7 @@ def _(ctx):
                                     for x in srv.lines),
               "no 'seccomp filter on' line: %s" % srv.tail())
         url, _, port = metrics_url(srv)
-        st = {}
-        with open("/proc/%d/status" % srv.pid) as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                st[k] = v.strip()
+        st = proc_status(srv.pid)
         check(st.get("Seccomp") == "2", "no seccomp filter: Seccomp %s" %
               st.get("Seccomp"))
         for _ in range(3):

@@ -166,7 +166,7 @@ from tftpx_test import (  # noqa: E402
     blk_of, case, check, describe, err_of, info, main, oack_opts, op_of,
     outcome, param_case, pkt_ack, pkt_data, pkt_error, pkt_rrq, pkt_wrq,
     read_bytes, root_with, same_file, temps_in, write_bytes, write_random)
-from tftpx_test import heavy_libs, mapped_libs  # noqa: E402
+from tftpx_test import heavy_libs, mapped_libs, raw_receive  # noqa: E402
 from httporigin import DynOrigin, Nginx, client_body  # noqa: E402
 
 SUITE_BUDGET = 200.0
@@ -320,47 +320,12 @@ def rrq(ctx, srv, name, opts=(), peer=None, port=None, wait=5.0,
         pending = pkt
     else:
         raise Fail("RRQ %r answered with %s" % (name, describe(pkt)))
-    chunks = []
-    n = 0
-    since = 0
-    deadline = time.monotonic() + limit
-    for _ in range(10 ** 7):
-        if time.monotonic() > deadline:
-            raise Fail("RRQ %r: not finished after %.0f s (%d blocks)" % (
-                name, limit, n))
-        if pending is not None:
-            pkt, src = pending, tid
-            pending = None
-        else:
-            pkt, src = peer.recv(0.5)
-            if pkt is None:
-                peer.send(pkt_ack(n), tid)
-                since = 0
-                continue
-        if src != tid:
-            continue
-        if op_of(pkt) == ERROR:
-            g.error = err_of(pkt)
-            break
-        if op_of(pkt) != DATA:
-            raise Fail("RRQ %r: expected DATA, got %s" % (name,
-                                                          describe(pkt)))
-        b = blk_of(pkt)
-        if b != ((n + 1) & 0xFFFF):
-            continue                # a re-send, or past a gap
-        if n == 0 and on_data is not None:
-            on_data(g)
-        n += 1
-        chunks.append(pkt[4:])
-        since += 1
-        last = len(pkt) - 4 < blk
-        if last or since >= ws:
-            peer.send(pkt_ack(b), tid)
-            since = 0
-        if last:
-            break
-    g.data = b"".join(chunks)
-    g.blocks = n
+    errors, numbers = [], []
+    g.data = raw_receive(peer, tid, pending, blk, ws, limit=limit,
+                         numbers=numbers, errors=errors,
+                         on_first=(lambda: on_data(g)) if on_data else None)
+    g.error = errors[0] if errors else None
+    g.blocks = len(numbers)
     return g
 
 

@@ -97,7 +97,7 @@ from tftpx_test import (  # noqa: E402
     BOTH, DATA, ERROR, OACK, Fail, Peer, Server, Skip, TFTPX, blk_of, case,
     check, describe, expect_error, info, main, oack_opts, op_of,
     outcome, pkt_ack, pkt_rrq, raw_receive, read_bytes, root_with,
-    temps_in, write_bytes)
+    proc_status, temps_in, write_bytes)
 import netns  # noqa: E402
 
 SUITE_BUDGET = 180.0
@@ -502,11 +502,7 @@ def _(ctx):
         if "sanitizer build" in str(e):
             raise Skip("sanitizer build: --seccomp is refused there")
         raise
-    st = {}
-    with open("/proc/%d/status" % srv.pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            st[k] = v.strip()
+    st = proc_status(srv.pid)
     check(st.get("Seccomp") == "2" and st.get("Uid", "").split()[:1] ==
           [str(NOBODY)], "not under seccomp as nobody: Seccomp %s, Uid %s" %
           (st.get("Seccomp"), st.get("Uid")))

@@ -40,7 +40,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "lib"))
 from tftpx_test import (  # noqa: E402
     DATA, ERROR, Fail, REPO, Server, Skip, TFTPX, blk_of, case, check, err_of,
-    ipv6_usable, kill_proc, main, op_of, pkt_ack, pkt_rrq, pkt_wrq)
+    ipv6_usable, kill_proc, main, op_of, pkt_ack, pkt_rrq, pkt_wrq,
+    proc_status)
 NOBODY = 65534
 
 # Moves fds to 3.. and sets LISTEN_PID to its own pid (kept by exec), as
@@ -68,16 +69,6 @@ def is_root():
 def need_root():
     if not is_root():
         raise Skip("needs root")
-
-
-def status(pid):
-    """/proc/PID/status as a dict of its fields."""
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
 
 
 def ids(st, key):
@@ -374,7 +365,7 @@ def notify_case(ctx, abstract):
     check(srv.wait_for(lambda l: "serving " in l, 0.1) is not None,
           "READY=1 before the serving line: %s" % srv.tail())
     if is_root():
-        st = status(srv.pid)
+        st = proc_status(srv.pid)
         check(ids(st, "Uid") == [NOBODY] * 4, "READY=1 sent before the drop "
               "to nobody (Uid %s)" % st.get("Uid"))
     m = re.search(r"listening on \S+:(\d+)", " ".join(srv.lines))
@@ -544,7 +535,7 @@ def _(ctx):
     need_root()
     root, want = served_dir(ctx)          # 0755 root: nobody may read
     srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", root])
-    check_dropped(status(srv.pid), NOBODY, NOBODY, [NOBODY])
+    check_dropped(proc_status(srv.pid), NOBODY, NOBODY, [NOBODY])
     check(srv.wait_for(lambda l: "running as user nobody" in l, 1),
           "no line naming the user: %s" % srv.tail())
     get_ok(ctx, srv.port, want)
@@ -566,7 +557,7 @@ def _(ctx):
     os.chown(pub, NOBODY, NOBODY)
     srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", "--upload",
                           "--user", "nobody", root])
-    check_dropped(status(srv.pid), NOBODY, NOBODY, [NOBODY])
+    check_dropped(proc_status(srv.pid), NOBODY, NOBODY, [NOBODY])
     check(srv.wait_for(lambda l: "running as user nobody" in l, 1),
           "no line naming the user: %s" % srv.tail())
     check(srv.wait_for(lambda l: "cannot write" in l, 1),
@@ -600,7 +591,7 @@ def _(ctx):
     srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", root],
                     env={"SUDO_UID": "4242", "SUDO_GID": "4343"})
     # no passwd entry for 4242: no supplementary groups
-    check_dropped(status(srv.pid), 4242, 4343, [])
+    check_dropped(proc_status(srv.pid), 4242, 4343, [])
     get_ok(ctx, srv.port, want)
 
 
@@ -610,12 +601,12 @@ def _(ctx):
     root, want = served_dir(ctx)
     srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", "--user",
                           "5000:5001", root])
-    check_dropped(status(srv.pid), 5000, 5001, [])
+    check_dropped(proc_status(srv.pid), 5000, 5001, [])
     get_ok(ctx, srv.port, want)
     srv.stop()
     srv = SvcServer(ctx, [TFTPX, "serve", "-l", "127.0.0.1:0", "--user",
                           "nobody", root])
-    check_dropped(status(srv.pid), NOBODY, NOBODY, [NOBODY])
+    check_dropped(proc_status(srv.pid), NOBODY, NOBODY, [NOBODY])
 
 
 @case("drop_refused_when_impossible")
@@ -645,7 +636,7 @@ def _(ctx):
     check(not any("warning" in l for l in srv.lines), srv.tail())
     check(srv.wait_for(lambda l: "running as root (--allow-root)" in l, 1),
           srv.tail())
-    st = status(srv.pid)
+    st = proc_status(srv.pid)
     check(ids(st, "Uid") == [0] * 4 and st.get("NoNewPrivs") == "1",
           "Uid %s NoNewPrivs %s" % (st.get("Uid"), st.get("NoNewPrivs")))
     get_ok(ctx, srv.port, want)
@@ -661,7 +652,7 @@ def _(ctx):
            "--clear-groups", "--inh-caps=+net_bind_service",
            "--ambient-caps=+net_bind_service"]
     srv = SvcServer(ctx, pre + [TFTPX, "serve", "-l", "127.0.0.1:0", root])
-    check_dropped(status(srv.pid), NOBODY, NOBODY, [], bounding=False)
+    check_dropped(proc_status(srv.pid), NOBODY, NOBODY, [], bounding=False)
     get_ok(ctx, srv.port, want)
     rc, _, err, _ = ctx.run(pre + [TFTPX, "serve", "-l", "127.0.0.1:0",
                                    "--user", "0:0", root], timeout=10)
@@ -703,7 +694,7 @@ def _(ctx):
                               "--idle-timeout", "3"] +
                         (["--user", "nobody"] if is_root() else []) + [root],
                         env=env)
-        st = status(srv.pid)
+        st = proc_status(srv.pid)
         check(st.get("Seccomp") == "2" and st.get("Seccomp_filters") == "1",
               "no seccomp filter: Seccomp %s" % st.get("Seccomp"))
         get_ok(ctx, srv.port, want)
@@ -1009,7 +1000,7 @@ def _(ctx):
                     (["--user", "5000:5001"] if is_root() else []) + [root])
     if is_root():
         # musl reads /etc/passwd itself: ids without an entry, no groups
-        check_dropped(status(srv.pid), 5000, 5001, [])
+        check_dropped(proc_status(srv.pid), 5000, 5001, [])
     get_ok(ctx, srv.port, want)
     srv.p.send_signal(signal.SIGTERM)
     check(srv.finish() == 0, "musl build with --seccomp: exit %s" %

@@ -218,6 +218,16 @@ def sha(path):
     return h.hexdigest()
 
 
+def proc_status(pid):
+    """/proc/PID/status as a dict of its fields ("Uid": "0 0 0 0", ...)."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
 def mapped_libs(pid):
     """The file names of the shared objects mapped by process pid
     ("libcurl.so.4", "libc.so.6", ...), from /proc/PID/maps."""
@@ -756,13 +766,16 @@ def expect_error(pkt, code, contains=None):
 
 
 def raw_receive(peer, tid, first, blksize=512, windowsize=1, rollover=0,
-                limit=60.0, numbers=None):
+                limit=60.0, numbers=None, errors=None, on_first=None):
     """Receive a whole RRQ transfer after the first DATA (or after our ACK 0).
 
     first: the first DATA packet, or None if the OACK was already ACKed.
     Acks every windowsize blocks and the last block; re-ACKs on a quiet
     0.5 s.  If numbers is a list, appends the wire block number of every
-    in-order block.  Returns the file bytes.
+    in-order block.  An ERROR is a Fail, unless errors is a list: then its
+    (code, text) is appended and the bytes before it returned.
+    on_first() runs at the first in-order block, before its ACK.  Returns
+    the file bytes.
     """
     chunks = []
     idx = 0             # blocks received in order
@@ -787,6 +800,9 @@ def raw_receive(peer, tid, first, blksize=512, windowsize=1, rollover=0,
             raise Fail("packet from port %d, not the TID %d: %s" %
                        (src, tid, describe(pkt)))
         op = op_of(pkt)
+        if op == ERROR and errors is not None:
+            errors.append(err_of(pkt))
+            return b"".join(chunks)
         if op == ERROR:
             raise Fail("server sent %s after %d blocks" % (describe(pkt), idx))
         if op != DATA:
@@ -809,6 +825,8 @@ def raw_receive(peer, tid, first, blksize=512, windowsize=1, rollover=0,
         if len(payload) > blksize:
             raise Fail("DATA %d has %d bytes > blksize %d" %
                        (b, len(payload), blksize))
+        if idx == 0 and on_first is not None:
+            on_first()
         chunks.append(payload)
         idx = n
         last_wire = b
