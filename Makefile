@@ -31,35 +31,36 @@ KINC	= .musl-kernel-include
 WFLAGS	+= -idirafter $(KINC)
 endif
 
+# 1 when $(CC) finds the header $(1), else 0
+have_header = $(shell printf '\043include <$(1)>\n' | \
+	      $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+
 # libcurl for --origin (HTTP origin): on when its headers are installed
 # (Debian: libcurl4-openssl-dev); make CURL=0 builds without it, as the
 # static build does.  Without it `serve --help` says --origin is missing.
+# Not linked: origin.c loads it with dlopen when --origin is given
+# (src/dynlib.c), so a plain serve maps none of its libraries; CURL_SO
+# names another shared object than origin.c's libcurl.so.4.
 ifeq ($(STATIC),1)
 CURL	?= 0
 endif
-CURL	?= $(shell printf '\043include <curl/curl.h>\n' | \
-	     $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
-# Linked by name only: origin.c loads it with dlopen when --origin is
-# given (src/dynlib.c), so a plain serve maps none of its libraries.
-CURL_SO	?= libcurl.so.4
-ifeq ($(CURL),1)
-WFLAGS	+= -DTFTPX_CURL_SO='"$(CURL_SO)"'
-else
+CURL	?= $(call have_header,curl/curl.h)
+ifneq ($(CURL),1)
 WFLAGS	+= -DTFTPX_NO_CURL
+else ifdef CURL_SO
+WFLAGS	+= -DTFTPX_CURL_SO='"$(CURL_SO)"'
 endif
 
-# libmicrohttpd for --metrics, the same way (make MHD=0: without)
+# libmicrohttpd for --metrics, the same way (make MHD=0: without; MHD_SO
+# for another shared object than metrics_http.c's libmicrohttpd.so.12)
 ifeq ($(STATIC),1)
 MHD	?= 0
 endif
-MHD	?= $(shell printf '\043include <microhttpd.h>\n' | \
-	     $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
-# loaded by metrics_http.c when --metrics is given, as libcurl is
-MHD_SO	?= libmicrohttpd.so.12
-ifeq ($(MHD),1)
-WFLAGS	+= -DTFTPX_MHD_SO='"$(MHD_SO)"'
-else
+MHD	?= $(call have_header,microhttpd.h)
+ifneq ($(MHD),1)
 WFLAGS	+= -DTFTPX_NO_MHD
+else ifdef MHD_SO
+WFLAGS	+= -DTFTPX_MHD_SO='"$(MHD_SO)"'
 endif
 
 PURE	= src/packet.c src/options.c src/netascii.c src/xfer.c src/rtx.c \
